@@ -1,0 +1,71 @@
+-- Core index: studies (with patient attributes), series, instances.
+-- Counts and ModalitiesInStudy are maintained by the writer in the same transaction.
+
+CREATE TABLE studies (
+    study_uid                TEXT PRIMARY KEY NOT NULL,
+    patient_name             TEXT,
+    patient_id               TEXT,
+    issuer_of_patient_id     TEXT,
+    patient_birth_date       TEXT,
+    patient_sex              TEXT,
+    study_date               TEXT,
+    study_time               TEXT,
+    timezone_offset          TEXT,
+    accession_number         TEXT,
+    study_id                 TEXT,
+    study_description        TEXT,
+    referring_physician_name TEXT,
+    specific_character_set   TEXT,
+    modalities_in_study      TEXT,
+    sop_classes_in_study     TEXT,
+    num_series               INTEGER NOT NULL DEFAULT 0,
+    num_instances            INTEGER NOT NULL DEFAULT 0,
+    created_at               INTEGER NOT NULL,
+    updated_at               INTEGER NOT NULL
+);
+CREATE INDEX studies_patient_id ON studies (patient_id);
+CREATE INDEX studies_patient_name ON studies (patient_name);
+CREATE INDEX studies_study_date ON studies (study_date, study_time);
+CREATE INDEX studies_accession_number ON studies (accession_number);
+
+CREATE TABLE series (
+    series_uid          TEXT PRIMARY KEY NOT NULL,
+    study_uid           TEXT NOT NULL,
+    modality            TEXT,
+    series_number       INTEGER,
+    series_description  TEXT,
+    series_date         TEXT,
+    series_time         TEXT,
+    pps_start_date      TEXT,
+    pps_start_time      TEXT,
+    body_part_examined  TEXT,
+    laterality          TEXT,
+    num_instances       INTEGER NOT NULL DEFAULT 0,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+);
+CREATE INDEX series_study ON series (study_uid, series_number);
+CREATE INDEX series_modality ON series (modality);
+
+CREATE TABLE instances (
+    sop_uid                    TEXT PRIMARY KEY NOT NULL,
+    series_uid                 TEXT NOT NULL,
+    study_uid                  TEXT NOT NULL,
+    sop_class_uid              TEXT NOT NULL,
+    instance_number            INTEGER,
+    num_rows                   INTEGER,
+    num_columns                INTEGER,
+    bits_allocated             INTEGER,
+    samples_per_pixel          INTEGER,
+    number_of_frames           INTEGER,
+    photometric_interpretation TEXT,
+    transfer_syntax_uid        TEXT NOT NULL,
+    blob_key                   TEXT NOT NULL UNIQUE,
+    blob_size                  INTEGER NOT NULL,
+    frames                     TEXT,
+    metadata                   TEXT NOT NULL,
+    created_at                 INTEGER NOT NULL,
+    updated_at                 INTEGER NOT NULL
+);
+CREATE INDEX instances_series ON instances (series_uid, instance_number);
+CREATE INDEX instances_study ON instances (study_uid);

@@ -1,0 +1,201 @@
+//! The blob store: DICOM instances as objects, over `object_store` (local disk, memory, S3).
+//! Only this module knows how keys look ([`keys`]) and how a URL becomes a store.
+
+pub mod keys;
+mod url;
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, PutPayload};
+
+use crate::error::StorageError;
+pub use keys::BlobKey;
+
+/// One object found by [`BlobStore::list_instances`].
+#[derive(Debug, Clone)]
+pub struct BlobListing {
+    pub key: BlobKey,
+    pub last_modified: SystemTime,
+    pub size: u64,
+}
+
+/// The blob store used by every service.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// Root folder when the store is the local file system (for fsync).
+    local_root: Option<PathBuf>,
+    fsync: bool,
+    description: String,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl BlobStore {
+    /// Build a store from `file:///path`, `memory://` or `s3://bucket?endpoint=..&region=..`.
+    pub fn from_url(raw: &str, fsync: bool) -> Result<Self, StorageError> {
+        let built = url::build(raw)?;
+        Ok(BlobStore {
+            store: built.store,
+            local_root: built.local_root,
+            fsync,
+            description: built.description,
+        })
+    }
+
+    fn path(key: &BlobKey) -> StorePath {
+        StorePath::from(key.as_str())
+    }
+
+    fn backend(
+        operation: &'static str,
+        key: &BlobKey,
+    ) -> impl FnOnce(object_store::Error) -> StorageError {
+        let key = key.to_string();
+        move |source| match source {
+            object_store::Error::NotFound { .. } => StorageError::NotFound { key },
+            source => StorageError::Backend {
+                operation,
+                key,
+                source,
+            },
+        }
+    }
+
+    /// Write one object. Call [`BlobStore::make_durable`] before telling a client it is stored.
+    pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), StorageError> {
+        self.store
+            .put(&Self::path(key), PutPayload::from_bytes(data))
+            .await
+            .map_err(Self::backend("write", key))?;
+        Ok(())
+    }
+
+    /// Make written objects durable. S3-compatible stores answer a PUT only once the object is
+    /// durable; on the local file system the files and their folders are fsynced here, in one
+    /// blocking batch per request rather than one sync per write.
+    pub async fn make_durable(&self, keys: &[BlobKey]) -> Result<(), StorageError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        if !self.fsync || keys.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<PathBuf> = keys.iter().map(|k| root.join(k.as_str())).collect();
+        tokio::task::spawn_blocking(move || sync_paths(&root, &paths))
+            .await
+            .map_err(|err| StorageError::Io {
+                operation: "fsync",
+                path: PathBuf::from("<batch>"),
+                source: std::io::Error::other(err.to_string()),
+            })?
+    }
+
+    /// Read a whole object.
+    pub async fn get(&self, key: &BlobKey) -> Result<Bytes, StorageError> {
+        let result = self
+            .store
+            .get(&Self::path(key))
+            .await
+            .map_err(Self::backend("read", key))?;
+        result.bytes().await.map_err(Self::backend("read", key))
+    }
+
+    /// Read a byte range of an object.
+    pub async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes, StorageError> {
+        self.store
+            .get_range(&Self::path(key), range)
+            .await
+            .map_err(Self::backend("read range of", key))
+    }
+
+    /// Delete an object; deleting what is not there is not an error.
+    pub async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        match self.store.delete(&Self::path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(StorageError::Backend {
+                operation: "delete",
+                key: key.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Whether the store answers: a HEAD of a key that does not exist must say "not found".
+    pub async fn health(&self) -> Result<(), StorageError> {
+        let probe = BlobKey::from_stored(".tessera-health-probe");
+        match self.store.head(&Self::path(&probe)).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(StorageError::Backend {
+                operation: "probe",
+                key: probe.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Every instance blob, for the orphan sweeper.
+    pub fn list_instances(&self) -> BoxStream<'static, Result<BlobListing, StorageError>> {
+        let prefix = StorePath::from(keys::INSTANCE_PREFIX);
+        self.store
+            .list(Some(&prefix))
+            .map(|item| {
+                item.map(|meta| BlobListing {
+                    key: BlobKey::from_stored(meta.location.to_string()),
+                    last_modified: meta.last_modified.into(),
+                    size: meta.size,
+                })
+                .map_err(|source| StorageError::Backend {
+                    operation: "list",
+                    key: keys::INSTANCE_PREFIX.to_string(),
+                    source,
+                })
+            })
+            .boxed()
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+fn sync_paths(root: &std::path::Path, paths: &[PathBuf]) -> Result<(), StorageError> {
+    let io = |operation: &'static str, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| StorageError::Io {
+            operation,
+            path,
+            source,
+        }
+    };
+    let mut folders = std::collections::BTreeSet::new();
+    for path in paths {
+        std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io("fsync", path))?;
+        let mut folder = path.parent();
+        while let Some(dir) = folder {
+            if !dir.starts_with(root) || !folders.insert(dir.to_path_buf()) {
+                break;
+            }
+            folder = dir.parent();
+        }
+    }
+    for folder in folders {
+        std::fs::File::open(&folder)
+            .and_then(|f| f.sync_all())
+            .map_err(io("fsync folder", &folder))?;
+    }
+    Ok(())
+}
