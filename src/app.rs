@@ -1,0 +1,138 @@
+//! Build the stores from settings, run migrations, bind, serve until stopped.
+//! Tests use [`Application::build`] with port 0 and drive the real app over HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::{ServeArgs, Settings};
+use crate::error::AppError;
+use crate::http::{router, AppState};
+use crate::index::{self, Index};
+use crate::ingest::{sweep, IngestService};
+use crate::storage::BlobStore;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, AppError> {
+        let store = BlobStore::from_url(&settings.storage_url, settings.fsync)?;
+        let index: Arc<dyn Index> =
+            index::connect(&settings.database_url, settings.db_max_connections).await?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| AppError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(AppError::Serve)?;
+        let ingest = Arc::new(IngestService {
+            store: store.clone(),
+            index: Arc::clone(&index),
+            policy: settings.duplicate_policy,
+            max_instance_bytes: settings.max_instance_bytes,
+        });
+        let state = AppState {
+            ingest,
+            index,
+            store,
+            base_url: settings.base_url.clone(),
+            max_request_bytes: settings.max_request_bytes,
+        };
+        tracing::info!(
+            %addr,
+            index = %settings.redacted_database_url(),
+            storage = %settings.redacted_storage_url(),
+            duplicate_policy = ?settings.duplicate_policy,
+            "tessera ready"
+        );
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            settings,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The stores, for tests that look behind the HTTP interface.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` completes; in-flight requests finish first.
+    pub async fn run_until<F>(self, shutdown: F) -> Result<(), AppError>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let sweeper = (self.settings.sweep_interval_secs > 0).then(|| {
+            tokio::spawn(sweep::run_periodically(
+                self.state.store.clone(),
+                Arc::clone(&self.state.index),
+                Duration::from_secs(self.settings.sweep_interval_secs),
+                Duration::from_secs(self.settings.sweep_grace_secs),
+            ))
+        });
+        let app = router(self.state);
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(AppError::Serve);
+        if let Some(task) = sweeper {
+            task.abort();
+        }
+        result
+    }
+
+    /// Serve until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> Result<(), AppError> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `tessera serve`.
+pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
+    let settings = Settings::resolve(args)?;
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await
+}

@@ -1,0 +1,191 @@
+//! `tessera bench`: synthetic CT data and STOW-RS load against any DICOMweb base URL.
+//!
+//! One job per file: `synth` makes instances, `multipart` bodies, `stow` runs the
+//! batch x concurrency grid, `big` sends one streamed request, `stats` computes and prints
+//! the figures, `rss` reads a server's memory and CPU from /proc.
+
+mod big;
+mod multipart;
+mod rss;
+mod stats;
+mod stow;
+mod synth;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// DICOMweb root to measure, e.g. http://127.0.0.1:8080/dicom-web
+    #[arg(long)]
+    pub url: String,
+    /// Instances per STOW request, comma-separated [default: 1,10,100; smoke: 1,10].
+    #[arg(long, value_delimiter = ',')]
+    pub batch: Option<Vec<usize>>,
+    /// Requests in flight, comma-separated [default: 1,4,16; smoke: 1,2].
+    #[arg(long, value_delimiter = ',')]
+    pub concurrency: Option<Vec<usize>>,
+    /// Instances sent in each (batch, concurrency) cell [default: 400; smoke: 20].
+    #[arg(long)]
+    pub instances: Option<usize>,
+    /// Slices per synthetic CT study [default: 200].
+    #[arg(long)]
+    pub slices: Option<u32>,
+    /// Rows and columns of every image [default: 512; smoke: 64].
+    #[arg(long)]
+    pub image_size: Option<u16>,
+    /// Then send one streamed STOW request of about this many MiB; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub big_request_mb: u64,
+    /// The server's process id: report its CPU, RSS and peak RSS (from /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Seed of the synthetic content (pixels, names); UIDs are fresh every run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Tiny sizes that finish in seconds; exits non-zero if any request failed.
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+/// The resolved workload.
+pub(crate) struct Plan {
+    pub url: String,
+    pub batches: Vec<usize>,
+    pub concurrencies: Vec<usize>,
+    pub instances: usize,
+    pub slices: u32,
+    pub image_size: u16,
+    pub big_request_mb: u64,
+    pub server_pid: Option<u32>,
+    pub json: Option<PathBuf>,
+    pub seed: u64,
+    pub smoke: bool,
+}
+
+impl Plan {
+    fn resolve(args: BenchArgs) -> Result<Plan, AppError> {
+        let smoke = args.smoke;
+        let pick = |full: usize, tiny: usize| if smoke { tiny } else { full };
+        let plan = Plan {
+            url: args.url.trim_end_matches('/').to_string(),
+            batches: args
+                .batch
+                .unwrap_or_else(|| if smoke { vec![1, 10] } else { vec![1, 10, 100] }),
+            concurrencies: args.concurrency.unwrap_or_else(|| {
+                if smoke {
+                    vec![1, 2]
+                } else {
+                    vec![1, 4, 16]
+                }
+            }),
+            instances: args.instances.unwrap_or(pick(400, 20)),
+            slices: args.slices.unwrap_or(200),
+            image_size: args.image_size.unwrap_or(pick(512, 64) as u16),
+            big_request_mb: args.big_request_mb,
+            server_pid: args.server_pid,
+            json: args.json,
+            seed: args.seed,
+            smoke,
+        };
+        let bad = |what: &str| Err(AppError::Bench(what.to_string()));
+        if !plan.url.starts_with("http://") && !plan.url.starts_with("https://") {
+            return bad("--url must be an http:// URL");
+        }
+        if plan.url.starts_with("https://") {
+            return bad("--url: https is not supported by this build (no TLS); use http://");
+        }
+        if plan.batches.is_empty() || plan.batches.contains(&0) {
+            return bad("--batch needs positive numbers");
+        }
+        if plan.concurrencies.is_empty() || plan.concurrencies.contains(&0) {
+            return bad("--concurrency needs positive numbers");
+        }
+        if plan.instances == 0 || plan.slices == 0 || plan.image_size == 0 {
+            return bad("--instances, --slices and --image-size must be positive");
+        }
+        if let Some(pid) = plan.server_pid {
+            if rss::read(Some(pid)).is_none() {
+                return Err(AppError::Bench(format!("cannot read /proc/{pid}")));
+            }
+        }
+        Ok(plan)
+    }
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), AppError> {
+    let plan = Plan::resolve(args)?;
+    let synth = Arc::new(synth::Synth::new(plan.image_size, plan.slices, plan.seed));
+    let instance_bytes = synth.instance(0, 0).map_err(AppError::Bench)?.len();
+    let client = reqwest::Client::builder()
+        .build()
+        .map_err(|err| AppError::Bench(format!("HTTP client: {}", stow::chain(&err))))?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "tessera bench: {} | {}x{} CT, {} KiB/instance, {} instances per cell, {} client cores, UID root {}",
+        plan.url,
+        plan.image_size,
+        plan.image_size,
+        instance_bytes / 1024,
+        plan.instances,
+        cores,
+        synth.uid_root
+    );
+
+    let cells = stow::run_grid(&client, &plan, &synth).await;
+    stats::print_cells(&cells);
+    let big = if plan.big_request_mb > 0 {
+        let cell = u32::try_from(cells.len() + 1).unwrap_or(u32::MAX);
+        let report = big::run(&client, &plan, &synth, cell).await;
+        stats::print_big(&report);
+        Some(report)
+    } else {
+        None
+    };
+    let end = plan.server_pid.and_then(|pid| rss::read(Some(pid)));
+    if let Some(end) = end {
+        println!(
+            "server at the end: RSS {:.1} MB, VmHWM {:.1} MB, CPU {:.2} s total",
+            rss::kb_to_mib(end.rss_kb),
+            rss::kb_to_mib(end.hwm_kb),
+            end.cpu_ticks as f64 / 100.0
+        );
+    }
+
+    if let Some(path) = &plan.json {
+        let report = serde_json::json!({
+            "url": plan.url,
+            "image_size": plan.image_size,
+            "instance_bytes": instance_bytes,
+            "instances_per_cell": plan.instances,
+            "slices_per_study": plan.slices,
+            "uid_root": synth.uid_root,
+            "client_cores": cores,
+            "cells": cells,
+            "big_request": big,
+            "server_end": end.map(|e| serde_json::json!({
+                "rss_mb": rss::kb_to_mib(e.rss_kb),
+                "hwm_mb": rss::kb_to_mib(e.hwm_kb),
+                "cpu_s": e.cpu_ticks as f64 / 100.0,
+            })),
+        });
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|err| AppError::Bench(format!("writing {}: {err}", path.display())))?;
+    }
+
+    let failed = cells.iter().map(|c| c.errors).sum::<usize>()
+        + big.as_ref().map_or(0, |b| usize::from(b.error.is_some()));
+    if plan.smoke && failed > 0 {
+        return Err(AppError::Bench(format!("{failed} request(s) failed")));
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Settings: built-in defaults, then an optional TOML file, then `TESSERA_*` environment
+//! variables, then command-line flags (each later source wins). Secrets (passwords in URLs)
+//! are never printed: use [`Settings::redacted_database_url`] in logs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "A DICOMweb archive")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the DICOMweb server.
+    Serve(ServeArgs),
+    /// Generate synthetic data and measure a DICOMweb server (see README).
+    Bench(crate::bench::BenchArgs),
+}
+
+/// What to do when an instance arrives whose SOP Instance UID is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// Refuse the new copy: FailureReason 0x0111 (Duplicate SOP Instance).
+    #[default]
+    Reject,
+    /// Keep the stored copy, discard the new one and warn (WarningReason 0xB000).
+    KeepFirst,
+    /// Replace the stored copy with the new one.
+    Overwrite,
+}
+
+/// Flags of `tessera serve`. Every flag can also come from a `TESSERA_*` variable or the file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where the embedded defaults (SQLite index, local blobs) live [default: ./data].
+    #[arg(long, env = "TESSERA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://path/index.db or postgres://user@host/db [default: sqlite://DATA_DIR/index.db].
+    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// file:///path, memory://, or s3://bucket?endpoint=http://host:port&region=R [default: file://DATA_DIR/blobs].
+    #[arg(long, env = "TESSERA_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// What RetrieveURLs start with, e.g. https://pacs.example.org [default: from the request's Host].
+    #[arg(long, env = "TESSERA_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Largest STOW request body, e.g. 8GiB.
+    #[arg(long, env = "TESSERA_MAX_REQUEST_SIZE")]
+    pub max_request_size: Option<String>,
+    /// Largest single instance in a STOW request, e.g. 512MiB.
+    #[arg(long, env = "TESSERA_MAX_INSTANCE_SIZE")]
+    pub max_instance_size: Option<String>,
+    /// reject | keep-first | overwrite [default: reject].
+    #[arg(long, env = "TESSERA_DUPLICATE_POLICY")]
+    pub duplicate_policy: Option<DuplicatePolicy>,
+    /// fsync local blobs before answering a STOW [default: true].
+    #[arg(long, env = "TESSERA_FSYNC")]
+    pub fsync: Option<bool>,
+    /// Maximum index connections [default: 16].
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// Seconds between sweeps for blobs without an index row; 0 turns the sweeper off [default: 3600].
+    #[arg(long, env = "TESSERA_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<u64>,
+    /// Age in seconds before an unreferenced blob counts as orphaned [default: 3600].
+    #[arg(long, env = "TESSERA_SWEEP_GRACE")]
+    pub sweep_grace: Option<u64>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    storage_url: Option<String>,
+    base_url: Option<String>,
+    max_request_size: Option<String>,
+    max_instance_size: Option<String>,
+    duplicate_policy: Option<DuplicatePolicy>,
+    fsync: Option<bool>,
+    db_max_connections: Option<u32>,
+    sweep_interval: Option<u64>,
+    sweep_grace: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub storage_url: String,
+    pub base_url: Option<String>,
+    pub max_request_bytes: u64,
+    pub max_instance_bytes: u64,
+    pub duplicate_policy: DuplicatePolicy,
+    pub fsync: bool,
+    pub db_max_connections: u32,
+    pub sweep_interval_secs: u64,
+    pub sweep_grace_secs: u64,
+}
+
+impl Settings {
+    /// Merge flags/env (already merged by clap) over the optional file over defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = absolute(&data_dir)?;
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("index.db").display()));
+        let storage_url = args
+            .storage_url
+            .or(file.storage_url)
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("blobs").display()));
+        let max_request = args
+            .max_request_size
+            .or(file.max_request_size)
+            .unwrap_or_else(|| "8GiB".into());
+        let max_instance = args
+            .max_instance_size
+            .or(file.max_instance_size)
+            .unwrap_or_else(|| "512MiB".into());
+        let base_url = args
+            .base_url
+            .or(file.base_url)
+            .map(|u| u.trim_end_matches('/').to_string());
+        Ok(Settings {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir,
+            database_url,
+            storage_url,
+            base_url,
+            max_request_bytes: parse_size("max_request_size", &max_request)?,
+            max_instance_bytes: parse_size("max_instance_size", &max_instance)?,
+            duplicate_policy: args
+                .duplicate_policy
+                .or(file.duplicate_policy)
+                .unwrap_or_default(),
+            fsync: args.fsync.or(file.fsync).unwrap_or(true),
+            db_max_connections: args
+                .db_max_connections
+                .or(file.db_max_connections)
+                .unwrap_or(16)
+                .max(1),
+            sweep_interval_secs: args.sweep_interval.or(file.sweep_interval).unwrap_or(3600),
+            sweep_grace_secs: args.sweep_grace.or(file.sweep_grace).unwrap_or(3600),
+        })
+    }
+
+    /// Settings for tests and embedding: everything under `data_dir`, listening on port 0.
+    pub fn for_data_dir(data_dir: &Path) -> Result<Self, ConfigError> {
+        Self::resolve(ServeArgs {
+            data_dir: Some(data_dir.to_path_buf()),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..ServeArgs::default()
+        })
+    }
+
+    /// The database URL with any password replaced, fit for logs.
+    pub fn redacted_database_url(&self) -> String {
+        redact(&self.database_url)
+    }
+
+    /// The storage URL without query parameters (which may carry credentials), fit for logs.
+    pub fn redacted_storage_url(&self) -> String {
+        redact(self.storage_url.split('?').next().unwrap_or_default())
+    }
+}
+
+fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|err| ConfigError::ParseFile {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|source| ConfigError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(cwd.join(path))
+}
+
+/// Parse sizes like `512MiB`, `8GiB`, `100MB`, `1048576`.
+pub fn parse_size(name: &'static str, raw: &str) -> Result<u64, ConfigError> {
+    let text = raw.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let invalid = || ConfigError::InvalidValue {
+        name,
+        value: raw.to_string(),
+        expected: "a size such as 1048576, 512MiB, 8GiB or 100MB",
+    };
+    let number: u64 = digits.parse().map_err(|_| invalid())?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return Err(invalid()),
+    };
+    number.checked_mul(factor).ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("x", "1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("x", "512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("x", "8 GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("x", "100MB").unwrap(), 100_000_000);
+        assert!(parse_size("x", "12 parsecs").is_err());
+        assert!(parse_size("x", "").is_err());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9001\"\nduplicate_policy = \"overwrite\"\nmax_instance_size = \"1MiB\"\n",
+        )
+        .unwrap();
+        let settings = Settings::resolve(ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:9002".parse().unwrap()),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(settings.listen.port(), 9002, "flag beats file");
+        assert_eq!(settings.duplicate_policy, DuplicatePolicy::Overwrite);
+        assert_eq!(settings.max_instance_bytes, 1 << 20);
+        assert!(settings.database_url.starts_with("sqlite://"));
+        assert!(settings.storage_url.starts_with("file:///"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let mut settings = Settings::for_data_dir(Path::new("/tmp/x")).unwrap();
+        settings.database_url = "postgres://tessera:s3cret@db/tessera".into();
+        assert!(!settings.redacted_database_url().contains("s3cret"));
+    }
+}

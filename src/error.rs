@@ -1,0 +1,215 @@
+//! One error type per layer, and the single place where errors become HTTP answers.
+//!
+//! Clients get a stable code and a clear message; server-side failures are logged with
+//! their detail and never leak a stack trace or a connection string.
+
+use std::path::PathBuf;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Settings could not be read or make no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot parse config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("invalid {name} {value:?}: expected {expected}")]
+    InvalidValue {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// The blob store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported storage URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("blob {key} not found")]
+    NotFound { key: String },
+    #[error("blob store failed to {operation} {key}: {source}")]
+    Backend {
+        operation: &'static str,
+        key: String,
+        source: object_store::Error,
+    },
+    #[error("local file system failed to {operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The index (SQLite or PostgreSQL) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("unsupported database URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("index database failed during {operation}: {source}")]
+    Database {
+        operation: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("index migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("index row is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl IndexError {
+    pub fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> IndexError {
+        move |source| IndexError::Database { operation, source }
+    }
+}
+
+/// Starting the application failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("benchmark failed: {0}")]
+    Bench(String),
+}
+
+/// An HTTP-level failure: the one mapping from errors to status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("storage unavailable")]
+    Storage(#[from] StorageError),
+    #[error("index unavailable")]
+    Index(#[from] IndexError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
+            ApiError::Storage(StorageError::NotFound { .. }) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            ApiError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            ApiError::Index(IndexError::Database { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "index_unavailable")
+            }
+            ApiError::Index(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, detail = ?self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request rejected");
+        }
+        let body = serde_json::json!({ "error": code, "message": self.to_string() });
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+/// A DICOM object could not be accepted; each variant knows its STOW FailureReason.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DicomError {
+    #[error("not a DICOM Part 10 file (no DICM prefix and file meta information)")]
+    NotPart10,
+    #[error("the file is truncated or malformed at byte {offset}: {reason}")]
+    Malformed { offset: u64, reason: String },
+    #[error("cannot parse the data set: {0}")]
+    Unreadable(String),
+    #[error("transfer syntax {0} is not supported")]
+    UnsupportedTransferSyntax(String),
+    #[error("required attribute {0} is missing")]
+    MissingAttribute(&'static str),
+    #[error(transparent)]
+    InvalidUid(#[from] crate::dicom::uid::UidError),
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+impl DicomError {
+    /// The FailureReason (0008,1197) this failure is reported with.
+    pub fn failure_reason(&self) -> crate::dicom::status::StatusCode {
+        use crate::dicom::status::StatusCode as S;
+        match self {
+            DicomError::NotPart10 | DicomError::Malformed { .. } | DicomError::Unreadable(_) => {
+                S::CANNOT_UNDERSTAND
+            }
+            DicomError::UnsupportedTransferSyntax(_) => S::TRANSFER_SYNTAX_NOT_SUPPORTED,
+            DicomError::MissingAttribute(_)
+            | DicomError::InvalidUid(_)
+            | DicomError::Inconsistent(_) => S::DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        }
+    }
+}
+
+/// A service (ingest, sweep) could not reach its stores.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Storage(err) => ApiError::Storage(err),
+            ServiceError::Index(err) => ApiError::Index(err),
+            ServiceError::Task(message) => ApiError::Internal(message),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! HTTP: routers and thin handlers. Handlers parse and negotiate; services decide.
+
+mod health;
+pub mod media;
+mod stow;
+mod stow_response;
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::CorsLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::index::Index;
+use crate::ingest::IngestService;
+use crate::storage::BlobStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub ingest: Arc<IngestService>,
+    pub index: Arc<dyn Index>,
+    pub store: BlobStore,
+    pub base_url: Option<String>,
+    pub max_request_bytes: u64,
+}
+
+impl AppState {
+    /// Where this server is reachable, for RetrieveURLs: the configured base URL, else the
+    /// request's Host.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(base) = &self.base_url {
+            return base.clone();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let dicom_web = Router::new()
+        .route("/studies", post(stow::store))
+        .route("/studies/{study}", post(stow::store_in_study));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .nest("/dicom-web", dicom_web)
+        .layer(CorsLayer::permissive())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

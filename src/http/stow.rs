@@ -1,0 +1,207 @@
+//! STOW-RS handlers (PS3.18 10.5): `POST /dicom-web/studies[/{study}]` with
+//! `multipart/related; type="application/dicom"` or a single `application/dicom` body.
+//! The body is streamed part by part; nothing is kept but the part being parsed and the
+//! few blob writes in flight.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use bytes::BytesMut;
+use futures::StreamExt;
+
+use super::media::MediaType;
+use super::{stow_response, AppState};
+use crate::dicom::status::StatusCode;
+use crate::dicom::uid::StudyUid;
+use crate::error::ApiError;
+use crate::ingest::IngestSession;
+
+pub async fn store(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    handle(state, headers, None, body).await
+}
+
+pub async fn store_in_study(
+    State(state): State<AppState>,
+    Path(study): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let study = StudyUid::parse(&study).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    handle(state, headers, Some(study), body).await
+}
+
+enum BodyKind {
+    Multipart { boundary: String },
+    Single,
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(
+                "Content-Type must be multipart/related; type=\"application/dicom\" or application/dicom".into(),
+            )
+        })?;
+    let media = MediaType::parse(raw).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(format!("unparseable Content-Type {raw:?}"))
+    })?;
+    match media.essence.as_str() {
+        "multipart/related" => {
+            if let Some(kind) = media.param("type") {
+                if !kind.eq_ignore_ascii_case("application/dicom") {
+                    return Err(ApiError::UnsupportedMediaType(format!(
+                        "multipart/related type {kind:?} is not supported; use application/dicom"
+                    )));
+                }
+            }
+            let boundary = media
+                .param("boundary")
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| ApiError::BadRequest("multipart/related without a boundary parameter".into()))?;
+            Ok(BodyKind::Multipart {
+                boundary: boundary.to_string(),
+            })
+        }
+        "application/dicom" => Ok(BodyKind::Single),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {other} is not supported; use multipart/related; type=\"application/dicom\""
+        ))),
+    }
+}
+
+#[tracing::instrument(name = "stow", skip_all, fields(stored, failed, warnings))]
+async fn handle(
+    state: AppState,
+    headers: HeaderMap,
+    study: Option<StudyUid>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let kind = body_kind(&headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.max_request_bytes) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the request is larger than the maximum of {} bytes",
+            state.max_request_bytes
+        )));
+    }
+    let mut session = state.ingest.session(study.clone());
+    let read = match kind {
+        BodyKind::Multipart { boundary } => {
+            read_multipart(&state, &mut session, body, boundary).await
+        }
+        BodyKind::Single => read_single(&state, &mut session, body).await,
+    };
+    if let Err(err) = read {
+        session.abort().await;
+        return Err(err);
+    }
+    if session.is_empty() {
+        session.abort().await;
+        return Err(ApiError::BadRequest(
+            "the request holds no DICOM instances".into(),
+        ));
+    }
+    let reports = session.finish().await?;
+    let span = tracing::Span::current();
+    let failed = reports.iter().filter(|r| r.is_failure()).count();
+    span.record("stored", reports.len() - failed);
+    span.record("failed", failed);
+    span.record(
+        "warnings",
+        reports.iter().filter(|r| r.has_warning()).count(),
+    );
+    tracing::info!("stow done");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    Ok(stow_response::respond(
+        &reports,
+        &state.base_url(&headers),
+        study.as_ref(),
+        accept,
+    ))
+}
+
+fn multipart_error(err: multer::Error) -> ApiError {
+    match err {
+        multer::Error::FieldSizeExceeded { limit, .. } => ApiError::PayloadTooLarge(format!(
+            "an instance is larger than the maximum of {limit} bytes"
+        )),
+        multer::Error::StreamSizeExceeded { limit } => ApiError::PayloadTooLarge(format!(
+            "the request is larger than the maximum of {limit} bytes"
+        )),
+        other => ApiError::BadRequest(format!("malformed multipart/related body: {other}")),
+    }
+}
+
+async fn read_multipart(
+    state: &AppState,
+    session: &mut IngestSession,
+    body: Body,
+    boundary: String,
+) -> Result<(), ApiError> {
+    let limits = multer::SizeLimit::new()
+        .whole_stream(state.max_request_bytes)
+        .per_field(state.ingest.max_instance_bytes);
+    let constraints = multer::Constraints::new().size_limit(limits);
+    let mut multipart =
+        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let part_type = field
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|raw| MediaType::parse(raw).map(|m| m.essence));
+        let data = field.bytes().await.map_err(multipart_error)?;
+        if part_is_dicom(&part_type) {
+            session.add(data).await?;
+        } else {
+            session.reject_part(
+                StatusCode::CANNOT_UNDERSTAND,
+                "a part is not application/dicom".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn part_is_dicom(part_type: &Option<Option<String>>) -> bool {
+    match part_type {
+        None => true,
+        Some(Some(essence)) => essence == "application/dicom",
+        Some(None) => false,
+    }
+}
+
+async fn read_single(
+    state: &AppState,
+    session: &mut IngestSession,
+    body: Body,
+) -> Result<(), ApiError> {
+    let limit = state.ingest.max_instance_bytes.min(state.max_request_bytes);
+    let mut stream = body.into_data_stream();
+    let mut data = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|err| ApiError::BadRequest(format!("reading the body failed: {err}")))?;
+        if (data.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the instance is larger than the maximum of {limit} bytes"
+            )));
+        }
+        data.extend_from_slice(&chunk);
+    }
+    if data.is_empty() {
+        return Err(ApiError::BadRequest("the request body is empty".into()));
+    }
+    session.add(data.freeze()).await?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Tessera: a DICOMweb archive. Instances live in object storage, metadata in an index
+//! (SQLite or PostgreSQL). See README.md for the big picture.
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod dicom;
+pub mod error;
+pub mod http;
+pub mod index;
+pub mod ingest;
+pub mod storage;
+pub mod telemetry;
