@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The single test command of Tessera.
+#
+# Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
+# on loopback via scripts/garage.sh), then runs, in order:
+#   cargo fmt --check, cargo clippy -D warnings, cargo test, and pytest on tests/python
+#   (only if that directory exists).
+# Exits non-zero on the first failure. Garage is stopped on exit.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+# cargo-installed tools (rustup's cargo, garage) live here.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export TESSERA_GARAGE_DIR="${TESSERA_GARAGE_DIR:-/tmp/tessera-garage}"
+
+section() {
+    echo
+    echo "=================================================================="
+    echo "== $*"
+    echo "=================================================================="
+}
+die() {
+    echo "test.sh: ERROR: $*" >&2
+    exit 1
+}
+
+on_exit() {
+    local rc=$?
+    trap - EXIT
+    if [[ -n "${GARAGE_STARTED:-}" ]]; then
+        section "Stopping Garage"
+        "$REPO_ROOT/scripts/garage.sh" stop || echo "test.sh: WARNING: could not stop Garage" >&2
+    fi
+    echo
+    if [[ $rc -eq 0 ]]; then
+        echo "test.sh: ALL STEPS PASSED"
+    else
+        echo "test.sh: FAILED (exit $rc)" >&2
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+
+# ---------------------------------------------------------------------------
+section "PostgreSQL (127.0.0.1:5432)"
+command -v pg_isready >/dev/null 2>&1 || die "pg_isready not found: PostgreSQL is not installed"
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "PostgreSQL is not answering; starting it"
+    [[ -d /etc/postgresql ]] || die "/etc/postgresql does not exist: no PostgreSQL cluster to start"
+    started=0
+    for ver_dir in /etc/postgresql/*/; do
+        ver="$(basename "$ver_dir")"
+        [[ -d "/etc/postgresql/$ver/main" ]] || continue
+        echo "pg_ctlcluster --skip-systemctl-redirect $ver main start"
+        pg_ctlcluster --skip-systemctl-redirect "$ver" main start \
+            || echo "test.sh: WARNING: pg_ctlcluster $ver main start failed" >&2
+        started=1
+    done
+    [[ $started -eq 1 ]] || die "no PostgreSQL cluster named 'main' under /etc/postgresql"
+    for _ in $(seq 1 60); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && break
+        sleep 1
+    done
+fi
+pg_isready -h 127.0.0.1 -p 5432 || die "PostgreSQL is not accepting connections on 127.0.0.1:5432"
+export TESSERA_TEST_POSTGRES_URL="${TESSERA_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}"
+echo "TESSERA_TEST_POSTGRES_URL=$TESSERA_TEST_POSTGRES_URL"
+
+# ---------------------------------------------------------------------------
+section "Garage S3 server (scripts/garage.sh start)"
+GARAGE_STARTED=1
+"$REPO_ROOT/scripts/garage.sh" start
+GARAGE_ENV="$TESSERA_GARAGE_DIR/env"
+[[ -f "$GARAGE_ENV" ]] || die "garage.sh start did not write $GARAGE_ENV"
+# shellcheck source=/dev/null
+. "$GARAGE_ENV"
+for v in TESSERA_TEST_S3_ENDPOINT TESSERA_TEST_S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+    AWS_REGION AWS_DEFAULT_REGION AWS_ALLOW_HTTP; do
+    [[ -n "${!v:-}" ]] || die "$v not set by $GARAGE_ENV"
+done
+echo "TESSERA_TEST_S3_ENDPOINT=$TESSERA_TEST_S3_ENDPOINT TESSERA_TEST_S3_BUCKET=$TESSERA_TEST_S3_BUCKET"
+
+# ---------------------------------------------------------------------------
+section "Python test requirements (pip install -r scripts/requirements-test.txt)"
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    -r scripts/requirements-test.txt
+
+# ---------------------------------------------------------------------------
+section "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+section "cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
+
+section "Dropping test databases left by earlier runs"
+psql -q -h 127.0.0.1 -p 5432 -d postgres -At \
+    -c "SELECT datname FROM pg_database WHERE datname LIKE 'tessera_t_%'" |
+    while read -r db; do psql -q -h 127.0.0.1 -p 5432 -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null; done
+
+section "cargo test --all-features"
+cargo test --all-features
+
+# ---------------------------------------------------------------------------
+if [[ -d tests/python ]]; then
+    section "python3 -m pytest -q tests/python"
+    rc=0
+    python3 -m pytest -q tests/python || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        die "pytest collected no tests in tests/python (exit 5); an empty suite is a failure"
+    elif [[ $rc -ne 0 ]]; then
+        die "pytest failed (exit $rc)"
+    fi
+else
+    section "pytest: skipped (no tests/python directory)"
+fi
