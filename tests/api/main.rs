@@ -3,6 +3,7 @@
 
 mod helpers;
 mod nodes;
+mod processes;
 mod suite;
 
 use helpers::{IndexKind, StorageKind};
