@@ -78,8 +78,9 @@ pub struct ExtractedInstance {
     /// None when frames cannot be addressed by byte range (deflated data set, bit-packed
     /// frames, fragments that do not map onto frames); WADO then decodes the whole object.
     pub frames: Option<FrameRanges>,
-    /// DICOM JSON of the data set, bulk data replaced by relative BulkDataURIs.
-    pub metadata: serde_json::Value,
+    /// DICOM JSON of the data set (compact text), bulk data replaced by relative
+    /// BulkDataURIs. Kept as text: a large STOW request holds thousands of these.
+    pub metadata: String,
 }
 
 /// A parsed file: its byte layout and the data set without pixel data.
@@ -286,6 +287,7 @@ impl ParsedFile<'_> {
         };
         let frames = self.frame_ranges(&instance);
         let metadata = crate::dicom::json::instance_metadata(self)
+            .and_then(|json| serde_json::to_string(&json))
             .map_err(|err| DicomError::Unreadable(format!("cannot build DICOM JSON: {err}")))?;
         Ok(ExtractedInstance {
             study_uid,

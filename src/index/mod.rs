@@ -8,6 +8,7 @@ pub mod model;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+mod write;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,11 +33,6 @@ pub trait Index: Send + Sync + 'static {
         batch: Vec<NewInstance>,
         policy: DuplicatePolicy,
     ) -> Result<Vec<StoreOutcome>, IndexError>;
-    /// Which of these SOP Instance UIDs are already recorded.
-    async fn existing_instances(
-        &self,
-        sops: &[SopInstanceUid],
-    ) -> Result<HashSet<String>, IndexError>;
     /// Which of these blob keys some instance row references.
     async fn referenced_blobs(&self, keys: &[BlobKey]) -> Result<HashSet<String>, IndexError>;
     async fn study(&self, uid: &StudyUid) -> Result<Option<StudyRow>, IndexError>;

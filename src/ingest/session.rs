@@ -10,7 +10,6 @@ use futures::StreamExt;
 use tokio::task::JoinHandle;
 
 use super::{IngestService, ItemReport};
-use crate::config::DuplicatePolicy;
 use crate::dicom::extract::{self, ExtractedInstance};
 use crate::dicom::status::StatusCode;
 use crate::dicom::uid::StudyUid;
@@ -89,21 +88,6 @@ impl IngestSession {
                     extracted.study_uid, expected
                 ));
                 self.slots.push(Slot::Done(failure(Some(&extracted), err)));
-                return Ok(());
-            }
-        }
-        if self.service.policy != DuplicatePolicy::Overwrite {
-            let existing = self
-                .service
-                .index
-                .existing_instances(std::slice::from_ref(&extracted.sop_uid))
-                .await?;
-            if !existing.is_empty() {
-                let outcome = match self.service.policy {
-                    DuplicatePolicy::KeepFirst => StoreOutcome::DuplicateKept,
-                    _ => StoreOutcome::DuplicateRejected,
-                };
-                self.slots.push(Slot::Done(report(&extracted, &outcome)));
                 return Ok(());
             }
         }

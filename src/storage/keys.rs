@@ -1,6 +1,6 @@
 //! The blob key scheme, in one place.
 //!
-//! `instances/{study}/{series}/{sop}/{version}.dcm`. The version is random per stored copy,
+//! `instances/{study}/{series}/{sop}.{version}.dcm`. The version is random per stored copy,
 //! so an overwrite or two concurrent uploads of one SOP Instance UID never write the same
 //! key: readers of the old row keep reading old bytes until the index switches rows.
 
@@ -20,7 +20,7 @@ impl BlobKey {
     pub fn new_instance(study: &StudyUid, series: &SeriesUid, sop: &SopInstanceUid) -> Self {
         let version: u64 = rand::random();
         BlobKey(format!(
-            "{INSTANCE_PREFIX}/{study}/{series}/{sop}/{version:016x}.dcm"
+            "{INSTANCE_PREFIX}/{study}/{series}/{sop}.{version:016x}.dcm"
         ))
     }
 
@@ -52,7 +52,7 @@ mod tests {
         let a = BlobKey::new_instance(&study, &series, &sop);
         let b = BlobKey::new_instance(&study, &series, &sop);
         assert_ne!(a, b);
-        assert!(a.as_str().starts_with("instances/1.2.3/1.2.3.4/1.2.3.4.5/"));
+        assert!(a.as_str().starts_with("instances/1.2.3/1.2.3.4/1.2.3.4.5."));
         assert!(a.as_str().ends_with(".dcm"));
     }
 }

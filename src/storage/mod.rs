@@ -2,6 +2,7 @@
 //! Only this module knows how keys look ([`keys`]) and how a URL becomes a store.
 
 pub mod keys;
+mod local;
 mod url;
 
 use std::ops::Range;
@@ -74,7 +75,21 @@ impl BlobStore {
     }
 
     /// Write one object. Call [`BlobStore::make_durable`] before telling a client it is stored.
+    ///
+    /// On the local file system with fsync on, the file is written to a temporary name,
+    /// fsynced and renamed here (so the flush overlaps with the next parts of a request);
+    /// `make_durable` then only has to sync the folders that gained entries.
     pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), StorageError> {
+        if let (Some(root), true) = (&self.local_root, self.fsync) {
+            let path = root.join(key.as_str());
+            return tokio::task::spawn_blocking(move || local::write_synced(&path, &data))
+                .await
+                .map_err(|err| StorageError::Io {
+                    operation: "write",
+                    path: PathBuf::from(key.as_str()),
+                    source: std::io::Error::other(err.to_string()),
+                })?;
+        }
         self.store
             .put(&Self::path(key), PutPayload::from_bytes(data))
             .await
@@ -83,8 +98,8 @@ impl BlobStore {
     }
 
     /// Make written objects durable. S3-compatible stores answer a PUT only once the object is
-    /// durable; on the local file system the files and their folders are fsynced here, in one
-    /// blocking batch per request rather than one sync per write.
+    /// durable; on the local file system the files were fsynced by `put`, and the folders
+    /// holding them (and any folder created for them) are fsynced here, once per request.
     pub async fn make_durable(&self, keys: &[BlobKey]) -> Result<(), StorageError> {
         let Some(root) = self.local_root.clone() else {
             return Ok(());
@@ -93,7 +108,7 @@ impl BlobStore {
             return Ok(());
         }
         let paths: Vec<PathBuf> = keys.iter().map(|k| root.join(k.as_str())).collect();
-        tokio::task::spawn_blocking(move || sync_paths(&root, &paths))
+        tokio::task::spawn_blocking(move || local::sync_folders(&root, &paths))
             .await
             .map_err(|err| StorageError::Io {
                 operation: "fsync",
@@ -168,34 +183,4 @@ impl BlobStore {
     pub fn description(&self) -> &str {
         &self.description
     }
-}
-
-fn sync_paths(root: &std::path::Path, paths: &[PathBuf]) -> Result<(), StorageError> {
-    let io = |operation: &'static str, path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| StorageError::Io {
-            operation,
-            path,
-            source,
-        }
-    };
-    let mut folders = std::collections::BTreeSet::new();
-    for path in paths {
-        std::fs::File::open(path)
-            .and_then(|f| f.sync_all())
-            .map_err(io("fsync", path))?;
-        let mut folder = path.parent();
-        while let Some(dir) = folder {
-            if !dir.starts_with(root) || !folders.insert(dir.to_path_buf()) {
-                break;
-            }
-            folder = dir.parent();
-        }
-    }
-    for folder in folders {
-        std::fs::File::open(&folder)
-            .and_then(|f| f.sync_all())
-            .map_err(io("fsync folder", &folder))?;
-    }
-    Ok(())
 }

@@ -577,6 +577,73 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
     assert!(app.state.store.get(&row.blob_key).await.unwrap() == changed);
     assert_eq!(app.blob_count().await, 1);
     assert_eq!(app.counts().await, (1, 1, 1));
+
+    // An overwrite that moves the instance to another series: the old series goes away.
+    let old_series = "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322";
+    let new_series = "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.99999";
+    let moved = Bytes::from(replace_all(
+        &changed,
+        old_series.as_bytes(),
+        new_series.as_bytes(),
+    ));
+    let other = ct_variant(5); // stays in the old series
+    assert_eq!(
+        StowResult::from(app.stow(std::slice::from_ref(&other)).await)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.counts().await, (1, 1, 2));
+    let result = StowResult::from(app.stow(std::slice::from_ref(&moved)).await).await;
+    assert_eq!(result.status, 200);
+    assert_eq!(app.counts().await, (1, 2, 2));
+    let study = app
+        .state
+        .index
+        .study(&StudyUid::parse(CT_STUDY).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((study.num_series, study.num_instances), (2, 2));
+    for (series, count) in [(old_series, 1), (new_series, 1)] {
+        let row = app
+            .state
+            .index
+            .series(&SeriesUid::parse(series).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.num_instances, count, "{series}");
+    }
+    // Move the other one too: the old series is empty and removed.
+    let other_moved = Bytes::from(replace_all(
+        &other,
+        old_series.as_bytes(),
+        new_series.as_bytes(),
+    ));
+    assert_eq!(
+        StowResult::from(app.stow(std::slice::from_ref(&other_moved)).await)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.counts().await, (1, 1, 2));
+    assert!(app
+        .state
+        .index
+        .series(&SeriesUid::parse(old_series).unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    let study = app
+        .state
+        .index
+        .study(&StudyUid::parse(CT_STUDY).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((study.num_series, study.num_instances), (1, 2));
+    assert_eq!(app.blob_count().await, 2);
 }
 
 pub async fn concurrent_duplicates_one_wins(index: IndexKind, storage: StorageKind) {

@@ -1,0 +1,589 @@
+//! Recording a STOW batch: one transaction, a fixed number of statements per request
+//! whatever the batch size, and counters kept by increments (never by scanning a study).
+//!
+//! Order: study rows (sorted: the lock order across nodes; on PostgreSQL the row lock
+//! serialises writers of one study), series rows, instances in multi-row INSERTs, then one
+//! UPDATE per touched series and study carrying attributes and count increments.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+
+use super::model::{NewInstance, StoreOutcome};
+use super::sql::Dialect;
+use crate::config::DuplicatePolicy;
+use crate::error::IndexError;
+use crate::storage::BlobKey;
+
+type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+/// Instance rows per INSERT statement (18 parameters each; well under every bind limit).
+const INSERT_CHUNK: usize = 100;
+
+const INSTANCE_COLUMNS: &str = "sop_uid, series_uid, study_uid, sop_class_uid, instance_number, \
+     num_rows, num_columns, bits_allocated, samples_per_pixel, number_of_frames, \
+     photometric_interpretation, transfer_syntax_uid, blob_key, blob_size, frames, metadata, \
+     created_at, updated_at";
+const INSTANCE_PARAMS: usize = 18;
+
+pub(super) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+/// `$from, $from+1, ...` for `count` parameters.
+pub(super) fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The serialised frame ranges of an instance row.
+struct InstanceValues {
+    frames: Option<String>,
+}
+
+impl InstanceValues {
+    fn of(item: &NewInstance) -> Result<Self, IndexError> {
+        let frames = match &item.extracted.frames {
+            Some(frames) => Some(
+                serde_json::to_string(frames)
+                    .map_err(|err| IndexError::Corrupt(format!("frames: {err}")))?,
+            ),
+            None => None,
+        };
+        Ok(InstanceValues { frames })
+    }
+}
+
+/// Bind the instance columns in [`INSTANCE_COLUMNS`] order.
+fn bind_instance<'q>(
+    query: AnyQuery<'q>,
+    item: &'q NewInstance,
+    values: &'q InstanceValues,
+    now: i64,
+) -> AnyQuery<'q> {
+    let ex = &item.extracted;
+    let i = &ex.instance;
+    query
+        .bind(ex.sop_uid.as_str())
+        .bind(ex.series_uid.as_str())
+        .bind(ex.study_uid.as_str())
+        .bind(ex.sop_class.as_str())
+        .bind(i.instance_number)
+        .bind(i.rows)
+        .bind(i.columns)
+        .bind(i.bits_allocated)
+        .bind(i.samples_per_pixel)
+        .bind(i.number_of_frames)
+        .bind(i.photometric_interpretation.as_deref())
+        .bind(ex.transfer_syntax.as_str())
+        .bind(item.blob_key.as_str())
+        .bind(item.blob_size as i64)
+        .bind(values.frames.as_deref())
+        .bind(item.extracted.metadata.as_str())
+        .bind(now)
+        .bind(now)
+}
+
+/// What the batch changed for one series or study.
+#[derive(Default)]
+struct Delta {
+    /// Instances added (stored, or moved here by an overwrite).
+    added: i64,
+    /// The stored instance whose attributes the row now carries.
+    source: Option<usize>,
+}
+
+/// An instance that an overwrite moved out of another series or study.
+struct Moved {
+    study: String,
+    series: String,
+}
+
+pub(super) struct BatchWriter<'c> {
+    conn: &'c mut AnyConnection,
+    dialect: Dialect,
+    now: i64,
+}
+
+impl<'c> BatchWriter<'c> {
+    pub(super) fn new(conn: &'c mut AnyConnection, dialect: Dialect) -> Self {
+        BatchWriter {
+            conn,
+            dialect,
+            now: now_micros(),
+        }
+    }
+
+    pub(super) async fn write(
+        &mut self,
+        batch: &[NewInstance],
+        policy: DuplicatePolicy,
+    ) -> Result<Vec<StoreOutcome>, IndexError> {
+        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
+
+        // 1. Study rows, in UID order.
+        let studies: BTreeSet<&str> = batch
+            .iter()
+            .map(|i| i.extracted.study_uid.as_str())
+            .collect();
+        let mut new_studies = HashSet::new();
+        for study in &studies {
+            if self.ensure_study(study).await? {
+                new_studies.insert(study.to_string());
+            }
+        }
+        // 2. Series rows; a series recorded under another study refuses its instances.
+        let series: BTreeMap<&str, &str> = batch
+            .iter()
+            .map(|i| {
+                (
+                    i.extracted.series_uid.as_str(),
+                    i.extracted.study_uid.as_str(),
+                )
+            })
+            .collect();
+        let mut new_series = HashSet::new();
+        for (series_uid, study_uid) in &series {
+            let created = sqlx::query(
+                "INSERT INTO series (series_uid, study_uid, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (series_uid) DO NOTHING RETURNING series_uid",
+            )
+            .bind(*series_uid)
+            .bind(*study_uid)
+            .bind(self.now)
+            .fetch_optional(&mut *self.conn)
+            .await
+            .map_err(IndexError::db("insert series"))?;
+            if created.is_some() {
+                new_series.insert(series_uid.to_string());
+            }
+        }
+        let keys: Vec<&str> = series.keys().copied().collect();
+        let owners = self.series_owners(&keys).await?;
+        let mut candidates = Vec::new();
+        for (idx, item) in batch.iter().enumerate() {
+            let ex = &item.extracted;
+            match owners.get(ex.series_uid.as_str()) {
+                Some(owner) if owner != ex.study_uid.as_str() => {
+                    outcomes[idx] = Some(StoreOutcome::SeriesInOtherStudy {
+                        existing_study: owner.clone(),
+                    });
+                }
+                _ => candidates.push(idx),
+            }
+        }
+
+        // 3. Instances; conflicts (already stored) are settled one by one by the policy.
+        let values: Vec<InstanceValues> = batch
+            .iter()
+            .map(InstanceValues::of)
+            .collect::<Result<_, _>>()?;
+        let mut inserted = self.insert_instances(batch, &values, &candidates).await?;
+        let mut series_delta: BTreeMap<String, Delta> = BTreeMap::new();
+        let mut study_delta: BTreeMap<String, Delta> = BTreeMap::new();
+        let mut moved = Vec::new();
+        for &idx in &candidates {
+            let ex = &batch[idx].extracted;
+            // The first copy of a SOP Instance UID in the batch is the inserted one.
+            let (outcome, added) = if inserted.remove(ex.sop_uid.as_str()) {
+                (StoreOutcome::Stored, 1)
+            } else {
+                let (outcome, from) = self
+                    .resolve_duplicate(&batch[idx], &values[idx], policy)
+                    .await?;
+                let added = match from {
+                    Some(from) if from.series != ex.series_uid.as_str() => {
+                        moved.push(from);
+                        1
+                    }
+                    _ => 0,
+                };
+                (outcome, added)
+            };
+            if outcome.keeps_new_blob() {
+                for (map, key) in [
+                    (&mut series_delta, ex.series_uid.as_str()),
+                    (&mut study_delta, ex.study_uid.as_str()),
+                ] {
+                    let delta = map.entry(key.to_string()).or_default();
+                    delta.added += added;
+                    delta.source = Some(idx);
+                }
+            }
+            outcomes[idx] = Some(outcome);
+        }
+
+        // 4. Series: attributes and counts, or away with a new series that got nothing.
+        let mut series_added_to: BTreeMap<String, i64> = BTreeMap::new();
+        for (series_uid, study_uid) in &series {
+            match series_delta.get(*series_uid) {
+                Some(delta) => {
+                    self.update_series(series_uid, delta, batch).await?;
+                    if new_series.contains(*series_uid) {
+                        *series_added_to.entry(study_uid.to_string()).or_default() += 1;
+                    }
+                }
+                None if new_series.contains(*series_uid) => {
+                    self.delete_if_empty("series", "series_uid", series_uid)
+                        .await?;
+                }
+                None => {}
+            }
+        }
+        // 5. Studies likewise.
+        for study in &studies {
+            match study_delta.get(*study) {
+                Some(delta) => {
+                    let new_series = series_added_to.get(*study).copied().unwrap_or(0);
+                    self.update_study(study, delta, new_series, batch, &candidates)
+                        .await?;
+                }
+                None if new_studies.contains(*study) => {
+                    self.delete_if_empty("studies", "study_uid", study).await?;
+                }
+                None => {}
+            }
+        }
+        // 6. Overwrites that moved an instance elsewhere: recount where it came from.
+        for from in moved {
+            recount_series(self.conn, &from.series).await?;
+            recount_study(self.conn, &from.study, self.now).await?;
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| IndexError::Corrupt("instance without outcome".into())))
+            .collect()
+    }
+
+    /// Insert the study row if missing (returns whether it was created); on PostgreSQL also
+    /// hold its lock until commit.
+    async fn ensure_study(&mut self, study: &str) -> Result<bool, IndexError> {
+        let created = sqlx::query(
+            "INSERT INTO studies (study_uid, created_at, updated_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (study_uid) DO NOTHING RETURNING study_uid",
+        )
+        .bind(study)
+        .bind(self.now)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(IndexError::db("insert study"))?
+        .is_some();
+        if self.dialect == Dialect::Postgres && !created {
+            sqlx::query("SELECT study_uid FROM studies WHERE study_uid = $1 FOR UPDATE")
+                .bind(study)
+                .fetch_one(&mut *self.conn)
+                .await
+                .map_err(IndexError::db("lock study"))?;
+        }
+        Ok(created)
+    }
+
+    async fn series_owners(
+        &mut self,
+        keys: &[&str],
+    ) -> Result<BTreeMap<String, String>, IndexError> {
+        let mut found = BTreeMap::new();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT series_uid, study_uid FROM series WHERE series_uid IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            let rows = query
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(IndexError::db("read series"))?;
+            for row in rows {
+                let series: String = row.try_get(0).map_err(IndexError::db("read series"))?;
+                let study: String = row.try_get(1).map_err(IndexError::db("read series"))?;
+                found.insert(series, study);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn insert_instances(
+        &mut self,
+        batch: &[NewInstance],
+        values: &[InstanceValues],
+        candidates: &[usize],
+    ) -> Result<HashSet<String>, IndexError> {
+        let mut inserted = HashSet::new();
+        for chunk in candidates.chunks(INSERT_CHUNK) {
+            let rows = (0..chunk.len())
+                .map(|r| {
+                    format!(
+                        "({})",
+                        placeholders(r * INSTANCE_PARAMS + 1, INSTANCE_PARAMS)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {rows} \
+                 ON CONFLICT (sop_uid) DO NOTHING RETURNING sop_uid"
+            );
+            let mut query = sqlx::query(&sql);
+            for &idx in chunk {
+                query = bind_instance(query, &batch[idx], &values[idx], self.now);
+            }
+            let rows = query
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(IndexError::db("insert instances"))?;
+            for row in rows {
+                inserted.insert(
+                    row.try_get("sop_uid")
+                        .map_err(IndexError::db("insert instances"))?,
+                );
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// An instance whose SOP Instance UID is already recorded, decided by the policy.
+    /// Returns where an overwritten instance lived.
+    async fn resolve_duplicate(
+        &mut self,
+        item: &NewInstance,
+        values: &InstanceValues,
+        policy: DuplicatePolicy,
+    ) -> Result<(StoreOutcome, Option<Moved>), IndexError> {
+        let ex = &item.extracted;
+        let sql = format!(
+            "SELECT blob_key, study_uid, series_uid FROM instances WHERE sop_uid = $1{}",
+            match self.dialect {
+                Dialect::Sqlite => "",
+                Dialect::Postgres => " FOR UPDATE",
+            }
+        );
+        let row = sqlx::query(&sql)
+            .bind(ex.sop_uid.as_str())
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(IndexError::db("read duplicate"))?;
+        let read = |name: &str| -> Result<String, IndexError> {
+            row.try_get(name).map_err(IndexError::db("read duplicate"))
+        };
+        let (old_blob, study, series) =
+            (read("blob_key")?, read("study_uid")?, read("series_uid")?);
+        match policy {
+            DuplicatePolicy::Reject => Ok((StoreOutcome::DuplicateRejected, None)),
+            DuplicatePolicy::KeepFirst => Ok((StoreOutcome::DuplicateKept, None)),
+            DuplicatePolicy::Overwrite => {
+                let assignments = INSTANCE_COLUMNS
+                    .split(", ")
+                    .enumerate()
+                    .skip(1)
+                    .filter(|(_, column)| *column != "created_at")
+                    .map(|(n, column)| format!("{column} = ${}", n + 1))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!("UPDATE instances SET {assignments} WHERE sop_uid = $1");
+                bind_instance(sqlx::query(&sql), item, values, self.now)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(IndexError::db("overwrite instance"))?;
+                Ok((
+                    StoreOutcome::Replaced {
+                        old_blob: BlobKey::from_stored(old_blob),
+                    },
+                    Some(Moved { study, series }),
+                ))
+            }
+        }
+    }
+
+    async fn update_series(
+        &mut self,
+        series: &str,
+        delta: &Delta,
+        batch: &[NewInstance],
+    ) -> Result<(), IndexError> {
+        let Some(source) = delta.source else {
+            return Ok(());
+        };
+        let s = &batch[source].extracted.series;
+        sqlx::query(
+            "UPDATE series SET modality = $2, series_number = $3, series_description = $4, \
+             series_date = $5, series_time = $6, pps_start_date = $7, pps_start_time = $8, \
+             body_part_examined = $9, laterality = $10, updated_at = $11, \
+             num_instances = num_instances + $12 WHERE series_uid = $1",
+        )
+        .bind(series)
+        .bind(s.modality.as_deref())
+        .bind(s.series_number)
+        .bind(s.series_description.as_deref())
+        .bind(s.series_date.as_deref())
+        .bind(s.series_time.as_deref())
+        .bind(s.performed_procedure_step_start_date.as_deref())
+        .bind(s.performed_procedure_step_start_time.as_deref())
+        .bind(s.body_part_examined.as_deref())
+        .bind(s.laterality.as_deref())
+        .bind(self.now)
+        .bind(delta.added)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(IndexError::db("update series"))?;
+        Ok(())
+    }
+
+    async fn update_study(
+        &mut self,
+        study: &str,
+        delta: &Delta,
+        new_series: i64,
+        batch: &[NewInstance],
+        candidates: &[usize],
+    ) -> Result<(), IndexError> {
+        let Some(source) = delta.source else {
+            return Ok(());
+        };
+        // ModalitiesInStudy from the (few) series rows; SOPClassesInStudy as a growing set.
+        let modalities: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT modality FROM series WHERE study_uid = $1 AND modality IS NOT NULL \
+             ORDER BY modality",
+        )
+        .bind(study)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(IndexError::db("list modalities"))?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT sop_classes_in_study FROM studies WHERE study_uid = $1")
+                .bind(study)
+                .fetch_one(&mut *self.conn)
+                .await
+                .map_err(IndexError::db("read study"))?;
+        let mut classes: BTreeSet<String> = current
+            .iter()
+            .flat_map(|c| c.split('\\'))
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        for &idx in candidates {
+            let ex = &batch[idx].extracted;
+            if ex.study_uid.as_str() == study {
+                classes.insert(ex.sop_class.to_string());
+            }
+        }
+        let joined = |v: Vec<String>| (!v.is_empty()).then(|| v.join("\\"));
+        let item = &batch[source];
+        let s = &item.extracted.study;
+        sqlx::query(
+            "UPDATE studies SET patient_name = $2, patient_id = $3, issuer_of_patient_id = $4, \
+             patient_birth_date = $5, patient_sex = $6, study_date = $7, study_time = $8, \
+             timezone_offset = $9, accession_number = $10, study_id = $11, \
+             study_description = $12, referring_physician_name = $13, \
+             specific_character_set = $14, updated_at = $15, \
+             num_instances = num_instances + $16, num_series = num_series + $17, \
+             modalities_in_study = $18, sop_classes_in_study = $19 WHERE study_uid = $1",
+        )
+        .bind(study)
+        .bind(s.patient_name.as_deref())
+        .bind(s.patient_id.as_deref())
+        .bind(s.issuer_of_patient_id.as_deref())
+        .bind(s.patient_birth_date.as_deref())
+        .bind(s.patient_sex.as_deref())
+        .bind(s.study_date.as_deref())
+        .bind(s.study_time.as_deref())
+        .bind(s.timezone_offset.as_deref())
+        .bind(s.accession_number.as_deref())
+        .bind(s.study_id.as_deref())
+        .bind(s.study_description.as_deref())
+        .bind(s.referring_physician_name.as_deref())
+        .bind(item.extracted.specific_character_set.as_deref())
+        .bind(self.now)
+        .bind(delta.added)
+        .bind(new_series)
+        .bind(joined(modalities))
+        .bind(joined(classes.into_iter().collect()))
+        .execute(&mut *self.conn)
+        .await
+        .map_err(IndexError::db("update study"))?;
+        Ok(())
+    }
+
+    async fn delete_if_empty(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), IndexError> {
+        let sql = format!("DELETE FROM {table} WHERE {key} = $1 AND num_instances = 0");
+        sqlx::query(&sql)
+            .bind(value)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(IndexError::db("drop empty row"))?;
+        Ok(())
+    }
+}
+
+/// Recount one series from its instances (rare: after an overwrite moved an instance away).
+async fn recount_series(conn: &mut AnyConnection, series: &str) -> Result<(), IndexError> {
+    sqlx::query(
+        "UPDATE series SET num_instances = \
+         (SELECT COUNT(*) FROM instances WHERE instances.series_uid = $1) WHERE series_uid = $1",
+    )
+    .bind(series)
+    .execute(&mut *conn)
+    .await
+    .map_err(IndexError::db("count series"))?;
+    sqlx::query("DELETE FROM series WHERE series_uid = $1 AND num_instances = 0")
+        .bind(series)
+        .execute(&mut *conn)
+        .await
+        .map_err(IndexError::db("drop empty series"))?;
+    Ok(())
+}
+
+/// Recount one study from its series and instances (rare path, like [`recount_series`]).
+async fn recount_study(conn: &mut AnyConnection, study: &str, now: i64) -> Result<(), IndexError> {
+    let modalities: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT modality FROM series WHERE study_uid = $1 AND modality IS NOT NULL \
+         ORDER BY modality",
+    )
+    .bind(study)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(IndexError::db("list modalities"))?;
+    let classes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT sop_class_uid FROM instances WHERE study_uid = $1 ORDER BY sop_class_uid",
+    )
+    .bind(study)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(IndexError::db("list SOP classes"))?;
+    let joined = |v: Vec<String>| (!v.is_empty()).then(|| v.join("\\"));
+    sqlx::query(
+        "UPDATE studies SET \
+         num_series = (SELECT COUNT(*) FROM series WHERE series.study_uid = $1), \
+         num_instances = (SELECT COUNT(*) FROM instances WHERE instances.study_uid = $1), \
+         modalities_in_study = $2, sop_classes_in_study = $3, updated_at = $4 \
+         WHERE study_uid = $1",
+    )
+    .bind(study)
+    .bind(joined(modalities))
+    .bind(joined(classes))
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(IndexError::db("count study"))?;
+    sqlx::query("DELETE FROM studies WHERE study_uid = $1 AND num_instances = 0")
+        .bind(study)
+        .execute(&mut *conn)
+        .await
+        .map_err(IndexError::db("drop empty study"))?;
+    Ok(())
+}
