@@ -61,6 +61,8 @@ pub enum IndexError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("index row is inconsistent: {0}")]
     Corrupt(String),
+    #[error("index unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl IndexError {
@@ -124,7 +126,7 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, "not_found")
             }
             ApiError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
-            ApiError::Index(IndexError::Database { .. }) => {
+            ApiError::Index(IndexError::Database { .. } | IndexError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "index_unavailable")
             }
             ApiError::Index(_) | ApiError::Internal(_) => {

@@ -5,6 +5,7 @@
 //! the figures, `rss` reads a server's memory and CPU from /proc.
 
 mod big;
+mod ceiling;
 mod multipart;
 mod rss;
 mod stats;
@@ -53,6 +54,10 @@ pub struct BenchArgs {
     /// Tiny sizes that finish in seconds; exits non-zero if any request failed.
     #[arg(long)]
     pub smoke: bool,
+    /// Measure sequential durable write bandwidth (1 GiB, fdatasync) in this folder, which
+    /// should be on the server's data disk, and print each STOW figure as a fraction of it.
+    #[arg(long)]
+    pub disk_ceiling_dir: Option<PathBuf>,
 }
 
 /// The resolved workload.
@@ -68,6 +73,7 @@ pub(crate) struct Plan {
     pub json: Option<PathBuf>,
     pub seed: u64,
     pub smoke: bool,
+    pub disk_ceiling_dir: Option<PathBuf>,
 }
 
 impl Plan {
@@ -94,6 +100,7 @@ impl Plan {
             json: args.json,
             seed: args.seed,
             smoke,
+            disk_ceiling_dir: args.disk_ceiling_dir,
         };
         let bad = |what: &str| Err(AppError::Bench(what.to_string()));
         if !plan.url.starts_with("http://") && !plan.url.starts_with("https://") {
@@ -149,6 +156,30 @@ pub async fn run(args: BenchArgs) -> Result<(), AppError> {
     } else {
         None
     };
+    let disk_ceiling = match &plan.disk_ceiling_dir {
+        Some(dir) => {
+            let dir = dir.clone();
+            let measured =
+                tokio::task::spawn_blocking(move || ceiling::disk_write_mib_s(&dir, 1024))
+                    .await
+                    .map_err(|err| AppError::Bench(err.to_string()))?
+                    .map_err(AppError::Bench)?;
+            println!(
+                "ceiling: sequential durable disk write {measured:.1} MB/s (1 GiB, fdatasync)"
+            );
+            for cell in &cells {
+                println!(
+                    "  batch {:>3} x concurrency {:>2}: {:.1} MB/s = {:.0}% of the disk ceiling",
+                    cell.batch,
+                    cell.concurrency,
+                    cell.mb_per_s,
+                    100.0 * cell.mb_per_s / measured
+                );
+            }
+            Some(measured)
+        }
+        None => None,
+    };
     let end = plan.server_pid.and_then(|pid| rss::read(Some(pid)));
     if let Some(end) = end {
         println!(
@@ -170,6 +201,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AppError> {
             "client_cores": cores,
             "cells": cells,
             "big_request": big,
+            "disk_ceiling_mb_per_s": disk_ceiling,
             "server_end": end.map(|e| serde_json::json!({
                 "rss_mb": rss::kb_to_mib(e.rss_kb),
                 "hwm_mb": rss::kb_to_mib(e.hwm_kb),

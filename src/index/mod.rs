@@ -4,6 +4,7 @@
 //! ([`sqlite`]) and PostgreSQL ([`postgres`]), which differ only in how they connect, their
 //! migrations, and a few words of SQL ([`sql::Dialect`]). Nothing outside this module writes SQL.
 
+mod group;
 pub mod model;
 pub mod postgres;
 pub mod sql;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use super::group::GroupWriter;
 use super::model::{InstanceRow, NewInstance, SeriesRow, StoreOutcome, StudyRow};
 use super::write::{placeholders, BatchWriter};
 use super::Index;
@@ -28,17 +29,17 @@ pub enum Dialect {
 pub struct SqlIndex {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite allows one writer; queueing here beats SQLITE_BUSY retries.
-    write_lock: Option<tokio::sync::Mutex<()>>,
+    /// SQLite has one writer: its writes go through a group-commit task.
+    group: Option<GroupWriter>,
 }
 
 impl SqlIndex {
     pub fn new(pool: AnyPool, dialect: Dialect) -> Self {
-        let write_lock = (dialect == Dialect::Sqlite).then(|| tokio::sync::Mutex::new(()));
+        let group = (dialect == Dialect::Sqlite).then(|| GroupWriter::start(pool.clone()));
         SqlIndex {
             pool,
             dialect,
-            write_lock,
+            group,
         }
     }
 }
@@ -173,10 +174,9 @@ impl Index for SqlIndex {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let _writer = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        if let Some(group) = &self.group {
+            return group.store(batch, policy).await;
+        }
         let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
         let outcomes = BatchWriter::new(&mut tx, self.dialect)
             .write(&batch, policy)

@@ -1,5 +1,5 @@
 //! SQLite: the embedded default. WAL journal, synchronous=FULL so that a committed STOW
-//! survives power loss, one writer at a time (serialised in-process to avoid busy retries).
+//! survives power loss, one writer: requests are written by a group-commit task ([`super::group`]).
 
 use std::str::FromStr;
 use std::time::Duration;

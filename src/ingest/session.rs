@@ -15,7 +15,7 @@ use crate::dicom::status::StatusCode;
 use crate::dicom::uid::StudyUid;
 use crate::error::{DicomError, ServiceError, StorageError};
 use crate::index::{NewInstance, StoreOutcome};
-use crate::storage::BlobKey;
+use crate::storage::{BlobKey, PendingSync};
 
 /// Blob writes allowed in flight per request.
 const WRITES_IN_FLIGHT: usize = 4;
@@ -31,7 +31,8 @@ pub struct IngestSession {
     slots: Vec<Slot>,
     pending: Vec<NewInstance>,
     written: Vec<BlobKey>,
-    writes: FuturesUnordered<JoinHandle<Result<(), StorageError>>>,
+    writes: FuturesUnordered<JoinHandle<Result<PendingSync, StorageError>>>,
+    synced: Vec<PendingSync>,
 }
 
 impl IngestSession {
@@ -43,6 +44,7 @@ impl IngestSession {
             pending: Vec::new(),
             written: Vec::new(),
             writes: FuturesUnordered::new(),
+            synced: Vec::new(),
         }
     }
 
@@ -114,7 +116,8 @@ impl IngestSession {
 
     async fn next_write(&mut self) -> Result<(), ServiceError> {
         if let Some(joined) = self.writes.next().await {
-            joined.map_err(|err| ServiceError::Task(err.to_string()))??;
+            let pending = joined.map_err(|err| ServiceError::Task(err.to_string()))??;
+            self.synced.push(pending);
         }
         Ok(())
     }
@@ -135,7 +138,7 @@ impl IngestSession {
         while !self.writes.is_empty() {
             self.next_write().await?;
         }
-        self.service.store.make_durable(&self.written).await?;
+        self.service.store.make_durable(&self.synced).await?;
         let batch = std::mem::take(&mut self.pending);
         let outcomes = self
             .service

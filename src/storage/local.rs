@@ -17,9 +17,21 @@ fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error)
     }
 }
 
-/// Write `data` to `path` durably (the file's bytes; its name needs [`sync_folders`]).
-pub fn write_synced(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+/// Write `data` to `path` durably, returning the folders whose entries changed (the file's
+/// folder and the parent of every folder created for it), which [`sync_folders`] must sync.
+pub fn write_synced(path: &Path, data: &[u8]) -> Result<Vec<PathBuf>, StorageError> {
     let folder = path.parent().unwrap_or(Path::new("."));
+    let mut changed = vec![folder.to_path_buf()];
+    let mut missing = folder;
+    while !missing.exists() {
+        match missing.parent() {
+            Some(parent) => {
+                changed.push(parent.to_path_buf());
+                missing = parent;
+            }
+            None => break,
+        }
+    }
     std::fs::create_dir_all(folder).map_err(io_error("create folder", folder))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     // object_store skips `name#digits` when listing: those are staging files.
@@ -31,24 +43,15 @@ pub fn write_synced(path: &Path, data: &[u8]) -> Result<(), StorageError> {
         })
         .map_err(io_error("write", &temporary))
         .and_then(|()| std::fs::rename(&temporary, path).map_err(io_error("rename", path)));
-    if written.is_err() {
+    if let Err(err) = written {
         let _ = std::fs::remove_file(&temporary);
+        return Err(err);
     }
-    written
+    Ok(changed)
 }
 
-/// Fsync every folder from each file's parent up to (not including) `root`'s parent, once.
-pub fn sync_folders(root: &Path, paths: &[PathBuf]) -> Result<(), StorageError> {
-    let mut folders = BTreeSet::new();
-    for path in paths {
-        let mut folder = path.parent();
-        while let Some(dir) = folder {
-            if !dir.starts_with(root) || !folders.insert(dir.to_path_buf()) {
-                break;
-            }
-            folder = dir.parent();
-        }
-    }
+/// Fsync each of these folders once.
+pub fn sync_folders(folders: BTreeSet<PathBuf>) -> Result<(), StorageError> {
     for folder in folders {
         std::fs::File::open(&folder)
             .and_then(|f| f.sync_all())

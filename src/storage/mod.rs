@@ -5,6 +5,7 @@ pub mod keys;
 mod local;
 mod url;
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,12 @@ use object_store::{ObjectStore, PutPayload};
 
 use crate::error::StorageError;
 pub use keys::BlobKey;
+
+/// What a [`BlobStore::put`] leaves to [`BlobStore::make_durable`]: local folders to fsync.
+#[derive(Debug, Default, Clone)]
+pub struct PendingSync {
+    folders: Vec<PathBuf>,
+}
 
 /// One object found by [`BlobStore::list_instances`].
 #[derive(Debug, Clone)]
@@ -74,41 +81,43 @@ impl BlobStore {
         }
     }
 
-    /// Write one object. Call [`BlobStore::make_durable`] before telling a client it is stored.
+    /// Write one object. Pass what it returns to [`BlobStore::make_durable`] before telling
+    /// a client it is stored.
     ///
     /// On the local file system with fsync on, the file is written to a temporary name,
     /// fsynced and renamed here (so the flush overlaps with the next parts of a request);
-    /// `make_durable` then only has to sync the folders that gained entries.
-    pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), StorageError> {
+    /// `make_durable` then syncs only the folders that gained entries.
+    pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<PendingSync, StorageError> {
         if let (Some(root), true) = (&self.local_root, self.fsync) {
             let path = root.join(key.as_str());
-            return tokio::task::spawn_blocking(move || local::write_synced(&path, &data))
+            let folders = tokio::task::spawn_blocking(move || local::write_synced(&path, &data))
                 .await
                 .map_err(|err| StorageError::Io {
                     operation: "write",
                     path: PathBuf::from(key.as_str()),
                     source: std::io::Error::other(err.to_string()),
-                })?;
+                })??;
+            return Ok(PendingSync { folders });
         }
         self.store
             .put(&Self::path(key), PutPayload::from_bytes(data))
             .await
             .map_err(Self::backend("write", key))?;
-        Ok(())
+        Ok(PendingSync::default())
     }
 
     /// Make written objects durable. S3-compatible stores answer a PUT only once the object is
-    /// durable; on the local file system the files were fsynced by `put`, and the folders
-    /// holding them (and any folder created for them) are fsynced here, once per request.
-    pub async fn make_durable(&self, keys: &[BlobKey]) -> Result<(), StorageError> {
-        let Some(root) = self.local_root.clone() else {
-            return Ok(());
-        };
-        if !self.fsync || keys.is_empty() {
+    /// durable; local files were fsynced by `put` and their changed folders are synced here,
+    /// each once per request.
+    pub async fn make_durable(&self, pending: &[PendingSync]) -> Result<(), StorageError> {
+        let folders: BTreeSet<PathBuf> = pending
+            .iter()
+            .flat_map(|p| p.folders.iter().cloned())
+            .collect();
+        if folders.is_empty() {
             return Ok(());
         }
-        let paths: Vec<PathBuf> = keys.iter().map(|k| root.join(k.as_str())).collect();
-        tokio::task::spawn_blocking(move || local::sync_folders(&root, &paths))
+        tokio::task::spawn_blocking(move || local::sync_folders(folders))
             .await
             .map_err(|err| StorageError::Io {
                 operation: "fsync",

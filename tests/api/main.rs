@@ -1,6 +1,7 @@
 //! Integration tests through HTTP against the real application, one binary (fast to link).
 //! The shared STOW suite runs once per (index, blob store) pair.
 
+mod bench_smoke;
 mod helpers;
 mod nodes;
 mod processes;

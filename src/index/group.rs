@@ -1,0 +1,111 @@
+//! Group commit for SQLite, which has one writer: STOW requests that arrive while a commit is
+//! under way are written together in the next transaction, each inside its own savepoint
+//! (so one request's failure does not touch the others), and share one WAL fsync.
+
+use sqlx::{AnyPool, Executor};
+use tokio::sync::{mpsc, oneshot};
+
+use super::model::{NewInstance, StoreOutcome};
+use super::sql::Dialect;
+use super::write::BatchWriter;
+use crate::config::DuplicatePolicy;
+use crate::error::IndexError;
+
+/// Requests taken into one transaction at most, and instances at most.
+const MAX_REQUESTS: usize = 64;
+const MAX_INSTANCES: usize = 2000;
+
+type Reply = oneshot::Sender<Result<Vec<StoreOutcome>, IndexError>>;
+
+struct Job {
+    batch: Vec<NewInstance>,
+    policy: DuplicatePolicy,
+    reply: Reply,
+}
+
+/// Handle to the writer task.
+pub struct GroupWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupWriter {
+    pub fn start(pool: AnyPool) -> Self {
+        let (jobs, receiver) = mpsc::channel(1024);
+        tokio::spawn(run(pool, receiver));
+        GroupWriter { jobs }
+    }
+
+    pub async fn store(
+        &self,
+        batch: Vec<NewInstance>,
+        policy: DuplicatePolicy,
+    ) -> Result<Vec<StoreOutcome>, IndexError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || IndexError::Unavailable("the index writer stopped".into());
+        self.jobs
+            .send(Job {
+                batch,
+                policy,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Job>) {
+    while let Some(first) = receiver.recv().await {
+        let mut jobs = vec![first];
+        let mut instances = jobs[0].batch.len();
+        while jobs.len() < MAX_REQUESTS && instances < MAX_INSTANCES {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    instances += job.batch.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = write_group(&pool, &jobs).await;
+        for (job, result) in jobs.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// One transaction for all jobs; each job in a savepoint. If the commit itself fails, every
+/// job gets the error (none of them was stored).
+async fn write_group(pool: &AnyPool, jobs: &[Job]) -> Vec<Result<Vec<StoreOutcome>, IndexError>> {
+    let failed_all = |err: &IndexError| {
+        jobs.iter()
+            .map(|_| Err(IndexError::Unavailable(err.to_string())))
+            .collect()
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(source) => return failed_all(&IndexError::db("begin")(source)),
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Err(source) = tx.execute("SAVEPOINT stow").await {
+            return failed_all(&IndexError::db("savepoint")(source));
+        }
+        let result = BatchWriter::new(&mut tx, Dialect::Sqlite)
+            .write(&job.batch, job.policy)
+            .await;
+        let end = if result.is_ok() {
+            "RELEASE SAVEPOINT stow"
+        } else {
+            "ROLLBACK TO SAVEPOINT stow; RELEASE SAVEPOINT stow"
+        };
+        if let Err(source) = tx.execute(end).await {
+            return failed_all(&IndexError::db("savepoint")(source));
+        }
+        results.push(result);
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(source) => failed_all(&IndexError::db("commit")(source)),
+    }
+}
