@@ -177,6 +177,34 @@ impl TestApp {
             .unwrap()
     }
 
+    /// STOW one instance and parse the answer.
+    pub async fn stow_one(&self, part: &Bytes) -> StowResult {
+        StowResult::from(self.stow(std::slice::from_ref(part)).await).await
+    }
+
+    /// The bytes stored for a SOP Instance UID (through its index row).
+    pub async fn stored_bytes(&self, sop: &str) -> Bytes {
+        let sop = tessera::dicom::uid::SopInstanceUid::parse(sop).unwrap();
+        let row = self
+            .state
+            .index
+            .instance(&sop)
+            .await
+            .unwrap()
+            .expect("no index row");
+        self.state.store.get(&row.blob_key).await.unwrap()
+    }
+
+    pub async fn study(&self, uid: &str) -> Option<tessera::index::StudyRow> {
+        let uid = tessera::dicom::uid::StudyUid::parse(uid).unwrap();
+        self.state.index.study(&uid).await.unwrap()
+    }
+
+    pub async fn series(&self, uid: &str) -> Option<tessera::index::SeriesRow> {
+        let uid = tessera::dicom::uid::SeriesUid::parse(uid).unwrap();
+        self.state.index.series(&uid).await.unwrap()
+    }
+
     /// Raw POST to the STOW endpoint with any content type and body.
     pub async fn post_raw(&self, content_type: Option<&str>, body: Vec<u8>) -> reqwest::Response {
         let mut request = self.client.post(self.url("/dicom-web/studies")).body(body);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tessera::dicom::uid::{SopInstanceUid, StudyUid};
+use tessera::dicom::uid::SopInstanceUid;
 
 use crate::helpers::*;
 use crate::suite::{ct_variant, ct_variant_uid};
@@ -68,11 +68,8 @@ async fn two_nodes_share_postgres_and_s3() {
     let statuses = futures::future::join_all(writes).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let study = a
-        .state
-        .index
-        .study(&StudyUid::parse("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322").unwrap())
+        .study("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322")
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(study.num_instances, 21);
     assert_eq!(a.counts().await, (1, 1, 21));

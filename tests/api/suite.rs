@@ -81,7 +81,7 @@ pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: Sto
     let mut checked_frames = 0;
     for (name, exp) in expected.as_object().unwrap() {
         let bytes = read_testdata(name);
-        let result = StowResult::from(app.stow(std::slice::from_ref(&bytes)).await).await;
+        let result = app.stow_one(&bytes).await;
         let study_uid = exp["study_instance_uid"].as_str().unwrap();
         assert_eq!(
             result.status, 200,
@@ -180,13 +180,7 @@ pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: Sto
         }
 
         // Study and series rows hold correctly decoded UTF-8.
-        let study = app
-            .state
-            .index
-            .study(&StudyUid::parse(study_uid).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let study = app.study(study_uid).await.unwrap();
         assert_eq!(
             study.patient_name,
             opt(&exp["patient_name"]),
@@ -207,13 +201,7 @@ pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: Sto
             opt(&exp["accession_number"]),
             "{name}: AccessionNumber"
         );
-        let series = app
-            .state
-            .index
-            .series(&SeriesUid::parse(series_uid).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let series = app.series(series_uid).await.unwrap();
         assert_eq!(series.modality, opt(&exp["modality"]), "{name}: Modality");
         if let Some(modality) = &series.modality {
             assert!(study.modalities_in_study.contains(modality), "{name}");
@@ -270,13 +258,7 @@ pub async fn stores_a_batch_in_one_request(index: IndexKind, storage: StorageKin
     }
     assert_eq!(app.counts().await, (1, 1, 12));
     assert_eq!(app.blob_count().await, 12);
-    let study = app
-        .state
-        .index
-        .study(&StudyUid::parse(CT_STUDY).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let study = app.study(CT_STUDY).await.unwrap();
     assert_eq!((study.num_series, study.num_instances), (1, 12));
     assert_eq!(study.modalities_in_study, vec!["CT".to_string()]);
     assert_eq!(
@@ -478,7 +460,7 @@ pub async fn size_limits_answer_413(index: IndexKind, storage: StorageKind) {
     expect_status(response, 413, "chunked request over max_request_size").await;
     app.assert_empty("after 413s").await;
     // Within the limits it works.
-    let result = StowResult::from(app.stow(std::slice::from_ref(&small)).await).await;
+    let result = app.stow_one(&small).await;
     assert_eq!(result.status, 200);
 }
 
@@ -519,17 +501,11 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
 
     // reject (the default)
     let app = TestApp::spawn(index, storage).await;
-    assert_eq!(
-        StowResult::from(app.stow(std::slice::from_ref(&original)).await)
-            .await
-            .status,
-        200
-    );
-    let result = StowResult::from(app.stow(std::slice::from_ref(&changed)).await).await;
+    assert_eq!(app.stow_one(&original).await.status, 200);
+    let result = app.stow_one(&changed).await;
     assert_eq!(result.status, 409);
     assert_eq!(result.failure_reasons(), vec![0x0111]);
-    let row = app.state.index.instance(&sop).await.unwrap().unwrap();
-    assert!(app.state.store.get(&row.blob_key).await.unwrap() == original);
+    assert!(app.stored_bytes(CT_SOP).await == original);
     assert_eq!(app.blob_count().await, 1);
 
     // keep-first: accepted with a warning, the stored copy stays
@@ -537,18 +513,12 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
         s.duplicate_policy = DuplicatePolicy::KeepFirst
     })
     .await;
-    assert_eq!(
-        StowResult::from(app.stow(std::slice::from_ref(&original)).await)
-            .await
-            .status,
-        200
-    );
-    let result = StowResult::from(app.stow(std::slice::from_ref(&changed)).await).await;
+    assert_eq!(app.stow_one(&original).await.status, 200);
+    let result = app.stow_one(&changed).await;
     assert_eq!(result.status, 202);
     assert!(!result.has_failed_sequence());
     assert_eq!(result.referenced()[0]["00081196"]["Value"][0], 0xB000);
-    let row = app.state.index.instance(&sop).await.unwrap().unwrap();
-    assert!(app.state.store.get(&row.blob_key).await.unwrap() == original);
+    assert!(app.stored_bytes(CT_SOP).await == original);
     assert_eq!(app.blob_count().await, 1);
 
     // overwrite: the new copy replaces the old one, whose blob is deleted
@@ -556,12 +526,7 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
         s.duplicate_policy = DuplicatePolicy::Overwrite
     })
     .await;
-    assert_eq!(
-        StowResult::from(app.stow(std::slice::from_ref(&original)).await)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.stow_one(&original).await.status, 200);
     let first_key = app
         .state
         .index
@@ -570,7 +535,7 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
         .unwrap()
         .unwrap()
         .blob_key;
-    let result = StowResult::from(app.stow(std::slice::from_ref(&changed)).await).await;
+    let result = app.stow_one(&changed).await;
     assert_eq!(result.status, 200);
     let row = app.state.index.instance(&sop).await.unwrap().unwrap();
     assert_ne!(row.blob_key, first_key);
@@ -587,32 +552,15 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
         new_series.as_bytes(),
     ));
     let other = ct_variant(5); // stays in the old series
-    assert_eq!(
-        StowResult::from(app.stow(std::slice::from_ref(&other)).await)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.stow_one(&other).await.status, 200);
     assert_eq!(app.counts().await, (1, 1, 2));
-    let result = StowResult::from(app.stow(std::slice::from_ref(&moved)).await).await;
+    let result = app.stow_one(&moved).await;
     assert_eq!(result.status, 200);
     assert_eq!(app.counts().await, (1, 2, 2));
-    let study = app
-        .state
-        .index
-        .study(&StudyUid::parse(CT_STUDY).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let study = app.study(CT_STUDY).await.unwrap();
     assert_eq!((study.num_series, study.num_instances), (2, 2));
     for (series, count) in [(old_series, 1), (new_series, 1)] {
-        let row = app
-            .state
-            .index
-            .series(&SeriesUid::parse(series).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let row = app.series(series).await.unwrap();
         assert_eq!(row.num_instances, count, "{series}");
     }
     // Move the other one too: the old series is empty and removed.
@@ -621,27 +569,10 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
         old_series.as_bytes(),
         new_series.as_bytes(),
     ));
-    assert_eq!(
-        StowResult::from(app.stow(std::slice::from_ref(&other_moved)).await)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.stow_one(&other_moved).await.status, 200);
     assert_eq!(app.counts().await, (1, 1, 2));
-    assert!(app
-        .state
-        .index
-        .series(&SeriesUid::parse(old_series).unwrap())
-        .await
-        .unwrap()
-        .is_none());
-    let study = app
-        .state
-        .index
-        .study(&StudyUid::parse(CT_STUDY).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(app.series(old_series).await.is_none());
+    let study = app.study(CT_STUDY).await.unwrap();
     assert_eq!((study.num_series, study.num_instances), (1, 2));
     assert_eq!(app.blob_count().await, 2);
 }
@@ -698,13 +629,7 @@ pub async fn concurrent_requests_keep_counts_exact(index: IndexKind, storage: St
     });
     let statuses = futures::future::join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let study = app
-        .state
-        .index
-        .study(&StudyUid::parse(CT_STUDY).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let study = app.study(CT_STUDY).await.unwrap();
     assert_eq!((study.num_series, study.num_instances), (1, 32));
     assert_eq!(app.counts().await, (1, 1, 32));
 }
