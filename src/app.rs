@@ -12,6 +12,9 @@ use crate::error::AppError;
 use crate::http::{router, AppState};
 use crate::index::{self, Index};
 use crate::ingest::{sweep, IngestService};
+use crate::search::extra;
+use crate::search::query::Limits;
+use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 
 /// A built, bound, not yet running server.
@@ -25,8 +28,13 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
         let store = BlobStore::from_url(&settings.storage_url, settings.fsync)?;
-        let index: Arc<dyn Index> =
-            index::connect(&settings.database_url, settings.db_max_connections).await?;
+        let extras = extra::parse_config(&settings.extra_query_attributes)?;
+        let index: Arc<dyn Index> = index::connect(
+            &settings.database_url,
+            settings.db_max_connections,
+            extras.clone(),
+        )
+        .await?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -41,8 +49,17 @@ impl Application {
             policy: settings.duplicate_policy,
             max_instance_bytes: settings.max_instance_bytes,
         });
+        let search = Arc::new(SearchService {
+            index: Arc::clone(&index),
+            extras,
+            limits: Limits {
+                default_limit: settings.qido_default_limit,
+                max_limit: settings.qido_max_limit,
+            },
+        });
         let state = AppState {
             ingest,
+            search,
             index,
             store,
             base_url: settings.base_url.clone(),

@@ -80,6 +80,20 @@ pub struct ServeArgs {
     /// Age in seconds before an unreferenced blob counts as orphaned [default: 3600].
     #[arg(long, env = "TESSERA_SWEEP_GRACE")]
     pub sweep_grace: Option<u64>,
+    /// An extra QIDO matching attribute, `level:Keyword` (e.g. series:StationName);
+    /// repeatable or comma-separated. Added ones are back-filled at start.
+    #[arg(
+        long = "extra-query-attribute",
+        env = "TESSERA_EXTRA_QUERY_ATTRIBUTES",
+        value_delimiter = ','
+    )]
+    pub extra_query_attributes: Vec<String>,
+    /// QIDO results per page when the client gives no limit [default: 1000].
+    #[arg(long, env = "TESSERA_QIDO_DEFAULT_LIMIT")]
+    pub qido_default_limit: Option<u32>,
+    /// Most QIDO results per page, whatever the client asks [default: 10000].
+    #[arg(long, env = "TESSERA_QIDO_MAX_LIMIT")]
+    pub qido_max_limit: Option<u32>,
 }
 
 /// The same settings as read from a TOML file.
@@ -98,6 +112,9 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     sweep_interval: Option<u64>,
     sweep_grace: Option<u64>,
+    extra_query_attributes: Option<Vec<String>>,
+    qido_default_limit: Option<u32>,
+    qido_max_limit: Option<u32>,
 }
 
 /// Resolved settings.
@@ -115,6 +132,9 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub sweep_interval_secs: u64,
     pub sweep_grace_secs: u64,
+    pub extra_query_attributes: Vec<String>,
+    pub qido_default_limit: u32,
+    pub qido_max_limit: u32,
 }
 
 impl Settings {
@@ -172,6 +192,21 @@ impl Settings {
                 .max(1),
             sweep_interval_secs: args.sweep_interval.or(file.sweep_interval).unwrap_or(3600),
             sweep_grace_secs: args.sweep_grace.or(file.sweep_grace).unwrap_or(3600),
+            extra_query_attributes: if args.extra_query_attributes.is_empty() {
+                file.extra_query_attributes.unwrap_or_default()
+            } else {
+                args.extra_query_attributes
+            },
+            qido_default_limit: args
+                .qido_default_limit
+                .or(file.qido_default_limit)
+                .unwrap_or(1000)
+                .max(1),
+            qido_max_limit: args
+                .qido_max_limit
+                .or(file.qido_max_limit)
+                .unwrap_or(10000)
+                .max(1),
         })
     }
 

@@ -204,6 +204,8 @@ pub enum ServiceError {
     Index(#[from] IndexError),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
 }
 
 impl From<ServiceError> for ApiError {
@@ -212,6 +214,30 @@ impl From<ServiceError> for ApiError {
             ServiceError::Storage(err) => ApiError::Storage(err),
             ServiceError::Index(err) => ApiError::Index(err),
             ServiceError::Task(message) => ApiError::Internal(message),
+            ServiceError::Query(err) => ApiError::BadRequest(err.to_string()),
         }
+    }
+}
+
+/// A QIDO-RS query that cannot be answered as asked; the message names the parameter.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{parameter}: {reason}")]
+pub struct QueryError {
+    pub parameter: String,
+    pub reason: String,
+}
+
+impl QueryError {
+    pub fn new(parameter: impl Into<String>, reason: impl Into<String>) -> Self {
+        QueryError {
+            parameter: parameter.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> Self {
+        ApiError::BadRequest(err.to_string())
     }
 }

@@ -9,5 +9,6 @@ pub mod error;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod search;
 pub mod storage;
 pub mod telemetry;

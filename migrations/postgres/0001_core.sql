@@ -16,6 +16,17 @@ CREATE TABLE studies (
     study_description        TEXT,
     referring_physician_name TEXT,
     specific_character_set   TEXT,
+    -- Matching forms (see src/dicom/person_name.rs and src/dicom/datetime.rs).
+    pn_patient_a             TEXT,
+    pn_patient_i             TEXT,
+    pn_patient_p             TEXT,
+    pn_patient_fuzzy         TEXT,
+    pn_referring_a           TEXT,
+    pn_referring_i           TEXT,
+    pn_referring_p           TEXT,
+    pn_referring_fuzzy       TEXT,
+    study_time_norm          TEXT,
+    study_datetime           TEXT,
     modalities_in_study      TEXT,
     sop_classes_in_study     TEXT,
     num_series               BIGINT NOT NULL DEFAULT 0,
@@ -23,10 +34,13 @@ CREATE TABLE studies (
     created_at               BIGINT NOT NULL,
     updated_at               BIGINT NOT NULL
 );
-CREATE INDEX studies_patient_id ON studies (patient_id);
+CREATE INDEX studies_patient_id ON studies (patient_id text_pattern_ops);
 CREATE INDEX studies_patient_name ON studies (patient_name);
-CREATE INDEX studies_study_date ON studies (study_date, study_time);
-CREATE INDEX studies_accession_number ON studies (accession_number);
+CREATE INDEX studies_study_date ON studies (study_date, study_uid);
+CREATE INDEX studies_study_datetime ON studies (study_datetime);
+CREATE INDEX studies_pn_patient_a ON studies (pn_patient_a text_pattern_ops);
+CREATE INDEX studies_study_id ON studies (study_id);
+CREATE INDEX studies_accession_number ON studies (accession_number text_pattern_ops);
 
 CREATE TABLE series (
     series_uid          TEXT PRIMARY KEY NOT NULL,
@@ -38,6 +52,7 @@ CREATE TABLE series (
     series_time         TEXT,
     pps_start_date      TEXT,
     pps_start_time      TEXT,
+    pps_start_time_norm TEXT,
     body_part_examined  TEXT,
     laterality          TEXT,
     num_instances       BIGINT NOT NULL DEFAULT 0,
@@ -45,7 +60,7 @@ CREATE TABLE series (
     updated_at          BIGINT NOT NULL
 );
 CREATE INDEX series_study ON series (study_uid, series_number);
-CREATE INDEX series_modality ON series (modality);
+CREATE INDEX series_modality ON series (modality, study_uid);
 
 CREATE TABLE instances (
     sop_uid                    TEXT PRIMARY KEY NOT NULL,
@@ -69,3 +84,23 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_series ON instances (series_uid, instance_number);
 CREATE INDEX instances_study ON instances (study_uid);
+
+-- Extra query attributes named by the operator (Orthanc's ExtraMainDicomTags, Azure's
+-- extended query tags): which are indexed, and their values per study, series or instance.
+CREATE TABLE extra_query_tags (
+    tag        TEXT PRIMARY KEY NOT NULL,
+    level      TEXT NOT NULL,
+    vr         TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE extra_query_values (
+    tag        TEXT NOT NULL,
+    owner_uid  TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    value_norm TEXT,
+    PRIMARY KEY (tag, owner_uid, value)
+);
+CREATE INDEX extra_query_values_value ON extra_query_values (tag, value text_pattern_ops);
+CREATE INDEX extra_query_values_norm ON extra_query_values (tag, value_norm);
+CREATE INDEX extra_query_values_owner ON extra_query_values (owner_uid);

@@ -114,7 +114,8 @@ pub fn person_name(value: &str) -> Value {
         .zip(value.split('='))
     {
         let group = group.trim_end_matches([' ', '\0']);
-        if !group.is_empty() {
+        // A group of only delimiters ("^^^^") is an empty name.
+        if !group.trim_matches('^').is_empty() {
             groups.insert((*name).to_string(), Value::String(group.to_string()));
         }
     }
@@ -145,6 +146,8 @@ mod tests {
         );
         assert_eq!(person_name("Doe^John"), json!({"Alphabetic": "Doe^John"}));
         assert_eq!(person_name(""), Value::Null);
+        assert_eq!(person_name("^^^^"), Value::Null);
+        assert_eq!(person_name("^John"), json!({"Alphabetic": "^John"}));
     }
 
     #[test]

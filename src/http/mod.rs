@@ -2,6 +2,7 @@
 
 mod health;
 pub mod media;
+mod qido;
 mod stow;
 mod stow_response;
 
@@ -15,12 +16,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::index::Index;
 use crate::ingest::IngestService;
+use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub ingest: Arc<IngestService>,
+    pub search: Arc<SearchService>,
     pub index: Arc<dyn Index>,
     pub store: BlobStore,
     pub base_url: Option<String>,
@@ -45,8 +48,16 @@ impl AppState {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let dicom_web = Router::new()
-        .route("/studies", post(stow::store))
-        .route("/studies/{study}", post(stow::store_in_study));
+        .route("/studies", post(stow::store).get(qido::studies))
+        .route("/studies/{study}", post(stow::store_in_study))
+        .route("/series", get(qido::series))
+        .route("/instances", get(qido::instances))
+        .route("/studies/{study}/series", get(qido::study_series))
+        .route("/studies/{study}/instances", get(qido::study_instances))
+        .route(
+            "/studies/{study}/series/{series}/instances",
+            get(qido::series_instances),
+        );
     Router::new()
         .route("/healthz", get(health::healthz))
         .nest("/dicom-web", dicom_web)

@@ -10,6 +10,8 @@ use super::sql::Dialect;
 use super::write::BatchWriter;
 use crate::config::DuplicatePolicy;
 use crate::error::IndexError;
+use crate::search::extra::ExtraAttribute;
+use std::sync::Arc;
 
 /// Requests taken into one transaction at most, and instances at most.
 const MAX_REQUESTS: usize = 64;
@@ -29,9 +31,9 @@ pub struct GroupWriter {
 }
 
 impl GroupWriter {
-    pub fn start(pool: AnyPool) -> Self {
+    pub fn start(pool: AnyPool, extras: Arc<Vec<ExtraAttribute>>) -> Self {
         let (jobs, receiver) = mpsc::channel(1024);
-        tokio::spawn(run(pool, receiver));
+        tokio::spawn(run(pool, extras, receiver));
         GroupWriter { jobs }
     }
 
@@ -54,7 +56,7 @@ impl GroupWriter {
     }
 }
 
-async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, extras: Arc<Vec<ExtraAttribute>>, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
         let mut instances = jobs[0].batch.len();
@@ -67,7 +69,7 @@ async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let results = write_group(&pool, &jobs).await;
+        let results = write_group(&pool, &extras, &jobs).await;
         for (job, result) in jobs.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
@@ -76,7 +78,11 @@ async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Job>) {
 
 /// One transaction for all jobs; each job in a savepoint. If the commit itself fails, every
 /// job gets the error (none of them was stored).
-async fn write_group(pool: &AnyPool, jobs: &[Job]) -> Vec<Result<Vec<StoreOutcome>, IndexError>> {
+async fn write_group(
+    pool: &AnyPool,
+    extras: &[ExtraAttribute],
+    jobs: &[Job],
+) -> Vec<Result<Vec<StoreOutcome>, IndexError>> {
     let failed_all = |err: &IndexError| {
         jobs.iter()
             .map(|_| Err(IndexError::Unavailable(err.to_string())))
@@ -91,7 +97,7 @@ async fn write_group(pool: &AnyPool, jobs: &[Job]) -> Vec<Result<Vec<StoreOutcom
         if let Err(source) = tx.execute("SAVEPOINT stow").await {
             return failed_all(&IndexError::db("savepoint")(source));
         }
-        let result = BatchWriter::new(&mut tx, Dialect::Sqlite)
+        let result = BatchWriter::new(&mut tx, Dialect::Sqlite, extras)
             .write(&job.batch, job.policy)
             .await;
         let end = if result.is_ok() {

@@ -7,6 +7,7 @@
 mod group;
 pub mod model;
 pub mod postgres;
+mod search;
 pub mod sql;
 pub mod sqlite;
 mod write;
@@ -19,8 +20,10 @@ use async_trait::async_trait;
 use crate::config::DuplicatePolicy;
 use crate::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 use crate::error::IndexError;
+use crate::search::extra::ExtraAttribute;
+use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;
-pub use model::{InstanceRow, NewInstance, SeriesRow, StoreOutcome, StudyRow};
+pub use model::{InstanceRow, NewInstance, RowValue, SearchRow, SeriesRow, StoreOutcome, StudyRow};
 
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
@@ -41,18 +44,32 @@ pub trait Index: Send + Sync + 'static {
     async fn instance(&self, uid: &SopInstanceUid) -> Result<Option<InstanceRow>, IndexError>;
     /// Number of (studies, series, instances).
     async fn counts(&self) -> Result<(i64, i64, i64), IndexError>;
+    /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError>;
+    /// The database's plan for a query (EXPLAIN), for tests and the benchmark.
+    async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError>;
 }
 
 /// Connect to the index named by a URL and bring its schema up to date.
-pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Index>, IndexError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::connect(url, max_connections).await?))
+/// Extra query attributes are indexed at ingest and back-filled here when new.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    extras: Vec<ExtraAttribute>,
+) -> Result<Arc<dyn Index>, IndexError> {
+    let index = if url.starts_with("sqlite:") {
+        sqlite::connect(url, max_connections, extras).await?
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::connect(url, max_connections).await?))
+        postgres::connect(url, max_connections, extras).await?
     } else {
-        Err(IndexError::InvalidUrl {
+        return Err(IndexError::InvalidUrl {
             url: url.split('@').next_back().unwrap_or_default().to_string(),
             reason: "use sqlite://path or postgres://user@host/db".into(),
-        })
+        });
+    };
+    let read = index.backfill_extra_attributes().await?;
+    if read > 0 {
+        tracing::info!(instances = read, "back-filled new extra query attributes");
     }
+    Ok(Arc::new(index))
 }

@@ -82,3 +82,18 @@ pub struct InstanceRow {
     pub frames: Option<FrameRanges>,
     pub metadata: serde_json::Value,
 }
+
+/// A value read for a QIDO result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowValue {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// One QIDO result row: every column-backed attribute of its level and above, by keyword,
+/// and (when asked for) the stored metadata of the instance, or of a representative one.
+#[derive(Debug, Clone)]
+pub struct SearchRow {
+    pub values: std::collections::BTreeMap<&'static str, RowValue>,
+    pub metadata: Option<String>,
+}

@@ -7,8 +7,13 @@ use sqlx::any::AnyPoolOptions;
 
 use super::sql::{Dialect, SqlIndex};
 use crate::error::IndexError;
+use crate::search::extra::ExtraAttribute;
 
-pub async fn connect(url: &str, max_connections: u32) -> Result<SqlIndex, IndexError> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    extras: Vec<ExtraAttribute>,
+) -> Result<SqlIndex, IndexError> {
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -18,5 +23,5 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<SqlIndex, IndexE
         .map_err(IndexError::db("connect"))?;
     // The migrator takes an advisory lock, so nodes starting together migrate once.
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    Ok(SqlIndex::new(pool, Dialect::Postgres))
+    Ok(SqlIndex::new(pool, Dialect::Postgres, extras))
 }

@@ -4,18 +4,21 @@
 //! [`super::write`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::group::GroupWriter;
-use super::model::{InstanceRow, NewInstance, SeriesRow, StoreOutcome, StudyRow};
-use super::write::{placeholders, BatchWriter};
+use super::model::{InstanceRow, NewInstance, SearchRow, SeriesRow, StoreOutcome, StudyRow};
+use super::write::{self, placeholders, BatchWriter};
 use super::Index;
 use crate::config::DuplicatePolicy;
 use crate::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 use crate::error::IndexError;
+use crate::search::extra::ExtraAttribute;
+use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;
 
 /// The few places where the two databases need different words.
@@ -31,16 +34,81 @@ pub struct SqlIndex {
     dialect: Dialect,
     /// SQLite has one writer: its writes go through a group-commit task.
     group: Option<GroupWriter>,
+    extras: Arc<Vec<ExtraAttribute>>,
 }
 
 impl SqlIndex {
-    pub fn new(pool: AnyPool, dialect: Dialect) -> Self {
-        let group = (dialect == Dialect::Sqlite).then(|| GroupWriter::start(pool.clone()));
+    pub fn new(pool: AnyPool, dialect: Dialect, extras: Vec<ExtraAttribute>) -> Self {
+        let extras = Arc::new(extras);
+        let group = (dialect == Dialect::Sqlite)
+            .then(|| GroupWriter::start(pool.clone(), Arc::clone(&extras)));
         SqlIndex {
             pool,
             dialect,
             group,
+            extras,
         }
+    }
+
+    /// Index the values of extra query attributes that were added since the last start, from
+    /// the stored metadata of every instance (PS3.18 leaves this to the archive; Orthanc calls
+    /// it reconstruction, Azure re-indexing). Returns how many instances were read.
+    pub async fn backfill_extra_attributes(&self) -> Result<u64, IndexError> {
+        let known: Vec<String> = sqlx::query_scalar("SELECT tag FROM extra_query_tags")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(IndexError::db("read extra tags"))?;
+        let missing: Vec<ExtraAttribute> = self
+            .extras
+            .iter()
+            .filter(|e| !known.contains(&e.tag_hex))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let mut after = String::new();
+        let mut read = 0u64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT sop_uid, series_uid, study_uid, metadata FROM instances \
+                 WHERE sop_uid > $1 ORDER BY sop_uid LIMIT 500",
+            )
+            .bind(after.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(IndexError::db("back-fill extra attributes"))?;
+            let Some(last) = rows.last() else { break };
+            after = last
+                .try_get("sop_uid")
+                .map_err(IndexError::db("back-fill"))?;
+            let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
+            for row in &rows {
+                let get = |c: &str| {
+                    row.try_get::<String, _>(c)
+                        .map_err(IndexError::db("back-fill"))
+                };
+                let owners = [get("study_uid")?, get("series_uid")?, get("sop_uid")?];
+                let metadata = get("metadata")?;
+                write::insert_extra_values(&mut tx, &missing, &owners, &metadata).await?;
+                read += 1;
+            }
+            tx.commit().await.map_err(IndexError::db("commit"))?;
+        }
+        for extra in &missing {
+            sqlx::query(
+                "INSERT INTO extra_query_tags (tag, level, vr, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tag) DO NOTHING",
+            )
+            .bind(extra.tag_hex.as_str())
+            .bind(extra.level.name())
+            .bind(extra.vr.as_str())
+            .bind(write::now_micros())
+            .execute(&self.pool)
+            .await
+            .map_err(IndexError::db("record extra tag"))?;
+        }
+        Ok(read)
     }
 }
 
@@ -178,7 +246,7 @@ impl Index for SqlIndex {
             return group.store(batch, policy).await;
         }
         let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
-        let outcomes = BatchWriter::new(&mut tx, self.dialect)
+        let outcomes = BatchWriter::new(&mut tx, self.dialect, &self.extras)
             .write(&batch, policy)
             .await?;
         tx.commit().await.map_err(IndexError::db("commit"))?;
@@ -249,5 +317,13 @@ impl Index for SqlIndex {
         .map_err(IndexError::db("count"))?;
         let get = |name: &str| row.try_get::<i64, _>(name).map_err(IndexError::db("count"));
         Ok((get("a")?, get("b")?, get("c")?))
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError> {
+        super::search::run(&self.pool, self.dialect, query).await
+    }
+
+    async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError> {
+        super::search::explain(&self.pool, self.dialect, query).await
     }
 }

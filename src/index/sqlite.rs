@@ -10,8 +10,13 @@ use sqlx::Executor;
 
 use super::sql::{Dialect, SqlIndex};
 use crate::error::IndexError;
+use crate::search::extra::ExtraAttribute;
 
-pub async fn connect(url: &str, max_connections: u32) -> Result<SqlIndex, IndexError> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    extras: Vec<ExtraAttribute>,
+) -> Result<SqlIndex, IndexError> {
     sqlx::any::install_default_drivers();
     // Validate the URL and create the parent folder of the database file.
     let options = SqliteConnectOptions::from_str(url).map_err(|err| IndexError::InvalidUrl {
@@ -47,5 +52,5 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<SqlIndex, IndexE
         .await
         .map_err(IndexError::db("connect"))?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-    Ok(SqlIndex::new(pool, Dialect::Sqlite))
+    Ok(SqlIndex::new(pool, Dialect::Sqlite, extras))
 }

@@ -15,7 +15,11 @@ use sqlx::{Any, AnyConnection, Row};
 use super::model::{NewInstance, StoreOutcome};
 use super::sql::Dialect;
 use crate::config::DuplicatePolicy;
+use crate::dicom::datetime::{self, Bound};
+use crate::dicom::person_name;
 use crate::error::IndexError;
+use crate::search::attributes::Level;
+use crate::search::extra::ExtraAttribute;
 use crate::storage::BlobKey;
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -92,6 +96,27 @@ fn bind_instance<'q>(
         .bind(now)
 }
 
+/// A person name in its matching forms.
+struct NameForms {
+    groups: [Option<String>; 3],
+    fuzzy: Option<String>,
+}
+
+impl NameForms {
+    fn of(value: Option<&str>) -> Self {
+        match value {
+            Some(v) => NameForms {
+                groups: person_name::literal_groups(v),
+                fuzzy: Some(person_name::fuzzy_tokens(v)),
+            },
+            None => NameForms {
+                groups: [None, None, None],
+                fuzzy: None,
+            },
+        }
+    }
+}
+
 /// What the batch changed for one series or study.
 #[derive(Default)]
 struct Delta {
@@ -111,14 +136,20 @@ pub(super) struct BatchWriter<'c> {
     conn: &'c mut AnyConnection,
     dialect: Dialect,
     now: i64,
+    extras: &'c [ExtraAttribute],
 }
 
 impl<'c> BatchWriter<'c> {
-    pub(super) fn new(conn: &'c mut AnyConnection, dialect: Dialect) -> Self {
+    pub(super) fn new(
+        conn: &'c mut AnyConnection,
+        dialect: Dialect,
+        extras: &'c [ExtraAttribute],
+    ) -> Self {
         BatchWriter {
             conn,
             dialect,
             now: now_micros(),
+            extras,
         }
     }
 
@@ -208,6 +239,14 @@ impl<'c> BatchWriter<'c> {
                 };
                 (outcome, added)
             };
+            if outcome.keeps_new_blob() && !self.extras.is_empty() {
+                let owners = [
+                    ex.study_uid.to_string(),
+                    ex.series_uid.to_string(),
+                    ex.sop_uid.to_string(),
+                ];
+                insert_extra_values(self.conn, self.extras, &owners, &ex.metadata).await?;
+            }
             if outcome.keeps_new_blob() {
                 for (map, key) in [
                     (&mut series_delta, ex.series_uid.as_str()),
@@ -419,7 +458,7 @@ impl<'c> BatchWriter<'c> {
             "UPDATE series SET modality = $2, series_number = $3, series_description = $4, \
              series_date = $5, series_time = $6, pps_start_date = $7, pps_start_time = $8, \
              body_part_examined = $9, laterality = $10, updated_at = $11, \
-             num_instances = num_instances + $12 WHERE series_uid = $1",
+             num_instances = num_instances + $12, pps_start_time_norm = $13 WHERE series_uid = $1",
         )
         .bind(series)
         .bind(s.modality.as_deref())
@@ -433,6 +472,11 @@ impl<'c> BatchWriter<'c> {
         .bind(s.laterality.as_deref())
         .bind(self.now)
         .bind(delta.added)
+        .bind(
+            s.performed_procedure_step_start_time
+                .as_deref()
+                .and_then(|t| datetime::time(t, Bound::Lower)),
+        )
         .execute(&mut *self.conn)
         .await
         .map_err(IndexError::db("update series"))?;
@@ -480,6 +524,13 @@ impl<'c> BatchWriter<'c> {
         let joined = |v: Vec<String>| (!v.is_empty()).then(|| v.join("\\"));
         let item = &batch[source];
         let s = &item.extracted.study;
+        let patient = NameForms::of(s.patient_name.as_deref());
+        let referring = NameForms::of(s.referring_physician_name.as_deref());
+        let time_norm = s
+            .study_time
+            .as_deref()
+            .and_then(|t| datetime::time(t, Bound::Lower));
+        let date_time = datetime::combine(s.study_date.as_deref(), s.study_time.as_deref());
         sqlx::query(
             "UPDATE studies SET patient_name = $2, patient_id = $3, issuer_of_patient_id = $4, \
              patient_birth_date = $5, patient_sex = $6, study_date = $7, study_time = $8, \
@@ -487,7 +538,11 @@ impl<'c> BatchWriter<'c> {
              study_description = $12, referring_physician_name = $13, \
              specific_character_set = $14, updated_at = $15, \
              num_instances = num_instances + $16, num_series = num_series + $17, \
-             modalities_in_study = $18, sop_classes_in_study = $19 WHERE study_uid = $1",
+             modalities_in_study = $18, sop_classes_in_study = $19, \
+             pn_patient_a = $20, pn_patient_i = $21, pn_patient_p = $22, pn_patient_fuzzy = $23, \
+             pn_referring_a = $24, pn_referring_i = $25, pn_referring_p = $26, \
+             pn_referring_fuzzy = $27, study_time_norm = $28, study_datetime = $29 \
+             WHERE study_uid = $1",
         )
         .bind(study)
         .bind(s.patient_name.as_deref())
@@ -508,6 +563,16 @@ impl<'c> BatchWriter<'c> {
         .bind(new_series)
         .bind(joined(modalities))
         .bind(joined(classes.into_iter().collect()))
+        .bind(patient.groups[0].clone())
+        .bind(patient.groups[1].clone())
+        .bind(patient.groups[2].clone())
+        .bind(patient.fuzzy)
+        .bind(referring.groups[0].clone())
+        .bind(referring.groups[1].clone())
+        .bind(referring.groups[2].clone())
+        .bind(referring.fuzzy)
+        .bind(time_norm)
+        .bind(date_time)
         .execute(&mut *self.conn)
         .await
         .map_err(IndexError::db("update study"))?;
@@ -585,5 +650,38 @@ async fn recount_study(conn: &mut AnyConnection, study: &str, now: i64) -> Resul
         .execute(&mut *conn)
         .await
         .map_err(IndexError::db("drop empty study"))?;
+    Ok(())
+}
+
+/// Record the values of extra query attributes found in one instance's metadata;
+/// `owners` are its study, series and SOP Instance UIDs.
+pub(super) async fn insert_extra_values(
+    conn: &mut AnyConnection,
+    extras: &[ExtraAttribute],
+    owners: &[String; 3],
+    metadata: &str,
+) -> Result<(), IndexError> {
+    let json: serde_json::Value = serde_json::from_str(metadata)
+        .map_err(|err| IndexError::Corrupt(format!("metadata: {err}")))?;
+    for extra in extras {
+        let owner = match extra.level {
+            Level::Study => &owners[0],
+            Level::Series => &owners[1],
+            Level::Instance => &owners[2],
+        };
+        for (value, norm) in extra.values(&json) {
+            sqlx::query(
+                "INSERT INTO extra_query_values (tag, owner_uid, value, value_norm) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (tag, owner_uid, value) DO NOTHING",
+            )
+            .bind(extra.tag_hex.as_str())
+            .bind(owner.as_str())
+            .bind(value)
+            .bind(norm)
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("index extra attribute"))?;
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,151 @@
+//! Person names (PN) prepared for matching (PS3.4 C.2.2.2.1, C.2.2.2.4, and fuzzy semantic
+//! matching of person names).
+//!
+//! Literal matching is case-insensitive, as PS3.4 allows for PN: each component group
+//! (alphabetic, ideographic, phonetic) is stored lower-cased with trailing empty components
+//! removed, and a query matches if it matches any group (or, when the query itself has `=`,
+//! the groups it names).
+//!
+//! Fuzzy matching is also accent-insensitive and works on words: every word of every
+//! component is stored as a token `{group}{component}{word}` (group `a`, `i` or `p`,
+//! component `1` to `5`), space-separated with a leading space. A query word then becomes a
+//! prefix pattern on that text: `Harris^` (family name) looks for ` a1harris…`, `^Harris`
+//! (given name) for ` ?2harris…`, `harris` alone for any group and component.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+const GROUPS: [char; 3] = ['a', 'i', 'p'];
+
+/// The three component groups of a stored PN, lower-cased, trailing `^` removed.
+pub fn literal_groups(value: &str) -> [Option<String>; 3] {
+    let mut groups: [Option<String>; 3] = [None, None, None];
+    for (slot, group) in groups.iter_mut().zip(value.split('=')) {
+        let group = group.trim_end_matches(['^', ' ']).to_lowercase();
+        if !group.is_empty() {
+            *slot = Some(group);
+        }
+    }
+    groups
+}
+
+/// Lower-case and strip accents (NFKD, combining marks dropped).
+pub fn fold(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The fuzzy token text of a stored PN: ` a1doe a2john i1山田 …` (with a trailing space).
+pub fn fuzzy_tokens(value: &str) -> String {
+    let mut out = String::from(" ");
+    for (group, text) in GROUPS.iter().zip(value.split('=')) {
+        for (component, part) in text.split('^').take(5).enumerate() {
+            for word in fold(part).split_whitespace() {
+                out.push(*group);
+                out.push(char::from(b'1' + component as u8));
+                out.push_str(word);
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+/// One prefix pattern of a fuzzy query: the token must start with `prefix`; `group` and
+/// `component` of `None` accept any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuzzyTerm {
+    pub group: Option<char>,
+    pub component: Option<u8>,
+    pub prefix: String,
+}
+
+/// Split a fuzzy query into terms. Position-aware when the query has `^` or `=`.
+pub fn fuzzy_terms(query: &str) -> Vec<FuzzyTerm> {
+    let positional_groups = query.contains('=');
+    let positional_components = query.contains('^');
+    let mut terms = Vec::new();
+    for (g, text) in query.split('=').enumerate().take(3) {
+        for (c, part) in text.split('^').enumerate().take(5) {
+            for word in fold(part).split_whitespace() {
+                let word = word.trim_end_matches('*');
+                if word.is_empty() {
+                    continue;
+                }
+                terms.push(FuzzyTerm {
+                    group: positional_groups.then(|| GROUPS[g]),
+                    component: positional_components.then_some(c as u8 + 1),
+                    prefix: word.to_string(),
+                });
+            }
+        }
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_lower_case_without_trailing_components() {
+        let [a, i, p] = literal_groups("Yamada^Tarou=山田^太郎=やまだ^たろう");
+        assert_eq!(a.as_deref(), Some("yamada^tarou"));
+        assert_eq!(i.as_deref(), Some("山田^太郎"));
+        assert_eq!(p.as_deref(), Some("やまだ^たろう"));
+        assert_eq!(
+            literal_groups("DOE^JOHN^^^")[0].as_deref(),
+            Some("doe^john")
+        );
+        assert_eq!(
+            literal_groups("Ωμέγα^Γιώργος")[0].as_deref(),
+            Some("ωμέγα^γιώργος")
+        );
+    }
+
+    #[test]
+    fn fuzzy_tokens_fold_accents_and_keep_positions() {
+        assert_eq!(
+            fuzzy_tokens("Müller^José María"),
+            " a1muller a2jose a2maria "
+        );
+        assert_eq!(
+            fuzzy_tokens("George^Harrison=dzsordzs^herizon"),
+            " a1george a2harrison i1dzsordzs i2herizon "
+        );
+    }
+
+    #[test]
+    fn fuzzy_terms_are_positional_only_when_asked() {
+        assert_eq!(
+            fuzzy_terms("harris"),
+            vec![FuzzyTerm {
+                group: None,
+                component: None,
+                prefix: "harris".into()
+            }]
+        );
+        assert_eq!(
+            fuzzy_terms("^Harris"),
+            vec![FuzzyTerm {
+                group: None,
+                component: Some(2),
+                prefix: "harris".into()
+            }]
+        );
+        assert_eq!(
+            fuzzy_terms("=heri"),
+            vec![FuzzyTerm {
+                group: Some('i'),
+                component: None,
+                prefix: "heri".into()
+            }]
+        );
+        assert_eq!(
+            fuzzy_terms("José").first().map(|t| t.prefix.as_str()),
+            Some("jose")
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! QIDO-RS queries in SQL: one statement per request, every value a bind parameter.
+//! Wild cards become GLOB patterns on SQLite and LIKE patterns on PostgreSQL (both
+//! case-sensitive, so person names are matched on their lower-cased columns); characters that
+//! are special to GLOB or LIKE are escaped, so `%`, `_`, `[` in a query are literal.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::model::{RowValue, SearchRow};
+use super::sql::Dialect;
+use crate::dicom::person_name::FuzzyTerm;
+use crate::error::IndexError;
+use crate::search::attributes::{Attribute, Kind, Level, ATTRIBUTES};
+use crate::search::query::{Filter, Matcher, SearchQuery, Target};
+
+/// A bind parameter.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+struct Builder {
+    dialect: Dialect,
+    binds: Vec<Bind>,
+}
+
+fn alias(level: Level) -> &'static str {
+    match level {
+        Level::Study => "st",
+        Level::Series => "se",
+        Level::Instance => "i",
+    }
+}
+
+fn uid_column(level: Level) -> &'static str {
+    match level {
+        Level::Study => "st.study_uid",
+        Level::Series => "se.series_uid",
+        Level::Instance => "i.sop_uid",
+    }
+}
+
+impl Builder {
+    fn bind_text(&mut self, value: impl Into<String>) -> String {
+        self.binds.push(Bind::Text(value.into()));
+        format!("${}", self.binds.len())
+    }
+
+    fn bind_int(&mut self, value: i64) -> String {
+        self.binds.push(Bind::Int(value));
+        format!("${}", self.binds.len())
+    }
+
+    /// A DICOM wild card pattern (`*`, `?`) as this database's case-sensitive pattern.
+    fn pattern(&self, dicom: &str) -> String {
+        let mut out = String::with_capacity(dicom.len() + 4);
+        for c in dicom.chars() {
+            match (self.dialect, c) {
+                (Dialect::Sqlite, '*' | '?') => out.push(c),
+                (Dialect::Sqlite, '[') => out.push_str("[[]"),
+                (Dialect::Postgres, '*') => out.push('%'),
+                (Dialect::Postgres, '?') => out.push('_'),
+                (Dialect::Postgres, '%' | '_' | '\\') => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    fn pattern_op(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "GLOB",
+            Dialect::Postgres => "LIKE",
+        }
+    }
+
+    fn like(&mut self, column: &str, dicom_pattern: &str) -> String {
+        let pattern = self.pattern(dicom_pattern);
+        let op = self.pattern_op();
+        let p = self.bind_text(pattern);
+        match self.dialect {
+            Dialect::Sqlite => format!("{column} {op} {p}"),
+            Dialect::Postgres => format!("{column} {op} {p} ESCAPE '\\'"),
+        }
+    }
+
+    /// Exact or wild card comparison of a text column.
+    fn text(&mut self, column: &str, value: &str) -> String {
+        if value.contains(['*', '?']) {
+            self.like(column, value)
+        } else {
+            let p = self.bind_text(value);
+            format!("{column} = {p}")
+        }
+    }
+
+    fn list(&mut self, column: &str, values: &[String]) -> String {
+        let params: Vec<String> = values.iter().map(|v| self.bind_text(v.clone())).collect();
+        format!("{column} IN ({})", params.join(", "))
+    }
+
+    fn range(&mut self, column: &str, from: &Option<String>, to: &Option<String>) -> String {
+        let mut parts = vec![format!("{column} IS NOT NULL")];
+        if let Some(from) = from {
+            let p = self.bind_text(from.clone());
+            parts.push(format!("{column} >= {p}"));
+        }
+        if let Some(to) = to {
+            let p = self.bind_text(to.clone());
+            parts.push(format!("{column} <= {p}"));
+        }
+        parts.join(" AND ")
+    }
+
+    fn fuzzy(&mut self, column: &str, term: &FuzzyTerm) -> String {
+        // Tokens are ` {group}{component}{word}`; `?` stands for an unknown position.
+        let group = term.group.map(String::from).unwrap_or_else(|| "?".into());
+        let component = term
+            .component
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "?".into());
+        let escaped: String = match self.dialect {
+            Dialect::Sqlite => term
+                .prefix
+                .replace('[', "[[]")
+                .replace('*', "[*]")
+                .replace('?', "[?]"),
+            Dialect::Postgres => term
+                .prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_"),
+        };
+        let (any, one) = match self.dialect {
+            Dialect::Sqlite => ("*", "?"),
+            Dialect::Postgres => ("%", "_"),
+        };
+        let group = if group == "?" { one.to_string() } else { group };
+        let component = if component == "?" {
+            one.to_string()
+        } else {
+            component
+        };
+        let pattern = format!("{any} {group}{component}{escaped}{any}");
+        let op = self.pattern_op();
+        let p = self.bind_text(pattern);
+        match self.dialect {
+            Dialect::Sqlite => format!("{column} {op} {p}"),
+            Dialect::Postgres => format!("{column} {op} {p} ESCAPE '\\'"),
+        }
+    }
+
+    fn condition(&mut self, filter: &Filter) -> String {
+        match &filter.target {
+            Target::Column(attribute) => self.column_condition(attribute, &filter.matcher),
+            Target::StudyDateTime => match &filter.matcher {
+                Matcher::Range { from, to } => self.range("st.study_datetime", from, to),
+                _ => "1 = 0".into(),
+            },
+            Target::Extra(extra) => {
+                let tag = self.bind_text(extra.tag_hex.clone());
+                let inner = match &filter.matcher {
+                    Matcher::Exact(v) => self.text("x.value", v),
+                    Matcher::Wildcard(v) => self.like("x.value", v),
+                    Matcher::List(vs) => self.list("x.value", vs),
+                    Matcher::Range { from, to } => self.range("x.value_norm", from, to),
+                    _ => "1 = 0".into(),
+                };
+                format!(
+                    "EXISTS (SELECT 1 FROM extra_query_values x WHERE x.tag = {tag} \
+                     AND x.owner_uid = {} AND {inner})",
+                    uid_column(extra.level)
+                )
+            }
+        }
+    }
+
+    fn column_condition(&mut self, attribute: &Attribute, matcher: &Matcher) -> String {
+        let table = alias(attribute.level);
+        let column = format!("{table}.{}", attribute.column);
+        match (attribute.kind, matcher) {
+            (Kind::Modalities, Matcher::List(values)) => {
+                let list = self.list("ms.modality", values);
+                format!(
+                    "EXISTS (SELECT 1 FROM series ms WHERE ms.study_uid = st.study_uid AND {list})"
+                )
+            }
+            (Kind::PersonName(name), Matcher::NameLiteral(groups)) => {
+                let parts: Vec<String> = groups
+                    .iter()
+                    .map(|(group, pattern)| {
+                        let columns: Vec<String> = match group {
+                            Some(g) => vec![format!("{table}.pn_{name}_{}", ['a', 'i', 'p'][*g])],
+                            None => ['a', 'i', 'p']
+                                .iter()
+                                .map(|g| format!("{table}.pn_{name}_{g}"))
+                                .collect(),
+                        };
+                        let alternatives: Vec<String> =
+                            columns.iter().map(|c| self.text(c, pattern)).collect();
+                        format!("({})", alternatives.join(" OR "))
+                    })
+                    .collect();
+                parts.join(" AND ")
+            }
+            (Kind::PersonName(name), Matcher::NameFuzzy(terms)) => {
+                let column = format!("{table}.pn_{name}_fuzzy");
+                let parts: Vec<String> = terms.iter().map(|t| self.fuzzy(&column, t)).collect();
+                parts.join(" AND ")
+            }
+            (Kind::Time, Matcher::Range { from, to }) => {
+                self.range(&format!("{column}_norm"), from, to)
+            }
+            (_, Matcher::Range { from, to }) => self.range(&column, from, to),
+            (_, Matcher::Integer(n)) => {
+                let p = self.bind_int(*n);
+                format!("{column} = {p}")
+            }
+            (_, Matcher::Exact(v)) => {
+                let p = self.bind_text(v.clone());
+                format!("{column} = {p}")
+            }
+            (_, Matcher::Wildcard(v)) => self.like(&column, v),
+            (_, Matcher::List(vs)) => self.list(&column, vs),
+            _ => "1 = 0".into(),
+        }
+    }
+}
+
+/// The SQL text and its bind values for a query (exposed for EXPLAIN in tests and the bench).
+pub(super) fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<(bool, String, i64)>) {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+    };
+    let columns: Vec<String> = ATTRIBUTES
+        .iter()
+        .filter(|a| a.level <= query.level)
+        .map(|a| format!("{}.{} AS \"{}\"", alias(a.level), a.column, a.keyword))
+        .collect();
+    let mut select = columns.join(", ");
+    if query.needs_metadata() {
+        let metadata = match query.level {
+            Level::Instance => "i.metadata".to_string(),
+            Level::Series => {
+                "(SELECT ri.metadata FROM instances ri WHERE ri.series_uid = se.series_uid \
+                              ORDER BY ri.sop_uid LIMIT 1)"
+                    .to_string()
+            }
+            Level::Study => {
+                "(SELECT ri.metadata FROM instances ri WHERE ri.study_uid = st.study_uid \
+                             ORDER BY ri.sop_uid LIMIT 1)"
+                    .to_string()
+            }
+        };
+        select.push_str(&format!(", {metadata} AS rep_metadata"));
+    }
+    let from = match query.level {
+        Level::Study => "studies st",
+        Level::Series => "series se JOIN studies st ON st.study_uid = se.study_uid",
+        Level::Instance => {
+            "instances i JOIN series se ON se.series_uid = i.series_uid \
+             JOIN studies st ON st.study_uid = i.study_uid"
+        }
+    };
+    let conditions: Vec<String> = query.filters.iter().map(|f| b.condition(f)).collect();
+    let order = match (query.level, &query.study, &query.series) {
+        (Level::Study, _, _) => "st.study_uid",
+        (Level::Series, Some(_), _) => "COALESCE(se.series_number, 0), se.series_uid",
+        (Level::Series, None, _) => "se.series_uid",
+        (Level::Instance, _, Some(_)) => "COALESCE(i.instance_number, 0), i.sop_uid",
+        (Level::Instance, _, None) => "i.sop_uid",
+    };
+    let limit = b.bind_int(i64::from(query.limit) + 1);
+    let offset = b.bind_int(query.offset as i64);
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {select} FROM {from}{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    );
+    let binds = b
+        .binds
+        .into_iter()
+        .map(|bind| match bind {
+            Bind::Text(t) => (true, t, 0),
+            Bind::Int(n) => (false, String::new(), n),
+        })
+        .collect();
+    (sql, binds)
+}
+
+fn read_row(row: &AnyRow, query: &SearchQuery) -> Result<SearchRow, sqlx::Error> {
+    let mut values = BTreeMap::new();
+    for attribute in ATTRIBUTES.iter().filter(|a| a.level <= query.level) {
+        let value = if attribute.is_integer() {
+            RowValue::Int(row.try_get::<Option<i64>, _>(attribute.keyword)?)
+        } else {
+            RowValue::Text(row.try_get::<Option<String>, _>(attribute.keyword)?)
+        };
+        values.insert(attribute.keyword, value);
+    }
+    let metadata = if query.needs_metadata() {
+        row.try_get::<Option<String>, _>("rep_metadata")?
+    } else {
+        None
+    };
+    Ok(SearchRow { values, metadata })
+}
+
+/// Run a query; one more row than the limit is fetched so the caller knows if it was cut.
+pub(super) async fn run(
+    pool: &AnyPool,
+    dialect: Dialect,
+    query: &SearchQuery,
+) -> Result<Vec<SearchRow>, IndexError> {
+    let (sql, binds) = build(dialect, query);
+    let mut statement = sqlx::query(&sql);
+    for (is_text, text, int) in &binds {
+        statement = if *is_text {
+            statement.bind(text.as_str())
+        } else {
+            statement.bind(*int)
+        };
+    }
+    let rows = statement
+        .fetch_all(pool)
+        .await
+        .map_err(IndexError::db("search"))?;
+    rows.iter()
+        .map(|row| read_row(row, query))
+        .collect::<Result<_, _>>()
+        .map_err(IndexError::db("read search row"))
+}
+
+/// The query plan of a query, as the database explains it (for tests and the bench).
+pub(super) async fn explain(
+    pool: &AnyPool,
+    dialect: Dialect,
+    query: &SearchQuery,
+) -> Result<String, IndexError> {
+    let (sql, binds) = build(dialect, query);
+    let prefix = match dialect {
+        Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+        Dialect::Postgres => "EXPLAIN ",
+    };
+    let sql = format!("{prefix}{sql}");
+    let mut statement = sqlx::query(&sql);
+    for (is_text, text, int) in &binds {
+        statement = if *is_text {
+            statement.bind(text.as_str())
+        } else {
+            statement.bind(*int)
+        };
+    }
+    let rows = statement
+        .fetch_all(pool)
+        .await
+        .map_err(IndexError::db("explain"))?;
+    let column = match dialect {
+        Dialect::Sqlite => "detail",
+        Dialect::Postgres => "QUERY PLAN",
+    };
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(column))
+        .collect::<Result<_, _>>()
+        .map_err(IndexError::db("explain"))?;
+    Ok(lines.join("\n"))
+}
