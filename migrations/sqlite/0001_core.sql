@@ -39,6 +39,8 @@ CREATE INDEX studies_patient_name ON studies (patient_name);
 CREATE INDEX studies_study_date ON studies (study_date, study_uid);
 CREATE INDEX studies_study_datetime ON studies (study_datetime);
 CREATE INDEX studies_pn_patient_a ON studies (pn_patient_a);
+CREATE INDEX studies_pn_patient_i ON studies (pn_patient_i);
+CREATE INDEX studies_pn_patient_p ON studies (pn_patient_p);
 CREATE INDEX studies_study_id ON studies (study_id);
 CREATE INDEX studies_accession_number ON studies (accession_number);
 

@@ -48,6 +48,8 @@ pub trait Index: Send + Sync + 'static {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError>;
     /// The database's plan for a query (EXPLAIN), for tests and the benchmark.
     async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError>;
+    /// Refresh the planner's statistics (ANALYZE).
+    async fn analyze(&self) -> Result<(), IndexError>;
 }
 
 /// Connect to the index named by a URL and bring its schema up to date.

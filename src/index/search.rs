@@ -186,9 +186,7 @@ impl Builder {
         match (attribute.kind, matcher) {
             (Kind::Modalities, Matcher::List(values)) => {
                 let list = self.list("ms.modality", values);
-                format!(
-                    "EXISTS (SELECT 1 FROM series ms WHERE ms.study_uid = st.study_uid AND {list})"
-                )
+                format!("st.study_uid IN (SELECT ms.study_uid FROM series ms WHERE {list})")
             }
             (Kind::PersonName(name), Matcher::NameLiteral(groups)) => {
                 let parts: Vec<String> = groups
@@ -352,6 +350,15 @@ pub(super) async fn explain(
         Dialect::Postgres => "EXPLAIN ",
     };
     let sql = format!("{prefix}{sql}");
+    // On PostgreSQL sequential scans are discouraged for the explanation, so that the plan
+    // shows which indexes can serve the query even on a small table.
+    let mut tx = pool.begin().await.map_err(IndexError::db("explain"))?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(IndexError::db("explain"))?;
+    }
     let mut statement = sqlx::query(&sql);
     for (is_text, text, int) in &binds {
         statement = if *is_text {
@@ -361,7 +368,7 @@ pub(super) async fn explain(
         };
     }
     let rows = statement
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(IndexError::db("explain"))?;
     let column = match dialect {

@@ -326,4 +326,12 @@ impl Index for SqlIndex {
     async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError> {
         super::search::explain(&self.pool, self.dialect, query).await
     }
+
+    async fn analyze(&self) -> Result<(), IndexError> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(IndexError::db("analyze"))?;
+        Ok(())
+    }
 }

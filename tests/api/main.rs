@@ -5,6 +5,7 @@ mod bench_smoke;
 mod helpers;
 mod nodes;
 mod processes;
+mod qido_plans;
 mod suite;
 
 use helpers::{IndexKind, StorageKind};
