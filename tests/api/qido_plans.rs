@@ -64,6 +64,15 @@ fn instance(study: u32, series: u32, number: u32) -> Bytes {
     Bytes::from(out)
 }
 
+/// (name, level, study in the path, series in the path, query string)
+type PlanCase = (
+    &'static str,
+    Level,
+    Option<StudyUid>,
+    Option<SeriesUid>,
+    &'static str,
+);
+
 fn pairs(text: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -94,7 +103,7 @@ async fn plans(index: IndexKind) {
         default_limit: 100,
         max_limit: 1000,
     };
-    let cases: Vec<(&str, Level, Option<StudyUid>, Option<SeriesUid>, &str)> = vec![
+    let cases: Vec<PlanCase> = vec![
         (
             "PatientID exact",
             Level::Study,
