@@ -41,6 +41,8 @@ pub enum Kind {
     Date,
     /// TM: exact or range, compared in the `*_norm` column.
     Time,
+    /// DT: exact or range, compared normalised (extra query attributes).
+    DateTime,
     /// PN: case-insensitive literal or fuzzy, in the `pn_{name}_*` columns.
     PersonName(&'static str),
     /// IS / US: numeric equality.

@@ -188,6 +188,7 @@ fn matcher(
         }
         Kind::Date => range(name, value, date_bound, "date (YYYYMMDD)"),
         Kind::Time => range(name, value, datetime::time, "time (HHMMSS.FFFFFF)"),
+        Kind::DateTime => range(name, value, datetime::date_time, "date-time (YYYYMMDDHHMMSS.FFFFFF)"),
         Kind::Integer => {
             let number = value
                 .trim()
@@ -240,6 +241,7 @@ fn extra_kind(vr: &str) -> Kind {
     match vr {
         "DA" => Kind::Date,
         "TM" => Kind::Time,
+        "DT" => Kind::DateTime,
         "UI" => Kind::Uid,
         _ => Kind::Text,
     }

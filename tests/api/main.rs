@@ -5,6 +5,8 @@ mod bench_smoke;
 mod helpers;
 mod nodes;
 mod processes;
+mod qido;
+mod qido_fixtures;
 mod qido_plans;
 mod suite;
 
