@@ -188,7 +188,12 @@ fn matcher(
         }
         Kind::Date => range(name, value, date_bound, "date (YYYYMMDD)"),
         Kind::Time => range(name, value, datetime::time, "time (HHMMSS.FFFFFF)"),
-        Kind::DateTime => range(name, value, datetime::date_time, "date-time (YYYYMMDDHHMMSS.FFFFFF)"),
+        Kind::DateTime => range(
+            name,
+            value,
+            datetime::date_time,
+            "date-time (YYYYMMDDHHMMSS.FFFFFF)",
+        ),
         Kind::Integer => {
             let number = value
                 .trim()
