@@ -20,12 +20,17 @@ pub fn content_type() -> String {
 /// The two chunks of instance `index` of `cell`, the first part of a body if `first`.
 pub fn part(synth: &Synth, cell: u32, index: u64, first: bool) -> Result<[Bytes; 2], String> {
     let instance = synth.instance(cell, index)?;
-    let delimiter = if first { "" } else { "\r\n" };
-    let lead = format!("{delimiter}--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n");
+    let lead = lead(first);
     let mut head = BytesMut::with_capacity(lead.len() + instance.header.len());
     head.extend_from_slice(lead.as_bytes());
     head.extend_from_slice(&instance.header);
     Ok([head.freeze(), instance.pixels])
+}
+
+/// The delimiter and part headers before an instance, the first part of a body if `first`.
+pub fn lead(first: bool) -> String {
+    let delimiter = if first { "" } else { "\r\n" };
+    format!("{delimiter}--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n")
 }
 
 pub fn closing() -> Bytes {

@@ -174,7 +174,7 @@ pub fn print_big(big: &BigReport) {
     }
 }
 
-fn usage_columns(s: &ServerUsage, seconds: f64) -> String {
+pub fn usage_columns(s: &ServerUsage, seconds: f64) -> String {
     format!(
         " | {:>6.2} {:>5.0} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
         s.cpu_s,
@@ -186,7 +186,7 @@ fn usage_columns(s: &ServerUsage, seconds: f64) -> String {
     )
 }
 
-fn opt(v: Option<f64>) -> String {
+pub fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
 

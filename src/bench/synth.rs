@@ -10,7 +10,7 @@ use dicom_object::InMemDicomObject;
 use rand::{Rng, SeedableRng};
 
 /// Fixed Implementation Class UID of the bench generator.
-const IMPLEMENTATION_CLASS_UID: &str = "2.25.203622342785218226046478118424734094612";
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.203622342785218226046478118424734094612";
 const SLICE_THICKNESS_MM: f64 = 1.25;
 const RESCALE_INTERCEPT: i32 = -1024;
 

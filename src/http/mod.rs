@@ -1,5 +1,6 @@
 //! HTTP: routers and thin handlers. Handlers parse and negotiate; services decide.
 
+pub mod accept;
 mod health;
 pub mod media;
 mod qido;

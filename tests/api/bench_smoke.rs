@@ -25,3 +25,23 @@ async fn bench_smoke_run_stores_everything() {
     assert_eq!(instances, 80);
     assert_eq!(app.blob_count().await, 80);
 }
+
+#[tokio::test]
+async fn qido_bench_smoke_run_populates_and_queries() {
+    let app = TestApp::spawn(IndexKind::Sqlite, StorageKind::Memory).await;
+    let url = app.url("/dicom-web");
+    let args = [
+        "bench",
+        "--url",
+        url.as_str(),
+        "--workload",
+        "qido",
+        "--smoke",
+    ];
+    let wrapper = Wrapper::try_parse_from(args).unwrap();
+    tessera::bench::run(wrapper.args)
+        .await
+        .expect("QIDO smoke run failed");
+    let (_, _, instances) = app.counts().await;
+    assert_eq!(instances, 300);
+}
