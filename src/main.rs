@@ -1,6 +1,11 @@
 //! The `tessera` binary: parse the command line, start tracing, run.
 
 use clap::Parser;
+
+// glibc malloc spent a quarter of QIDO's CPU time (many small allocations per result row);
+// mimalloc does the same work at a fraction of the cost and returns memory more readily.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tessera::config::{Cli, Command};
 
 #[tokio::main]

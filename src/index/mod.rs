@@ -42,6 +42,14 @@ pub trait Index: Send + Sync + 'static {
     async fn study(&self, uid: &StudyUid) -> Result<Option<StudyRow>, IndexError>;
     async fn series(&self, uid: &SeriesUid) -> Result<Option<SeriesRow>, IndexError>;
     async fn instance(&self, uid: &SopInstanceUid) -> Result<Option<InstanceRow>, IndexError>;
+    /// The instances of a study, optionally of one series or one instance, in series and
+    /// instance number order (WADO-RS retrieve and metadata).
+    async fn instances_of(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<InstanceRow>, IndexError>;
     /// Number of (studies, series, instances).
     async fn counts(&self) -> Result<(i64, i64, i64), IndexError>;
     /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).

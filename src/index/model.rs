@@ -80,7 +80,10 @@ pub struct InstanceRow {
     pub blob_key: BlobKey,
     pub blob_size: u64,
     pub frames: Option<FrameRanges>,
-    pub metadata: serde_json::Value,
+    /// DICOM JSON text with relative BulkDataURIs (see `dicom::json`).
+    pub metadata: String,
+    /// Microseconds since the epoch of the last write of this row (for ETags).
+    pub updated_at: i64,
 }
 
 /// A value read for a QIDO result.

@@ -173,38 +173,31 @@ fn study_row(row: &AnyRow) -> Result<StudyRow, sqlx::Error> {
 }
 
 fn instance_row(row: &AnyRow) -> Result<InstanceRow, IndexError> {
-    let get_err = IndexError::db("read instance");
-    let frames: Option<String> = row
-        .try_get("frames")
-        .map_err(IndexError::db("read instance"))?;
-    let metadata: String = row
-        .try_get("metadata")
-        .map_err(IndexError::db("read instance"))?;
-    let blob_size: i64 = row
-        .try_get("blob_size")
-        .map_err(IndexError::db("read instance"))?;
-    let blob_key: String = row
-        .try_get("blob_key")
-        .map_err(IndexError::db("read instance"))?;
-    let read = || -> Result<InstanceRow, sqlx::Error> {
-        Ok(InstanceRow {
-            sop_uid: row.try_get("sop_uid")?,
-            series_uid: row.try_get("series_uid")?,
-            study_uid: row.try_get("study_uid")?,
-            sop_class_uid: row.try_get("sop_class_uid")?,
-            instance_number: row.try_get("instance_number")?,
-            rows: row.try_get("num_rows")?,
-            columns: row.try_get("num_columns")?,
-            bits_allocated: row.try_get("bits_allocated")?,
-            number_of_frames: row.try_get("number_of_frames")?,
-            transfer_syntax_uid: row.try_get("transfer_syntax_uid")?,
-            blob_key: BlobKey::from_stored(blob_key.clone()),
-            blob_size: blob_size as u64,
-            frames: None,
-            metadata: serde_json::Value::Null,
-        })
+    let read = || -> Result<(InstanceRow, Option<String>), sqlx::Error> {
+        let blob_size: i64 = row.try_get("blob_size")?;
+        let blob_key: String = row.try_get("blob_key")?;
+        Ok((
+            InstanceRow {
+                sop_uid: row.try_get("sop_uid")?,
+                series_uid: row.try_get("series_uid")?,
+                study_uid: row.try_get("study_uid")?,
+                sop_class_uid: row.try_get("sop_class_uid")?,
+                instance_number: row.try_get("instance_number")?,
+                rows: row.try_get("num_rows")?,
+                columns: row.try_get("num_columns")?,
+                bits_allocated: row.try_get("bits_allocated")?,
+                number_of_frames: row.try_get("number_of_frames")?,
+                transfer_syntax_uid: row.try_get("transfer_syntax_uid")?,
+                blob_key: BlobKey::from_stored(blob_key),
+                blob_size: blob_size as u64,
+                frames: None,
+                metadata: row.try_get("metadata")?,
+                updated_at: row.try_get("updated_at")?,
+            },
+            row.try_get("frames")?,
+        ))
     };
-    let mut out = read().map_err(get_err)?;
+    let (mut out, frames) = read().map_err(IndexError::db("read instance"))?;
     out.frames = match frames {
         Some(text) => Some(
             serde_json::from_str(&text)
@@ -212,8 +205,6 @@ fn instance_row(row: &AnyRow) -> Result<InstanceRow, IndexError> {
         ),
         None => None,
     };
-    out.metadata = serde_json::from_str(&metadata)
-        .map_err(|err| IndexError::Corrupt(format!("metadata: {err}")))?;
     Ok(out)
 }
 
@@ -305,6 +296,40 @@ impl Index for SqlIndex {
             .await
             .map_err(IndexError::db("read instance"))?;
         row.as_ref().map(instance_row).transpose()
+    }
+
+    async fn instances_of(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<InstanceRow>, IndexError> {
+        let mut sql = String::from(
+            "SELECT i.* FROM instances i JOIN series se ON se.series_uid = i.series_uid \
+             WHERE i.study_uid = $1",
+        );
+        let mut values = vec![study.as_str()];
+        if let Some(series) = series {
+            values.push(series.as_str());
+            sql.push_str(&format!(" AND i.series_uid = ${}", values.len()));
+        }
+        if let Some(sop) = sop {
+            values.push(sop.as_str());
+            sql.push_str(&format!(" AND i.sop_uid = ${}", values.len()));
+        }
+        sql.push_str(
+            " ORDER BY COALESCE(se.series_number, 0), se.series_uid, \
+             COALESCE(i.instance_number, 0), i.sop_uid",
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(IndexError::db("read instances"))?;
+        rows.iter().map(instance_row).collect()
     }
 
     async fn counts(&self) -> Result<(i64, i64, i64), IndexError> {

@@ -208,7 +208,8 @@ pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: Sto
         }
 
         // Metadata: DICOM JSON without bulk data; names as in the file's character set.
-        let meta = &row.metadata;
+        let meta: Value = serde_json::from_str(&row.metadata).unwrap();
+        let meta = &meta;
         assert_eq!(meta["00080018"]["Value"][0], sop, "{name}");
         if exp["pixel_data"].is_object() {
             assert_eq!(
