@@ -29,6 +29,8 @@ CREATE TABLE studies (
     study_datetime           TEXT,
     modalities_in_study      TEXT,
     sop_classes_in_study     TEXT,
+    -- The study's default QIDO attributes as DICOM JSON members, kept current by the writer.
+    qido_json                TEXT,
     num_series               INTEGER NOT NULL DEFAULT 0,
     num_instances            INTEGER NOT NULL DEFAULT 0,
     created_at               INTEGER NOT NULL,
@@ -58,6 +60,7 @@ CREATE TABLE series (
     body_part_examined  TEXT,
     laterality          TEXT,
     num_instances       INTEGER NOT NULL DEFAULT 0,
+    qido_json           TEXT,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL
 );
@@ -81,6 +84,7 @@ CREATE TABLE instances (
     blob_size                  INTEGER NOT NULL,
     frames                     TEXT,
     metadata                   TEXT NOT NULL,
+    qido_json                  TEXT,
     created_at                 INTEGER NOT NULL,
     updated_at                 INTEGER NOT NULL
 );

@@ -54,8 +54,9 @@ fn wants_xml(headers: &HeaderMap) -> bool {
 fn respond(results: SearchResults, headers: &HeaderMap) -> Response {
     let mut response = if wants_xml(headers) {
         let boundary = format!("tessera-{:016x}", rand::random::<u64>());
+        let items: Vec<Value> = serde_json::from_str(&results.json).unwrap_or_default();
         let mut body = String::new();
-        for item in &results.items {
+        for item in &items {
             if let Value::Object(map) = item {
                 body.push_str(&format!(
                     "--{boundary}\r\nContent-Type: application/dicom+xml\r\n\r\n{}\r\n",
@@ -68,11 +69,10 @@ fn respond(results: SearchResults, headers: &HeaderMap) -> Response {
             format!("multipart/related; type=\"application/dicom+xml\"; boundary={boundary}");
         (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
     } else {
-        let body = Value::Array(results.items).to_string();
         (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/dicom+json")],
-            body,
+            results.json,
         )
             .into_response()
     };

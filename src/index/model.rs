@@ -93,10 +93,12 @@ pub enum RowValue {
     Int(Option<i64>),
 }
 
-/// One QIDO result row: every column-backed attribute of its level and above, by keyword,
-/// and (when asked for) the stored metadata of the instance, or of a representative one.
+/// One QIDO result row: the UIDs and the extra columns asked for, by keyword; the stored
+/// default members of each level returned (in `SearchQuery::fragment_levels` order); and
+/// (when asked for) the stored metadata of the instance, or of a representative one.
 #[derive(Debug, Clone)]
 pub struct SearchRow {
     pub values: std::collections::BTreeMap<&'static str, RowValue>,
+    pub fragments: Vec<String>,
     pub metadata: Option<String>,
 }

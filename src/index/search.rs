@@ -12,7 +12,7 @@ use super::model::{RowValue, SearchRow};
 use super::sql::Dialect;
 use crate::dicom::person_name::FuzzyTerm;
 use crate::error::IndexError;
-use crate::search::attributes::{Attribute, Kind, Level, ATTRIBUTES};
+use crate::search::attributes::{Attribute, Kind, Level};
 use crate::search::query::{Filter, Matcher, SearchQuery, Target};
 
 /// A bind parameter.
@@ -236,11 +236,30 @@ pub(super) fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<(bool
         dialect,
         binds: Vec::new(),
     };
-    let columns: Vec<String> = ATTRIBUTES
-        .iter()
-        .filter(|a| a.level <= query.level)
-        .map(|a| format!("{}.{} AS \"{}\"", alias(a.level), a.column, a.keyword))
-        .collect();
+    // UIDs, the stored default members of each level returned, and only the columns that
+    // includefield asks for beyond those defaults.
+    let mut columns = vec!["st.study_uid AS \"StudyInstanceUID\"".to_string()];
+    if query.level >= Level::Series {
+        columns.push("se.series_uid AS \"SeriesInstanceUID\"".into());
+    }
+    if query.level == Level::Instance {
+        columns.push("i.sop_uid AS \"SOPInstanceUID\"".into());
+    }
+    for level in query.fragment_levels() {
+        columns.push(format!(
+            "{}.qido_json AS frag_{}",
+            alias(level),
+            level.name()
+        ));
+    }
+    for attribute in query.extra_columns() {
+        columns.push(format!(
+            "{}.{} AS \"{}\"",
+            alias(attribute.level),
+            attribute.column,
+            attribute.keyword
+        ));
+    }
     let mut select = columns.join(", ");
     if query.needs_metadata() {
         let metadata = match query.level {
@@ -297,20 +316,42 @@ pub(super) fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<(bool
 
 fn read_row(row: &AnyRow, query: &SearchQuery) -> Result<SearchRow, sqlx::Error> {
     let mut values = BTreeMap::new();
-    for attribute in ATTRIBUTES.iter().filter(|a| a.level <= query.level) {
+    let text = |name: &str| row.try_get::<Option<String>, _>(name);
+    values.insert(
+        "StudyInstanceUID",
+        RowValue::Text(text("StudyInstanceUID")?),
+    );
+    if query.level >= Level::Series {
+        values.insert(
+            "SeriesInstanceUID",
+            RowValue::Text(text("SeriesInstanceUID")?),
+        );
+    }
+    if query.level == Level::Instance {
+        values.insert("SOPInstanceUID", RowValue::Text(text("SOPInstanceUID")?));
+    }
+    for attribute in query.extra_columns() {
         let value = if attribute.is_integer() {
             RowValue::Int(row.try_get::<Option<i64>, _>(attribute.keyword)?)
         } else {
-            RowValue::Text(row.try_get::<Option<String>, _>(attribute.keyword)?)
+            RowValue::Text(text(attribute.keyword)?)
         };
         values.insert(attribute.keyword, value);
     }
+    let mut fragments = Vec::new();
+    for level in query.fragment_levels() {
+        fragments.push(text(&format!("frag_{}", level.name()))?.unwrap_or_default());
+    }
     let metadata = if query.needs_metadata() {
-        row.try_get::<Option<String>, _>("rep_metadata")?
+        text("rep_metadata")?
     } else {
         None
     };
-    Ok(SearchRow { values, metadata })
+    Ok(SearchRow {
+        values,
+        fragments,
+        metadata,
+    })
 }
 
 /// Run a query; one more row than the limit is fetched so the caller knows if it was cut.

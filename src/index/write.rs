@@ -18,8 +18,10 @@ use crate::config::DuplicatePolicy;
 use crate::dicom::datetime::{self, Bound};
 use crate::dicom::person_name;
 use crate::error::IndexError;
-use crate::search::attributes::Level;
+use crate::index::RowValue;
+use crate::search::attributes::{Level, ATTRIBUTES};
 use crate::search::extra::ExtraAttribute;
+use crate::search::fragments;
 use crate::storage::BlobKey;
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -30,8 +32,8 @@ const INSERT_CHUNK: usize = 100;
 const INSTANCE_COLUMNS: &str = "sop_uid, series_uid, study_uid, sop_class_uid, instance_number, \
      num_rows, num_columns, bits_allocated, samples_per_pixel, number_of_frames, \
      photometric_interpretation, transfer_syntax_uid, blob_key, blob_size, frames, metadata, \
-     created_at, updated_at";
-const INSTANCE_PARAMS: usize = 18;
+     qido_json, created_at, updated_at";
+const INSTANCE_PARAMS: usize = 19;
 
 pub(super) fn now_micros() -> i64 {
     SystemTime::now()
@@ -48,9 +50,10 @@ pub(super) fn placeholders(from: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// The serialised frame ranges of an instance row.
+/// The serialised parts of an instance row: frame ranges and default QIDO members.
 struct InstanceValues {
     frames: Option<String>,
+    qido: String,
 }
 
 impl InstanceValues {
@@ -62,7 +65,26 @@ impl InstanceValues {
             ),
             None => None,
         };
-        Ok(InstanceValues { frames })
+        let ex = &item.extracted;
+        let i = &ex.instance;
+        let text = |v: &str| RowValue::Text(Some(v.to_string()));
+        let values: BTreeMap<&'static str, RowValue> = [
+            ("SOPClassUID", text(ex.sop_class.as_str())),
+            ("SOPInstanceUID", text(ex.sop_uid.as_str())),
+            (
+                "AvailableTransferSyntaxUID",
+                text(ex.transfer_syntax.as_str()),
+            ),
+            ("InstanceNumber", RowValue::Int(i.instance_number)),
+            ("Rows", RowValue::Int(i.rows)),
+            ("Columns", RowValue::Int(i.columns)),
+            ("BitsAllocated", RowValue::Int(i.bits_allocated)),
+            ("NumberOfFrames", RowValue::Int(i.number_of_frames)),
+        ]
+        .into_iter()
+        .collect();
+        let qido = fragments::fragment(Level::Instance, &values);
+        Ok(InstanceValues { frames, qido })
     }
 }
 
@@ -92,6 +114,7 @@ fn bind_instance<'q>(
         .bind(item.blob_size as i64)
         .bind(values.frames.as_deref())
         .bind(item.extracted.metadata.as_str())
+        .bind(values.qido.as_str())
         .bind(now)
         .bind(now)
 }
@@ -292,9 +315,24 @@ impl<'c> BatchWriter<'c> {
             }
         }
         // 6. Overwrites that moved an instance elsewhere: recount where it came from.
-        for from in moved {
+        for from in &moved {
             recount_series(self.conn, &from.series).await?;
             recount_study(self.conn, &from.study, self.now).await?;
+        }
+        // 7. The stored QIDO members of every series and study that changed.
+        let changed_series = series_delta
+            .keys()
+            .cloned()
+            .chain(moved.iter().map(|m| m.series.clone()));
+        for series in changed_series.collect::<BTreeSet<_>>() {
+            refresh_fragment(self.conn, Level::Series, &series).await?;
+        }
+        let changed_studies = study_delta
+            .keys()
+            .cloned()
+            .chain(moved.iter().map(|m| m.study.clone()));
+        for study in changed_studies.collect::<BTreeSet<_>>() {
+            refresh_fragment(self.conn, Level::Study, &study).await?;
         }
         outcomes
             .into_iter()
@@ -683,5 +721,56 @@ pub(super) async fn insert_extra_values(
             .map_err(IndexError::db("index extra attribute"))?;
         }
     }
+    Ok(())
+}
+
+/// Rebuild the stored default QIDO members of one study or series from its row (a row that
+/// no longer exists is left alone).
+async fn refresh_fragment(
+    conn: &mut AnyConnection,
+    level: Level,
+    uid: &str,
+) -> Result<(), IndexError> {
+    let (table, key) = match level {
+        Level::Study => ("studies", "study_uid"),
+        Level::Series => ("series", "series_uid"),
+        Level::Instance => return Ok(()),
+    };
+    let attributes: Vec<_> = ATTRIBUTES.iter().filter(|a| a.level == level).collect();
+    let columns: Vec<&str> = attributes.iter().map(|a| a.column).collect();
+    let sql = format!(
+        "SELECT {} FROM {table} WHERE {key} = $1",
+        columns.join(", ")
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(uid)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(IndexError::db("read row for QIDO members"))?
+    else {
+        return Ok(());
+    };
+    let mut values = BTreeMap::new();
+    for attribute in attributes {
+        let value = if attribute.is_integer() {
+            RowValue::Int(
+                row.try_get(attribute.column)
+                    .map_err(IndexError::db("read row"))?,
+            )
+        } else {
+            RowValue::Text(
+                row.try_get(attribute.column)
+                    .map_err(IndexError::db("read row"))?,
+            )
+        };
+        values.insert(attribute.keyword, value);
+    }
+    let sql = format!("UPDATE {table} SET qido_json = $2 WHERE {key} = $1");
+    sqlx::query(&sql)
+        .bind(uid)
+        .bind(fragments::fragment(level, &values))
+        .execute(&mut *conn)
+        .await
+        .map_err(IndexError::db("store QIDO members"))?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod extra;
+pub mod fragments;
 pub mod query;
 pub mod response;
 pub mod service;

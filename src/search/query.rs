@@ -74,6 +74,45 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
+    /// The levels whose default attributes are returned: the query's own, and those above
+    /// it that the path does not fix.
+    pub fn fragment_levels(&self) -> Vec<Level> {
+        let mut levels = vec![self.level];
+        if self.level == Level::Instance && self.series.is_none() {
+            levels.push(Level::Series);
+        }
+        if self.level >= Level::Series && self.study.is_none() {
+            levels.push(Level::Study);
+        }
+        levels
+    }
+
+    /// Column-backed attributes asked for (includefield, universal matching, filters) that
+    /// the returned defaults do not already contain.
+    pub fn extra_columns(&self) -> Vec<&'static attributes::Attribute> {
+        let levels = self.fragment_levels();
+        let mut out: Vec<&'static attributes::Attribute> = Vec::new();
+        for tag in &self.include {
+            let Some(attribute) = attributes::by_tag(*tag) else {
+                continue;
+            };
+            let covered = levels.contains(&attribute.level)
+                && attributes::defaults(attribute.level).contains(&attribute.keyword);
+            let uid = matches!(
+                attribute.keyword,
+                "StudyInstanceUID" | "SeriesInstanceUID" | "SOPInstanceUID"
+            );
+            if attribute.level <= self.level
+                && !covered
+                && !uid
+                && !out.iter().any(|a| a.tag == *tag)
+            {
+                out.push(attribute);
+            }
+        }
+        out
+    }
+
     /// Whether answering needs stored instance metadata (attributes without a column).
     pub fn needs_metadata(&self) -> bool {
         self.include_all

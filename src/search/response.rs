@@ -5,16 +5,19 @@
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::Tag;
 use dicom_dictionary_std::StandardDataDictionary;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::attributes::{self, Level};
+use std::collections::HashSet;
+
+use super::attributes::{self, Attribute, Level};
 use super::query::SearchQuery;
 use crate::dicom::json::person_name;
 use crate::index::{RowValue, SearchRow};
 
-/// Shaped results and whether the server's limit cut them.
+/// Shaped results (a DICOM JSON array as text) and whether the server's limit cut them.
 pub struct SearchResults {
-    pub items: Vec<Value>,
+    pub json: String,
+    pub count: usize,
     /// More results exist beyond a limit the client did not choose (Warning 299 is due).
     pub cut_by_server: bool,
 }
@@ -23,25 +26,8 @@ fn tag_hex(tag: Tag) -> String {
     format!("{:04X}{:04X}", tag.group(), tag.element())
 }
 
-/// Keywords returned by default for this query.
-fn default_keywords(query: &SearchQuery) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = attributes::defaults(query.level).to_vec();
-    if query.level >= Level::Series {
-        out.push("StudyInstanceUID");
-        if query.study.is_none() {
-            out.extend_from_slice(attributes::defaults(Level::Study));
-        }
-    }
-    if query.level == Level::Instance {
-        out.push("SeriesInstanceUID");
-        if query.series.is_none() {
-            out.extend_from_slice(attributes::defaults(Level::Series));
-        }
-    }
-    out
-}
-
-fn element(vr: &str, value: &RowValue, keyword: &str) -> Value {
+/// One attribute as a DICOM JSON element.
+pub fn element(vr: &str, value: &RowValue, keyword: &str) -> Value {
     let values: Vec<Value> = match value {
         RowValue::Int(Some(n)) => vec![json!(n)],
         RowValue::Text(Some(text)) if keyword == "SpecificCharacterSet" => {
@@ -84,71 +70,112 @@ fn text_of(row: &SearchRow, keyword: &str) -> String {
     }
 }
 
-/// Build the DICOM JSON of every row (at most `query.limit`).
+fn member(body: &mut String, first: &mut bool, key: &str, value: &str) {
+    if !*first {
+        body.push(',');
+    }
+    *first = false;
+    body.push('"');
+    body.push_str(key);
+    body.push_str("\":");
+    body.push_str(value);
+}
+
+/// Build the DICOM JSON of every row (at most `query.limit`): the stored default members,
+/// then UIDs the defaults leave out, extra columns, metadata attributes and RetrieveURL.
 pub fn shape(query: &SearchQuery, mut rows: Vec<SearchRow>, base: &str) -> SearchResults {
     let cut = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
-    let mut keywords = default_keywords(query);
-    for tag in &query.include {
-        if let Some(attribute) = attributes::by_tag(*tag) {
-            if attribute.level <= query.level && !keywords.contains(&attribute.keyword) {
-                keywords.push(attribute.keyword);
-            }
-        }
-    }
-    let items = rows
+    let levels = query.fragment_levels();
+    let mut covered: HashSet<String> = levels
         .iter()
-        .map(|row| {
-            let mut map = Map::new();
-            if let Some(metadata) = &row.metadata {
-                merge_metadata(&mut map, query, metadata);
+        .flat_map(|level| attributes::defaults(*level))
+        .filter_map(|keyword| attributes::by_keyword(keyword))
+        .map(|a| tag_hex(a.tag))
+        .collect();
+    let uids: Vec<&'static Attribute> = ["StudyInstanceUID", "SeriesInstanceUID"]
+        .iter()
+        .filter_map(|k| attributes::by_keyword(k))
+        .filter(|a| a.level <= query.level && !covered.contains(&tag_hex(a.tag)))
+        .collect();
+    let extra_columns = query.extra_columns();
+    for attribute in uids.iter().chain(&extra_columns) {
+        covered.insert(tag_hex(attribute.tag));
+    }
+    let mut body = String::with_capacity(rows.len() * 1200 + 2);
+    body.push('[');
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push('{');
+        let mut first = true;
+        for fragment in row.fragments.iter().filter(|f| !f.is_empty()) {
+            if !first {
+                body.push(',');
             }
-            for keyword in &keywords {
-                let Some(attribute) = attributes::by_keyword(keyword) else {
-                    continue;
-                };
-                if let Some(value) = row.values.get(keyword) {
-                    map.insert(
-                        tag_hex(attribute.tag),
-                        element(attribute.vr, value, keyword),
-                    );
+            first = false;
+            body.push_str(fragment);
+        }
+        for attribute in uids.iter().chain(&extra_columns) {
+            let value = row
+                .values
+                .get(attribute.keyword)
+                .cloned()
+                .unwrap_or(RowValue::Text(None));
+            let element = element(attribute.vr, &value, attribute.keyword).to_string();
+            member(&mut body, &mut first, &tag_hex(attribute.tag), &element);
+        }
+        let mut emitted: HashSet<String> = HashSet::new();
+        if let Some(metadata) = &row.metadata {
+            for (key, value) in metadata_members(query, metadata) {
+                if !covered.contains(&key) {
+                    member(&mut body, &mut first, &key, &value.to_string());
+                    emitted.insert(key);
                 }
             }
-            for tag in &query.include {
-                map.entry(tag_hex(*tag))
-                    .or_insert_with(|| json!({ "vr": dictionary_vr(*tag) }));
+        }
+        for tag in &query.include {
+            let key = tag_hex(*tag);
+            if !covered.contains(&key) && emitted.insert(key.clone()) {
+                let empty = json!({ "vr": dictionary_vr(*tag) }).to_string();
+                member(&mut body, &mut first, &key, &empty);
             }
-            let study = text_of(row, "StudyInstanceUID");
-            let url = match query.level {
-                Level::Study => format!("{base}/dicom-web/studies/{study}"),
-                Level::Series => format!(
-                    "{base}/dicom-web/studies/{study}/series/{}",
-                    text_of(row, "SeriesInstanceUID")
-                ),
-                Level::Instance => format!(
-                    "{base}/dicom-web/studies/{study}/series/{}/instances/{}",
-                    text_of(row, "SeriesInstanceUID"),
-                    text_of(row, "SOPInstanceUID")
-                ),
-            };
-            map.insert("00081190".into(), json!({ "vr": "UR", "Value": [url] }));
-            Value::Object(map)
-        })
-        .collect();
+        }
+        let study = text_of(row, "StudyInstanceUID");
+        let url = match query.level {
+            Level::Study => format!("{base}/dicom-web/studies/{study}"),
+            Level::Series => format!(
+                "{base}/dicom-web/studies/{study}/series/{}",
+                text_of(row, "SeriesInstanceUID")
+            ),
+            Level::Instance => format!(
+                "{base}/dicom-web/studies/{study}/series/{}/instances/{}",
+                text_of(row, "SeriesInstanceUID"),
+                text_of(row, "SOPInstanceUID")
+            ),
+        };
+        let url = json!({ "vr": "UR", "Value": [url] }).to_string();
+        member(&mut body, &mut first, "00081190", &url);
+        body.push('}');
+    }
+    body.push(']');
     SearchResults {
-        items,
+        json: body,
+        count: rows.len(),
         cut_by_server: cut && query.limit_is_servers,
     }
 }
 
 /// Attributes from stored metadata: everything of the level for `includefield=all`, else the
 /// included tags that have no column. Bulk data is never returned.
-fn merge_metadata(map: &mut Map<String, Value>, query: &SearchQuery, metadata: &str) {
+fn metadata_members(query: &SearchQuery, metadata: &str) -> Vec<(String, Value)> {
     let Ok(Value::Object(stored)) = serde_json::from_str::<Value>(metadata) else {
-        return;
+        return Vec::new();
     };
+    let mut out = Vec::new();
     for (key, value) in stored {
-        if value.get("BulkDataURI").is_some() {
+        if value.get("BulkDataURI").is_some() || key == "00080005" {
             continue;
         }
         let Ok(number) = u32::from_str_radix(&key, 16) else {
@@ -168,8 +195,9 @@ fn merge_metadata(map: &mut Map<String, Value>, query: &SearchQuery, metadata: &
         } else {
             query.include.contains(&tag)
         };
-        if wanted && key != "00080005" {
-            map.insert(key, value);
+        if wanted {
+            out.push((key, value));
         }
     }
+    out
 }
