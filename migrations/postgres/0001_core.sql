@@ -20,11 +20,9 @@ CREATE TABLE studies (
     pn_patient_a             TEXT,
     pn_patient_i             TEXT,
     pn_patient_p             TEXT,
-    pn_patient_fuzzy         TEXT,
     pn_referring_a           TEXT,
     pn_referring_i           TEXT,
     pn_referring_p           TEXT,
-    pn_referring_fuzzy       TEXT,
     study_time_norm          TEXT,
     study_datetime           TEXT,
     modalities_in_study      TEXT,
@@ -90,6 +88,17 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_series ON instances (series_uid, instance_number);
 CREATE INDEX instances_study ON instances (study_uid);
+
+-- Words of person names for fuzzy matching (src/dicom/person_name.rs): one row per word
+-- of each component; position is the group letter and component number, e.g. a1.
+CREATE TABLE name_words (
+    study_uid TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    position  TEXT NOT NULL,
+    word      TEXT NOT NULL
+);
+CREATE INDEX name_words_word ON name_words (attribute, word text_pattern_ops, study_uid);
+CREATE INDEX name_words_study ON name_words (study_uid);
 
 -- Extra query attributes named by the operator (Orthanc's ExtraMainDicomTags, Azure's
 -- extended query tags): which are indexed, and their values per study, series or instance.

@@ -7,10 +7,10 @@
 //! the groups it names).
 //!
 //! Fuzzy matching is also accent-insensitive and works on words: every word of every
-//! component is stored as a token `{group}{component}{word}` (group `a`, `i` or `p`,
-//! component `1` to `5`), space-separated with a leading space. A query word then becomes a
-//! prefix pattern on that text: `Harris^` (family name) looks for ` a1harris…`, `^Harris`
-//! (given name) for ` ?2harris…`, `harris` alone for any group and component.
+//! component is indexed with its position `{group}{component}` (group `a`, `i` or `p`,
+//! component `1` to `5`). A query word is a prefix search on the words: `Harris^` (family
+//! name) looks for words starting with `harris` at `a1`, `^Harris` (given name) at `?2`,
+//! `harris` alone at any position.
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -37,16 +37,20 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// The fuzzy token text of a stored PN: ` a1doe a2john i1山田 …` (with a trailing space).
-pub fn fuzzy_tokens(value: &str) -> String {
-    let mut out = String::from(" ");
+/// The words of a stored PN for fuzzy matching, folded, with their position
+/// (`a1` = alphabetic family name, `i2` = ideographic given name, ...).
+pub fn words(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for (group, text) in GROUPS.iter().zip(value.split('=')) {
         for (component, part) in text.split('^').take(5).enumerate() {
             for word in fold(part).split_whitespace() {
-                out.push(*group);
-                out.push(char::from(b'1' + component as u8));
-                out.push_str(word);
-                out.push(' ');
+                let position = format!("{group}{}", component + 1);
+                if !out
+                    .iter()
+                    .any(|(p, w): &(String, String)| *p == position && w == word)
+                {
+                    out.push((position, word.to_string()));
+                }
             }
         }
     }
@@ -106,14 +110,24 @@ mod tests {
     }
 
     #[test]
-    fn fuzzy_tokens_fold_accents_and_keep_positions() {
+    fn words_fold_accents_and_keep_positions() {
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
         assert_eq!(
-            fuzzy_tokens("Müller^José María"),
-            " a1muller a2jose a2maria "
+            words("Müller^José María"),
+            pairs(&[("a1", "muller"), ("a2", "jose"), ("a2", "maria")])
         );
         assert_eq!(
-            fuzzy_tokens("George^Harrison=dzsordzs^herizon"),
-            " a1george a2harrison i1dzsordzs i2herizon "
+            words("George^Harrison=dzsordzs^herizon"),
+            pairs(&[
+                ("a1", "george"),
+                ("a2", "harrison"),
+                ("i1", "dzsordzs"),
+                ("i2", "herizon")
+            ])
         );
     }
 

@@ -117,42 +117,61 @@ impl Builder {
         parts.join(" AND ")
     }
 
-    fn fuzzy(&mut self, column: &str, term: &FuzzyTerm) -> String {
-        // Tokens are ` {group}{component}{word}`; `?` stands for an unknown position.
-        let group = term.group.map(String::from).unwrap_or_else(|| "?".into());
-        let component = term
-            .component
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "?".into());
-        let escaped: String = match self.dialect {
-            Dialect::Sqlite => term
-                .prefix
-                .replace('[', "[[]")
-                .replace('*', "[*]")
-                .replace('?', "[?]"),
-            Dialect::Postgres => term
-                .prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_"),
+    /// A fuzzy name term: studies with a word of that name starting with the term's prefix,
+    /// at the term's position when it has one (an index range scan on `name_words`).
+    fn fuzzy(&mut self, attribute: &str, term: &FuzzyTerm) -> String {
+        let prefix = match self.dialect {
+            Dialect::Sqlite => format!(
+                "{}*",
+                term.prefix
+                    .replace('[', "[[]")
+                    .replace('*', "[*]")
+                    .replace('?', "[?]")
+            ),
+            Dialect::Postgres => format!(
+                "{}%",
+                term.prefix
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            ),
         };
-        let (any, one) = match self.dialect {
-            Dialect::Sqlite => ("*", "?"),
-            Dialect::Postgres => ("%", "_"),
-        };
-        let group = if group == "?" { one.to_string() } else { group };
-        let component = if component == "?" {
-            one.to_string()
-        } else {
-            component
-        };
-        let pattern = format!("{any} {group}{component}{escaped}{any}");
         let op = self.pattern_op();
-        let p = self.bind_text(pattern);
-        match self.dialect {
-            Dialect::Sqlite => format!("{column} {op} {p}"),
-            Dialect::Postgres => format!("{column} {op} {p} ESCAPE '\\'"),
+        let escape = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " ESCAPE '\\'",
+        };
+        let name = self.bind_text(attribute);
+        let word = self.bind_text(prefix);
+        let mut sql = format!(
+            "st.study_uid IN (SELECT w.study_uid FROM name_words w WHERE w.attribute = {name} \
+             AND w.word {op} {word}{escape}"
+        );
+        match (term.group, term.component) {
+            (None, None) => {}
+            (group, component) => {
+                let position = format!(
+                    "{}{}",
+                    group.unwrap_or('?'),
+                    component
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "?".into())
+                );
+                if position.contains('?') {
+                    let pattern = match self.dialect {
+                        Dialect::Sqlite => position,
+                        Dialect::Postgres => position.replace('?', "_"),
+                    };
+                    let p = self.bind_text(pattern);
+                    sql.push_str(&format!(" AND w.position {op} {p}"));
+                } else {
+                    let p = self.bind_text(position);
+                    sql.push_str(&format!(" AND w.position = {p}"));
+                }
+            }
         }
+        sql.push(')');
+        sql
     }
 
     fn condition(&mut self, filter: &Filter) -> String {
@@ -207,8 +226,7 @@ impl Builder {
                 parts.join(" AND ")
             }
             (Kind::PersonName(name), Matcher::NameFuzzy(terms)) => {
-                let column = format!("{table}.pn_{name}_fuzzy");
-                let parts: Vec<String> = terms.iter().map(|t| self.fuzzy(&column, t)).collect();
+                let parts: Vec<String> = terms.iter().map(|t| self.fuzzy(name, t)).collect();
                 parts.join(" AND ")
             }
             (Kind::Time, Matcher::Range { from, to }) => {

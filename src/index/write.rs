@@ -122,7 +122,7 @@ fn bind_instance<'q>(
 /// A person name in its matching forms.
 struct NameForms {
     groups: [Option<String>; 3],
-    fuzzy: Option<String>,
+    words: Vec<(String, String)>,
 }
 
 impl NameForms {
@@ -130,11 +130,11 @@ impl NameForms {
         match value {
             Some(v) => NameForms {
                 groups: person_name::literal_groups(v),
-                fuzzy: Some(person_name::fuzzy_tokens(v)),
+                words: person_name::words(v),
             },
             None => NameForms {
                 groups: [None, None, None],
-                fuzzy: None,
+                words: Vec::new(),
             },
         }
     }
@@ -577,9 +577,9 @@ impl<'c> BatchWriter<'c> {
              specific_character_set = $14, updated_at = $15, \
              num_instances = num_instances + $16, num_series = num_series + $17, \
              modalities_in_study = $18, sop_classes_in_study = $19, \
-             pn_patient_a = $20, pn_patient_i = $21, pn_patient_p = $22, pn_patient_fuzzy = $23, \
-             pn_referring_a = $24, pn_referring_i = $25, pn_referring_p = $26, \
-             pn_referring_fuzzy = $27, study_time_norm = $28, study_datetime = $29 \
+             pn_patient_a = $20, pn_patient_i = $21, pn_patient_p = $22, \
+             pn_referring_a = $23, pn_referring_i = $24, pn_referring_p = $25, \
+             study_time_norm = $26, study_datetime = $27 \
              WHERE study_uid = $1",
         )
         .bind(study)
@@ -604,17 +604,20 @@ impl<'c> BatchWriter<'c> {
         .bind(patient.groups[0].clone())
         .bind(patient.groups[1].clone())
         .bind(patient.groups[2].clone())
-        .bind(patient.fuzzy)
         .bind(referring.groups[0].clone())
         .bind(referring.groups[1].clone())
         .bind(referring.groups[2].clone())
-        .bind(referring.fuzzy)
         .bind(time_norm)
         .bind(date_time)
         .execute(&mut *self.conn)
         .await
         .map_err(IndexError::db("update study"))?;
-        Ok(())
+        replace_name_words(
+            self.conn,
+            study,
+            &[("patient", &patient), ("referring", &referring)],
+        )
+        .await
     }
 
     async fn delete_if_empty(
@@ -688,6 +691,19 @@ async fn recount_study(conn: &mut AnyConnection, study: &str, now: i64) -> Resul
         .execute(&mut *conn)
         .await
         .map_err(IndexError::db("drop empty study"))?;
+    drop_orphan_name_words(conn, study).await
+}
+
+/// Name words of a study whose row is gone.
+async fn drop_orphan_name_words(conn: &mut AnyConnection, study: &str) -> Result<(), IndexError> {
+    sqlx::query(
+        "DELETE FROM name_words WHERE study_uid = $1 \
+         AND NOT EXISTS (SELECT 1 FROM studies WHERE study_uid = $1)",
+    )
+    .bind(study)
+    .execute(&mut *conn)
+    .await
+    .map_err(IndexError::db("drop name words"))?;
     Ok(())
 }
 
@@ -772,5 +788,49 @@ async fn refresh_fragment(
         .execute(&mut *conn)
         .await
         .map_err(IndexError::db("store QIDO members"))?;
+    Ok(())
+}
+
+/// Replace the fuzzy-matching words of a study's person names.
+async fn replace_name_words(
+    conn: &mut AnyConnection,
+    study: &str,
+    names: &[(&str, &NameForms)],
+) -> Result<(), IndexError> {
+    sqlx::query("DELETE FROM name_words WHERE study_uid = $1")
+        .bind(study)
+        .execute(&mut *conn)
+        .await
+        .map_err(IndexError::db("replace name words"))?;
+    let rows: Vec<(&str, &str, &str)> = names
+        .iter()
+        .flat_map(|(attribute, forms)| {
+            forms
+                .words
+                .iter()
+                .map(move |(position, word)| (*attribute, position.as_str(), word.as_str()))
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        let values = (0..chunk.len())
+            .map(|r| format!("({})", placeholders(r * 4 + 1, 4)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO name_words (study_uid, attribute, position, word) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for (attribute, position, word) in chunk {
+            query = query
+                .bind(study)
+                .bind(*attribute)
+                .bind(*position)
+                .bind(*word);
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("replace name words"))?;
+    }
     Ok(())
 }
