@@ -154,6 +154,13 @@ async fn plans(index: IndexKind) {
             "",
         ),
         ("paging", Level::Study, None, None, "limit=100&offset=500"),
+        (
+            "fuzzy PatientName",
+            Level::Study,
+            None,
+            None,
+            "PatientName=family4&fuzzymatching=true",
+        ),
     ];
     for (name, level, study, series, params) in cases {
         let query = query::parse(level, study, series, &pairs(params), &[], limits).unwrap();
