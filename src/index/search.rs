@@ -313,13 +313,18 @@ pub(super) fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<(bool
     };
     let limit = b.bind_int(i64::from(query.limit) + 1);
     let offset = b.bind_int(query.offset as i64);
+    // The page is chosen on keys alone (index-only where possible, so an offset skips index
+    // entries, not rows); only the page's rows are then read in full.
+    let key = uid_column(query.level);
     let where_clause = if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
     let sql = format!(
-        "SELECT {select} FROM {from}{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        "SELECT {select} FROM {from} WHERE {key} IN \
+         (SELECT {key} FROM {from}{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
+         ORDER BY {order}"
     );
     let binds = b
         .binds
