@@ -15,8 +15,8 @@ from pydicom.uid import generate_uid
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 
 # Native 16-bit signed CT with rescale, JPEG 2000 lossless colour, JPEG baseline YBR, RLE
-# 32-bit multi-frame, native 8-bit grey. Stored under fresh UIDs so that no other module's
-# instances collide with them.
+# 32-bit multi-frame, native 8-bit grey. Stored under fresh UIDs, patient and no study date,
+# so that they neither collide with nor match the other modules' instances and queries.
 NAMES = [
     "CT_small.dcm",
     "examples_jpeg2k.dcm",
@@ -37,6 +37,10 @@ def stored(tessera):
         ds.SeriesInstanceUID = generate_uid()
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientName = "Frames^Client"
+        ds.PatientID = "tessera-frames-client"
+        if "StudyDate" in ds:
+            del ds.StudyDate
         datasets[name] = ds
     response = client.store_instances(datasets=list(datasets.values()))
     assert 0x00081198 not in response, "the frames corpus was not stored"
