@@ -23,7 +23,7 @@ use super::accept::{wanted_from, Wanted};
 use super::frames::{accept_parameter, instance_uids, query_pairs};
 use super::{related, AppState};
 use crate::dicom::uid::{SeriesUid, StudyUid};
-use crate::error::ApiError;
+use crate::error::{ApiError, FrameError};
 use crate::frames::list::parse_frame_list;
 use crate::frames::params::{self, RenderParams, THUMBNAIL_VIEWPORT};
 use crate::frames::render::ImageFormat;
@@ -70,11 +70,14 @@ fn series_uid(raw: &str) -> Result<SeriesUid, ApiError> {
     SeriesUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
 }
 
-/// Render `images` (instance, 1-based frame) into one response.
+/// Render `images` (instance, 1-based frame) into one response. With `skip_undecodable`
+/// (study and series), an instance that cannot be rendered is left out of a multipart
+/// answer rather than failing it, unless none can be.
 async fn answer(
     state: &AppState,
     request: &Request,
     images: Vec<(Instance, u32)>,
+    skip_undecodable: bool,
 ) -> Result<Response, ApiError> {
     let media = request.format.media_type();
     let single =
@@ -90,14 +93,25 @@ async fn answer(
         return Ok(related::single(media, image));
     }
     let mut parts = Vec::with_capacity(images.len());
+    let mut skipped = None;
     for (instance, frame) in &images {
-        let image = state
+        match state
             .frames
             .render(instance, *frame, &request.params, request.format)
-            .await?;
-        parts.push((media.to_string(), image));
+            .await
+        {
+            Ok(image) => parts.push((media.to_string(), image)),
+            Err(FrameError::Undecodable(reason)) if skip_undecodable => {
+                tracing::warn!(sop = %instance.row.sop_uid, %reason, "left out of a rendered answer");
+                skipped = Some(FrameError::Undecodable(reason));
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
-    Ok(related::response(media, parts))
+    match skipped {
+        Some(err) if parts.is_empty() => Err(err.into()),
+        _ => Ok(related::response(media, parts)),
+    }
 }
 
 /// Render one thumbnail.
@@ -125,7 +139,7 @@ pub async fn study_rendered(
     let request = parse_request(&headers, raw.as_deref())?;
     let images = state.frames.image_instances(&study, None).await?;
     let images = images.into_iter().map(|i| (i, 1)).collect();
-    answer(&state, &request, images).await
+    answer(&state, &request, images, true).await
 }
 
 pub async fn series_rendered(
@@ -138,7 +152,7 @@ pub async fn series_rendered(
     let request = parse_request(&headers, raw.as_deref())?;
     let images = state.frames.image_instances(&study, Some(&series)).await?;
     let images = images.into_iter().map(|i| (i, 1)).collect();
-    answer(&state, &request, images).await
+    answer(&state, &request, images, true).await
 }
 
 pub async fn instance_rendered(
@@ -154,7 +168,7 @@ pub async fn instance_rendered(
     let images = (1..=instance.frame_count())
         .map(|n| (instance.clone(), n))
         .collect();
-    answer(&state, &request, images).await
+    answer(&state, &request, images, false).await
 }
 
 pub async fn frames_rendered(
@@ -169,7 +183,7 @@ pub async fn frames_rendered(
     let instance = state.frames.instance(&study, &series, &sop).await?;
     state.frames.check_frames(&instance, &numbers)?;
     let images = numbers.iter().map(|&n| (instance.clone(), n)).collect();
-    answer(&state, &request, images).await
+    answer(&state, &request, images, false).await
 }
 
 pub async fn study_thumbnail(

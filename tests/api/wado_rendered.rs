@@ -437,7 +437,12 @@ pub async fn study_and_series(index: IndexKind) {
 
 pub async fn bad_parameters_and_missing_things(index: IndexKind) {
     let app = TestApp::spawn(index, StorageKind::Memory).await;
-    for name in ["CT_small.dcm", "rtplan.dcm", "JPGExtended.dcm"] {
+    for name in [
+        "CT_small.dcm",
+        "rtplan.dcm",
+        "JPGExtended.dcm",
+        "JPEG2000.dcm",
+    ] {
         store(&app, name).await;
     }
     let ct = instance_path("CT_small.dcm");
@@ -484,4 +489,22 @@ pub async fn bad_parameters_and_missing_things(index: IndexKind) {
         let r = get(&app, &path, accept).await;
         assert_eq!(r.status().as_u16(), want, "{path} {accept:?}");
     }
+    // A study rendered leaves out what cannot be decoded (JPGExtended) and keeps the rest.
+    let study = expected()["JPGExtended.dcm"]["study_instance_uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(study, expected()["JPEG2000.dcm"]["study_instance_uid"]);
+    let r = get(
+        &app,
+        &format!("/dicom-web/studies/{study}/rendered"),
+        Some("multipart/related; type=\"image/png\""),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let ct = content_type(&r);
+    let parts = parse_multipart(&ct, PNG, &r.bytes().await.unwrap());
+    assert_eq!(parts.len(), 1);
+    let only = image::load_from_memory(&parts[0].body).unwrap();
+    assert_eq!((only.width(), only.height()), (256, 1024));
 }
