@@ -88,6 +88,14 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
     -r scripts/requirements-test.txt
 
 # ---------------------------------------------------------------------------
+section "Build tools (cmake: CharLS, for the jpeg-ls feature that --all-features builds)"
+if ! command -v cmake >/dev/null 2>&1; then
+    echo "cmake not found; installing it from Debian's packages"
+    { apt-get update -q && apt-get install -y -q cmake; } || die "could not install cmake"
+fi
+cmake --version | head -1
+
+# ---------------------------------------------------------------------------
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

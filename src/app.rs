@@ -9,9 +9,11 @@ use tokio::net::TcpListener;
 
 use crate::config::{ServeArgs, Settings};
 use crate::error::AppError;
+use crate::frames::FrameService;
 use crate::http::{router, AppState};
 use crate::index::{self, Index};
 use crate::ingest::{sweep, IngestService};
+use crate::metrics::Metrics;
 use crate::search::extra;
 use crate::search::query::Limits;
 use crate::search::service::SearchService;
@@ -57,6 +59,13 @@ impl Application {
                 max_limit: settings.qido_max_limit,
             },
         });
+        let metrics = Arc::new(Metrics::new());
+        let frames = Arc::new(FrameService::new(
+            Arc::clone(&index),
+            store.clone(),
+            settings.frame_cache_bytes,
+            Arc::clone(&metrics),
+        ));
         let state = AppState {
             ingest,
             search,
@@ -64,6 +73,8 @@ impl Application {
             store,
             base_url: settings.base_url.clone(),
             max_request_bytes: settings.max_request_bytes,
+            frames,
+            metrics,
         };
         tracing::info!(
             %addr,

@@ -94,6 +94,9 @@ pub struct ServeArgs {
     /// Most QIDO results per page, whatever the client asks [default: 10000].
     #[arg(long, env = "TESSERA_QIDO_MAX_LIMIT")]
     pub qido_max_limit: Option<u32>,
+    /// Memory for the frame cache (stored and decoded frames), e.g. 256MiB; 0 turns it off.
+    #[arg(long = "frame-cache-size", env = "TESSERA_FRAME_CACHE_SIZE")]
+    pub frame_cache_size: Option<String>,
 }
 
 /// The same settings as read from a TOML file.
@@ -115,6 +118,7 @@ struct FileSettings {
     extra_query_attributes: Option<Vec<String>>,
     qido_default_limit: Option<u32>,
     qido_max_limit: Option<u32>,
+    frame_cache_size: Option<String>,
 }
 
 /// Resolved settings.
@@ -135,6 +139,7 @@ pub struct Settings {
     pub extra_query_attributes: Vec<String>,
     pub qido_default_limit: u32,
     pub qido_max_limit: u32,
+    pub frame_cache_bytes: u64,
 }
 
 impl Settings {
@@ -165,6 +170,10 @@ impl Settings {
             .max_instance_size
             .or(file.max_instance_size)
             .unwrap_or_else(|| "512MiB".into());
+        let frame_cache = args
+            .frame_cache_size
+            .or(file.frame_cache_size)
+            .unwrap_or_else(|| "256MiB".into());
         let base_url = args
             .base_url
             .or(file.base_url)
@@ -207,6 +216,7 @@ impl Settings {
                 .or(file.qido_max_limit)
                 .unwrap_or(10000)
                 .max(1),
+            frame_cache_bytes: parse_size("frame_cache_size", &frame_cache)?,
         })
     }
 

@@ -1,9 +1,13 @@
 //! HTTP: routers and thin handlers. Handlers parse and negotiate; services decide.
 
 pub mod accept;
+mod frames;
 mod health;
 pub mod media;
+mod metrics;
 mod qido;
+mod related;
+mod rendered;
 mod stow;
 mod stow_response;
 
@@ -15,8 +19,10 @@ use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::frames::FrameService;
 use crate::index::Index;
 use crate::ingest::IngestService;
+use crate::metrics::Metrics;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 
@@ -29,6 +35,8 @@ pub struct AppState {
     pub store: BlobStore,
     pub base_url: Option<String>,
     pub max_request_bytes: u64,
+    pub frames: Arc<FrameService>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -58,11 +66,53 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/studies/{study}/series/{series}/instances",
             get(qido::series_instances),
-        );
+        )
+        .merge(frames_router());
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .nest("/dicom-web", dicom_web)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count,
+        ))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Frames, rendered images and thumbnails (PS3.18 10.4).
+fn frames_router() -> Router<AppState> {
+    const INSTANCE: &str = "/studies/{study}/series/{series}/instances/{instance}";
+    Router::new()
+        .route(
+            &format!("{INSTANCE}/frames/{{frames}}"),
+            get(frames::frames),
+        )
+        .route(
+            &format!("{INSTANCE}/frames/{{frames}}/rendered"),
+            get(rendered::frames_rendered),
+        )
+        .route(
+            &format!("{INSTANCE}/frames/{{frames}}/thumbnail"),
+            get(rendered::frames_thumbnail),
+        )
+        .route(
+            &format!("{INSTANCE}/rendered"),
+            get(rendered::instance_rendered),
+        )
+        .route(
+            &format!("{INSTANCE}/thumbnail"),
+            get(rendered::instance_thumbnail),
+        )
+        .route(
+            "/studies/{study}/series/{series}/rendered",
+            get(rendered::series_rendered),
+        )
+        .route(
+            "/studies/{study}/series/{series}/thumbnail",
+            get(rendered::series_thumbnail),
+        )
+        .route("/studies/{study}/rendered", get(rendered::study_rendered))
+        .route("/studies/{study}/thumbnail", get(rendered::study_thumbnail))
 }

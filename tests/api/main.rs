@@ -4,11 +4,14 @@
 mod bench_smoke;
 mod helpers;
 mod nodes;
+mod pixels;
 mod processes;
 mod qido;
 mod qido_fixtures;
 mod qido_plans;
 mod suite;
+mod wado_frames;
+mod wado_rendered;
 
 use helpers::{IndexKind, StorageKind};
 

@@ -1,0 +1,94 @@
+//! WADO-RS Retrieve Frames (PS3.18 10.4, 8.7.3):
+//! `GET /studies/{s}/series/{se}/instances/{i}/frames/{list}`.
+//!
+//! The Accept header (or `accept` query parameter) picks the representation, first
+//! acceptable range wins (`frames::syntax`): frames as stored with `transfer-syntax=*`,
+//! native Explicit VR Little Endian by default for `application/octet-stream`, an image
+//! media type when the stored syntax is that type's. One frame asked with a single-part
+//! type gets a single-part answer; anything else is `multipart/related`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::accept::wanted_from;
+use super::{related, AppState};
+use crate::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
+use crate::error::ApiError;
+use crate::frames::list::parse_frame_list;
+use crate::frames::syntax::choose;
+
+/// The study, series and instance UIDs of a path; malformed ones are 400.
+pub fn instance_uids(
+    study: &str,
+    series: &str,
+    sop: &str,
+) -> Result<(StudyUid, SeriesUid, SopInstanceUid), ApiError> {
+    let bad = |e: crate::dicom::uid::UidError| ApiError::BadRequest(format!("path: {e}"));
+    Ok((
+        StudyUid::parse(study).map_err(bad)?,
+        SeriesUid::parse(series).map_err(bad)?,
+        SopInstanceUid::parse(sop).map_err(bad)?,
+    ))
+}
+
+/// Query string pairs, decoded.
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The `accept` query parameter (PS3.18 8.3.3.1), which overrides the Accept header.
+pub fn accept_parameter(pairs: &[(String, String)]) -> Option<&str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == "accept")
+        .map(|(_, v)| v.as_str())
+}
+
+pub async fn frames(
+    State(state): State<AppState>,
+    Path((study, series, sop, list)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (study, series, sop) = instance_uids(&study, &series, &sop)?;
+    let numbers = parse_frame_list(&list)?;
+    let pairs = query_pairs(raw.as_deref());
+    let wanted = wanted_from(&headers, accept_parameter(&pairs));
+    let instance = state.frames.instance(&study, &series, &sop).await?;
+    state.frames.check_frames(&instance, &numbers)?;
+    let stored = instance.stored();
+    let (choice, multipart) = wanted
+        .iter()
+        .find_map(|w| {
+            choose(&w.media, w.transfer_syntax.as_deref(), stored).map(|c| (c, w.multipart))
+        })
+        .ok_or_else(|| {
+            let decoded = if stored.decodable {
+                "application/octet-stream (decoded to Explicit VR Little Endian)"
+            } else {
+                "no decoded form (no codec for it here)"
+            };
+            ApiError::NotAcceptable(format!(
+                "frames are stored in transfer syntax {}: acceptable are \
+                 application/octet-stream; transfer-syntax=* (as stored) and {decoded}",
+                stored.transfer_syntax
+            ))
+        })?;
+    let payloads = state
+        .frames
+        .frames(&instance, &numbers, choice.source)
+        .await?;
+    let content_type = choice.content_type();
+    if multipart == Some(false) && payloads.len() == 1 {
+        let payload = payloads.into_iter().next().unwrap_or_default();
+        return Ok(related::single(&content_type, payload));
+    }
+    let parts = payloads
+        .into_iter()
+        .map(|p| (content_type.clone(), p))
+        .collect();
+    Ok(related::response(choice.media, parts))
+}
