@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod retrieve;
 pub mod search;
 pub mod storage;
 pub mod telemetry;
