@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::http::{router, AppState};
 use crate::index::{self, Index};
 use crate::ingest::{sweep, IngestService};
+use crate::retrieve::RetrieveService;
 use crate::search::extra;
 use crate::search::query::Limits;
 use crate::search::service::SearchService;
@@ -57,9 +58,11 @@ impl Application {
                 max_limit: settings.qido_max_limit,
             },
         });
+        let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
         let state = AppState {
             ingest,
             search,
+            retrieve,
             index,
             store,
             base_url: settings.base_url.clone(),

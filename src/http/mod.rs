@@ -1,11 +1,16 @@
 //! HTTP: routers and thin handlers. Handlers parse and negotiate; services decide.
 
 pub mod accept;
+mod bulkdata;
+pub mod compression;
 mod health;
 pub mod media;
+pub mod multipart_out;
 mod qido;
+pub mod range;
 mod stow;
 mod stow_response;
+mod wado;
 
 use std::sync::Arc;
 
@@ -17,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::index::Index;
 use crate::ingest::IngestService;
+use crate::retrieve::RetrieveService;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 
@@ -25,6 +31,7 @@ use crate::storage::BlobStore;
 pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub search: Arc<SearchService>,
+    pub retrieve: Arc<RetrieveService>,
     pub index: Arc<dyn Index>,
     pub store: BlobStore,
     pub base_url: Option<String>,
@@ -50,7 +57,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let dicom_web = Router::new()
         .route("/studies", post(stow::store).get(qido::studies))
-        .route("/studies/{study}", post(stow::store_in_study))
+        .route(
+            "/studies/{study}",
+            post(stow::store_in_study).get(wado::retrieve_study),
+        )
         .route("/series", get(qido::series))
         .route("/instances", get(qido::instances))
         .route("/studies/{study}/series", get(qido::study_series))
@@ -58,10 +68,32 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/studies/{study}/series/{series}/instances",
             get(qido::series_instances),
+        )
+        .route("/studies/{study}/metadata", get(wado::study_metadata))
+        .route(
+            "/studies/{study}/series/{series}",
+            get(wado::retrieve_series),
+        )
+        .route(
+            "/studies/{study}/series/{series}/metadata",
+            get(wado::series_metadata),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}",
+            get(wado::retrieve_instance),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/metadata",
+            get(wado::instance_metadata),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}",
+            get(bulkdata::bulk_data),
         );
     Router::new()
         .route("/healthz", get(health::healthz))
         .nest("/dicom-web", dicom_web)
+        .layer(compression::layer())
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
