@@ -244,14 +244,14 @@ impl RetrieveService {
         if !stored.encapsulated {
             if let Some(found) = self.native_pixel_location(row, stored).await? {
                 let (offset, length, vr) = found;
-                let swap = !output.as_stored && stored.big_endian;
-                if swap && vr.is_some_and(|vr| unit_size(vr) > 1) {
+                let unit = vr.map(|vr| pixel_unit(vr, row)).unwrap_or(1);
+                if !output.as_stored && stored.big_endian && unit > 1 {
                     let mut bytes = self
                         .store
                         .get_range(&row.blob_key, offset..offset + length)
                         .await?
                         .to_vec();
-                    swap_units(&mut bytes, vr.map(unit_size).unwrap_or(1));
+                    swap_units(&mut bytes, unit);
                     return Ok(BulkData::bytes(bytes.into(), output.transfer_syntax));
                 }
                 return Ok(BulkData {
@@ -347,23 +347,27 @@ impl RetrieveService {
         let mut found = None;
         if let Some(prefix) = self.prefix_before_pixel_data(row, tag, stored).await? {
             // A file whose elements are out of order may hold the tag after the pixels.
-            if let Ok(Some((range, vr))) = locate(&prefix, tag) {
-                found = Some((prefix, range, vr));
+            if let Ok(Some(located)) = locate(&prefix, tag) {
+                found = Some((prefix, located));
             }
         }
-        let (bytes, range, vr) = match found {
+        let (bytes, Located { range, vr }) = match found {
             Some(found) => found,
             None => {
                 let bytes = self.read_blob(row).await?;
-                let (range, vr) = locate(&bytes, tag)
+                let located = locate(&bytes, tag)
                     .map_err(|e| unreadable(row, e))?
                     .ok_or_else(|| unreadable(row, format!("{tag} not found")))?;
-                (bytes, range, vr)
+                (bytes, located)
             }
         };
         let mut value = bytes.slice(range);
         if !output.as_stored && stored.big_endian {
-            if let Some(unit) = vr.map(unit_size).filter(|u| *u > 1) {
+            let unit = match vr {
+                Some(vr) if tag == tags::PIXEL_DATA => Some(pixel_unit(vr, row)),
+                other => other.map(unit_size),
+            };
+            if let Some(unit) = unit.filter(|u| *u > 1) {
                 let mut swapped = value.to_vec();
                 swap_units(&mut swapped, unit);
                 value = swapped.into();
@@ -425,10 +429,26 @@ impl RetrieveService {
     }
 }
 
+/// The byte-order unit of big endian Pixel Data: OW words, except that samples of more
+/// than 16 bits are stored whole-sample reversed (as pydicom and DCMTK write them).
+fn pixel_unit(vr: [u8; 2], row: &InstanceRow) -> usize {
+    let unit = unit_size(vr);
+    match row.bits_allocated {
+        Some(bits) if unit == 2 && bits > 16 && bits % 8 == 0 => (bits / 8) as usize,
+        _ => unit,
+    }
+}
+
+/// A top-level value's place in the bytes read, and its VR (explicit VR files).
+struct Located {
+    range: Range<usize>,
+    vr: Option<[u8; 2]>,
+}
+
 /// Where the value of top-level `tag` lies in `bytes`, and its VR (explicit VR files).
 /// Encapsulated Pixel Data: from its first item (the Basic Offset Table) to the end of its
 /// last fragment, the sequence delimiter excluded.
-fn locate(bytes: &[u8], tag: Tag) -> Result<Option<(Range<usize>, Option<[u8; 2]>)>, String> {
+fn locate(bytes: &[u8], tag: Tag) -> Result<Option<Located>, String> {
     let walked = layout::walk(bytes).map_err(|e| e.to_string())?;
     let Some(element) = layout::find_element(&walked, (tag.group(), tag.element())) else {
         return Ok(None);
@@ -451,7 +471,10 @@ fn locate(bytes: &[u8], tag: Tag) -> Result<Option<(Range<usize>, Option<[u8; 2]
     if end > bytes.len() as u64 {
         return Err(format!("{tag} runs past the end"));
     }
-    Ok(Some((start as usize..end as usize, element.vr)))
+    Ok(Some(Located {
+        range: start as usize..end as usize,
+        vr: element.vr,
+    }))
 }
 
 /// The value of a binary element of a parsed data set, in the byte order asked for.

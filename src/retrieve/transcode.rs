@@ -20,6 +20,7 @@ pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 /// The other native little endian syntax a client may ask for.
 pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
 const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// One transfer syntax a client accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +108,9 @@ pub fn decide(stored: &str, target: &Target, pixels: Pixels) -> Result<Decision,
         if !bits_decodable {
             return cannot("only 8 and 16 bit pixel data can be decoded");
         }
+        if stored == JPEG_EXTENDED && pixels.bits_allocated != Some(8) {
+            return cannot("the JPEG decoder reads 8 bit lossy JPEG only, not 12 bit");
+        }
     }
     if to.is_encapsulated_pixel_data() {
         if to.pixel_data_writer().is_none() {
@@ -168,9 +172,46 @@ pub fn convert(object: &mut DefaultDicomObject, to: &str) -> Result<(), String> 
         .map_err(|err| format!("cannot transcode to {}: {err}", name(to)))
 }
 
+/// Big endian Pixel Data of more than 16 bits allocated is stored with each sample's bytes
+/// reversed (what pydicom and DCMTK read and write), although its VR is OW; the parser reads
+/// OW as 16-bit words, which would give 32-bit samples with their halves exchanged once
+/// written little endian. Put the sample-swapped bytes in instead.
+fn fix_wide_big_endian_pixels(object: &mut DefaultDicomObject) {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+
+    if object.meta().transfer_syntax() != crate::dicom::layout::EXPLICIT_VR_BIG_ENDIAN {
+        return;
+    }
+    let bits = object
+        .element(tags::BITS_ALLOCATED)
+        .ok()
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(0);
+    if bits <= 16 || bits % 8 != 0 {
+        return;
+    }
+    let Ok(element) = object.element(tags::PIXEL_DATA) else {
+        return;
+    };
+    let Some(PrimitiveValue::U16(words)) = element.value().primitive() else {
+        return;
+    };
+    // The bytes as stored, then each sample reversed: little endian samples.
+    let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    super::values::swap_units(&mut bytes, usize::from(bits / 8));
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(bytes),
+    ));
+}
+
 /// A stored instance as a Part 10 file in transfer syntax `to`.
 pub fn transcode(bytes: &[u8], to: &str) -> Result<Vec<u8>, String> {
     let mut object = open(bytes)?;
+    fix_wide_big_endian_pixels(&mut object);
     convert(&mut object, to)?;
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2);
     object

@@ -9,6 +9,8 @@ mod qido;
 mod qido_fixtures;
 mod qido_plans;
 mod suite;
+mod wado_retrieve;
+mod wado_support;
 
 use helpers::{IndexKind, StorageKind};
 
