@@ -9,6 +9,21 @@ use tessera::http::media::MediaType;
 
 use crate::helpers::*;
 
+/// One `#[tokio::test]` per (test, backend pair).
+macro_rules! wado_tests {
+    ($($module:ident: $index:expr, $storage:expr => [$($test:ident),* $(,)?];)*) => {$(
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($index, $storage).await
+                }
+            )*
+        }
+    )*};
+}
+
 pub const ELE: &str = "1.2.840.10008.1.2.1";
 pub const DICOM_ANY: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
 pub const DICOM_DEFAULT: &str = "multipart/related; type=\"application/dicom\"";
@@ -240,4 +255,82 @@ pub fn native_pixels_little_endian(file: &[u8], exp: &Value) -> Vec<u8> {
         }
     }
     raw
+}
+
+pub const CT: &str = "CT_small.dcm";
+pub const IMPLICIT: &str = "1.2.840.10008.1.2";
+pub const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+pub const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+pub const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+pub const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
+
+pub fn exp(name: &str) -> Value {
+    expected()[name].clone()
+}
+
+pub fn sop_of(exp: &Value) -> &str {
+    exp["sop_instance_uid"].as_str().unwrap()
+}
+
+pub fn ts_of(exp: &Value) -> &str {
+    exp["transfer_syntax_uid"].as_str().unwrap()
+}
+
+pub fn is_native(ts: &str) -> bool {
+    [ELE, IMPLICIT, BIG_ENDIAN, DEFLATED].contains(&ts)
+}
+
+/// Whether the server is expected to decode this file's pixel data (codecs built in, 8 or
+/// 16 bits allocated: dicom-pixeldata writes no other native depth).
+pub fn decodable(exp: &Value) -> bool {
+    let ts = ts_of(exp);
+    if is_native(ts) || !exp["pixel_data"].is_object() {
+        return true;
+    }
+    let mut decoders = vec![
+        "1.2.840.10008.1.2.5",
+        JPEG_BASELINE,
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+    ];
+    if cfg!(feature = "jpeg-ls") {
+        decoders.extend([JPEG_LS_LOSSLESS, "1.2.840.10008.1.2.4.81"]);
+    }
+    let bits = exp["bits_allocated"].as_u64();
+    // jpeg-decoder reads 8-bit DCT only: no 12-bit JPEG Extended.
+    if ts == "1.2.840.10008.1.2.4.51" && bits != Some(8) {
+        return false;
+    }
+    decoders.contains(&ts) && matches!(bits, Some(8) | Some(16))
+}
+
+/// rows * columns * samples * bytes per sample * frames.
+pub fn decoded_length(exp: &Value) -> usize {
+    let n = |key: &str| exp[key].as_u64().unwrap_or(1) as usize;
+    n("rows") * n("columns") * n("samples_per_pixel") * n("bits_allocated") / 8
+        * n("number_of_frames")
+}
+
+/// Frame by frame, `pixels` hash to pydicom's frames of `exp` (a trailing pad byte allowed).
+pub fn assert_frames(pixels: &[u8], exp: &Value, context: &str) {
+    let frames = exp["pixel_data"]["frames"].as_array().unwrap();
+    let mut at = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let len = frame["length"].as_u64().unwrap() as usize;
+        assert!(at + len <= pixels.len(), "{context}: frame {i} missing");
+        assert_eq!(
+            sha256_hex(&pixels[at..at + len]),
+            frame["sha256"].as_str().unwrap(),
+            "{context}: frame {i}"
+        );
+        at += len;
+    }
+    assert!(
+        pixels.len() - at <= 1,
+        "{context}: {} extra bytes",
+        pixels.len() - at
+    );
 }
