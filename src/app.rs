@@ -14,6 +14,7 @@ use crate::http::{router, AppState};
 use crate::index::{self, Index};
 use crate::ingest::{sweep, IngestService};
 use crate::metrics::Metrics;
+use crate::retrieve::RetrieveService;
 use crate::search::extra;
 use crate::search::query::Limits;
 use crate::search::service::SearchService;
@@ -66,9 +67,11 @@ impl Application {
             settings.frame_cache_bytes,
             Arc::clone(&metrics),
         ));
+        let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
         let state = AppState {
             ingest,
             search,
+            retrieve,
             index,
             store,
             base_url: settings.base_url.clone(),

@@ -104,6 +104,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotAcceptable(String),
+    /// A Range request outside the value (the value's length goes in Content-Range).
+    #[error("the requested range lies outside the {length} bytes of the value")]
+    RangeNotSatisfiable { length: u64 },
     #[error("storage unavailable")]
     Storage(#[from] StorageError),
     #[error("index unavailable")]
@@ -122,6 +125,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
+            ApiError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
             ApiError::Storage(StorageError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
@@ -151,6 +157,11 @@ impl IntoResponse for ApiError {
             body.to_string(),
         )
             .into_response();
+        if let ApiError::RangeNotSatisfiable { length } = &self {
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -274,5 +285,39 @@ impl QueryError {
 impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
         ApiError::BadRequest(err.to_string())
+    }
+}
+
+/// WADO-RS retrieve, metadata or bulk data could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    /// No such study, series, instance or bulk data path.
+    #[error("{0}")]
+    NotFound(String),
+    /// The representation asked for cannot be produced (PS3.18 8.7.3: 406).
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// A stored object could not be read back although ingest accepted it: a bug or damage.
+    #[error("stored object unreadable: {0}")]
+    Unreadable(String),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl From<RetrieveError> for ApiError {
+    fn from(err: RetrieveError) -> Self {
+        match err {
+            RetrieveError::NotFound(message) => ApiError::NotFound(message),
+            RetrieveError::NotAcceptable(message) => ApiError::NotAcceptable(message),
+            RetrieveError::Storage(err) => ApiError::Storage(err),
+            RetrieveError::Index(err) => ApiError::Index(err),
+            RetrieveError::Unreadable(message) | RetrieveError::Task(message) => {
+                ApiError::Internal(message)
+            }
+        }
     }
 }

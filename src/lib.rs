@@ -11,6 +11,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
+pub mod retrieve;
 pub mod search;
 pub mod storage;
 pub mod telemetry;

@@ -1,15 +1,20 @@
 //! HTTP: routers and thin handlers. Handlers parse and negotiate; services decide.
 
 pub mod accept;
+mod bulkdata;
+pub mod compression;
 mod frames;
 mod health;
 pub mod media;
 mod metrics;
+pub mod multipart_out;
 mod qido;
+pub mod range;
 mod related;
 mod rendered;
 mod stow;
 mod stow_response;
+mod wado;
 
 use std::sync::Arc;
 
@@ -23,6 +28,7 @@ use crate::frames::FrameService;
 use crate::index::Index;
 use crate::ingest::IngestService;
 use crate::metrics::Metrics;
+use crate::retrieve::RetrieveService;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 
@@ -31,6 +37,7 @@ use crate::storage::BlobStore;
 pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub search: Arc<SearchService>,
+    pub retrieve: Arc<RetrieveService>,
     pub index: Arc<dyn Index>,
     pub store: BlobStore,
     pub base_url: Option<String>,
@@ -58,7 +65,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let dicom_web = Router::new()
         .route("/studies", post(stow::store).get(qido::studies))
-        .route("/studies/{study}", post(stow::store_in_study))
+        .route(
+            "/studies/{study}",
+            post(stow::store_in_study).get(wado::retrieve_study),
+        )
         .route("/series", get(qido::series))
         .route("/instances", get(qido::instances))
         .route("/studies/{study}/series", get(qido::study_series))
@@ -66,6 +76,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/studies/{study}/series/{series}/instances",
             get(qido::series_instances),
+        )
+        .route("/studies/{study}/metadata", get(wado::study_metadata))
+        .route(
+            "/studies/{study}/series/{series}",
+            get(wado::retrieve_series),
+        )
+        .route(
+            "/studies/{study}/series/{series}/metadata",
+            get(wado::series_metadata),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}",
+            get(wado::retrieve_instance),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/metadata",
+            get(wado::instance_metadata),
+        )
+        .route(
+            "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}",
+            get(bulkdata::bulk_data),
         )
         .merge(frames_router());
     Router::new()
@@ -76,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::count,
         ))
+        .layer(compression::layer())
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -50,6 +50,14 @@ pub trait Index: Send + Sync + 'static {
         series: Option<&SeriesUid>,
         sop: Option<&SopInstanceUid>,
     ) -> Result<Vec<InstanceRow>, IndexError>;
+    /// (SOP Instance UID, updated_at) of the same instances as [`Index::instances_of`],
+    /// without their metadata: what a WADO-RS metadata ETag is computed from.
+    async fn instance_versions(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<(String, i64)>, IndexError>;
     /// Number of (studies, series, instances).
     async fn counts(&self) -> Result<(i64, i64, i64), IndexError>;
     /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).

@@ -172,6 +172,26 @@ fn study_row(row: &AnyRow) -> Result<StudyRow, sqlx::Error> {
     })
 }
 
+/// `select` restricted to a study, optionally a series and an instance; the bind values.
+fn scope_query<'a>(
+    select: &str,
+    study: &'a StudyUid,
+    series: Option<&'a SeriesUid>,
+    sop: Option<&'a SopInstanceUid>,
+) -> (String, Vec<&'a str>) {
+    let mut sql = format!("{select} WHERE i.study_uid = $1");
+    let mut values = vec![study.as_str()];
+    if let Some(series) = series {
+        values.push(series.as_str());
+        sql.push_str(&format!(" AND i.series_uid = ${}", values.len()));
+    }
+    if let Some(sop) = sop {
+        values.push(sop.as_str());
+        sql.push_str(&format!(" AND i.sop_uid = ${}", values.len()));
+    }
+    (sql, values)
+}
+
 fn instance_row(row: &AnyRow) -> Result<InstanceRow, IndexError> {
     let read = || -> Result<(InstanceRow, Option<String>), sqlx::Error> {
         let blob_size: i64 = row.try_get("blob_size")?;
@@ -304,19 +324,12 @@ impl Index for SqlIndex {
         series: Option<&SeriesUid>,
         sop: Option<&SopInstanceUid>,
     ) -> Result<Vec<InstanceRow>, IndexError> {
-        let mut sql = String::from(
-            "SELECT i.* FROM instances i JOIN series se ON se.series_uid = i.series_uid \
-             WHERE i.study_uid = $1",
+        let (mut sql, values) = scope_query(
+            "SELECT i.* FROM instances i JOIN series se ON se.series_uid = i.series_uid",
+            study,
+            series,
+            sop,
         );
-        let mut values = vec![study.as_str()];
-        if let Some(series) = series {
-            values.push(series.as_str());
-            sql.push_str(&format!(" AND i.series_uid = ${}", values.len()));
-        }
-        if let Some(sop) = sop {
-            values.push(sop.as_str());
-            sql.push_str(&format!(" AND i.sop_uid = ${}", values.len()));
-        }
         sql.push_str(
             " ORDER BY COALESCE(se.series_number, 0), se.series_uid, \
              COALESCE(i.instance_number, 0), i.sop_uid",
@@ -330,6 +343,32 @@ impl Index for SqlIndex {
             .await
             .map_err(IndexError::db("read instances"))?;
         rows.iter().map(instance_row).collect()
+    }
+
+    async fn instance_versions(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<(String, i64)>, IndexError> {
+        let (sql, values) = scope_query(
+            "SELECT i.sop_uid, i.updated_at FROM instances i",
+            study,
+            series,
+            sop,
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(IndexError::db("read instance versions"))?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("sop_uid")?, row.try_get("updated_at")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(IndexError::db("read instance versions"))
     }
 
     async fn counts(&self) -> Result<(i64, i64, i64), IndexError> {

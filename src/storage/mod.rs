@@ -3,6 +3,7 @@
 
 pub mod keys;
 mod local;
+mod stream;
 mod url;
 
 use std::collections::BTreeSet;
@@ -19,6 +20,7 @@ use object_store::{ObjectStore, PutPayload};
 
 use crate::error::StorageError;
 pub use keys::BlobKey;
+pub use stream::ByteStream;
 
 /// What a [`BlobStore::put`] leaves to [`BlobStore::make_durable`]: local folders to fsync.
 #[derive(Debug, Default, Clone)]
@@ -142,6 +144,45 @@ impl BlobStore {
             .get_range(&Self::path(key), range)
             .await
             .map_err(Self::backend("read range of", key))
+    }
+
+    /// Stream a whole object (WADO-RS retrieve). The object is opened before this returns,
+    /// so a missing blob is an error here rather than in the middle of an answer.
+    pub async fn get_stream(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
+        self.open_stream(key, None).await
+    }
+
+    /// Stream a byte range of an object (bulk data, HTTP Range requests).
+    pub async fn get_range_stream(
+        &self,
+        key: &BlobKey,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        self.open_stream(key, Some(range)).await
+    }
+
+    async fn open_stream(
+        &self,
+        key: &BlobKey,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream, StorageError> {
+        if let Some(root) = &self.local_root {
+            return stream::local_file(root.join(key.as_str()), key.to_string(), range).await;
+        }
+        let options = object_store::GetOptions {
+            range: range.map(Into::into),
+            ..Default::default()
+        };
+        let result = self
+            .store
+            .get_opts(&Self::path(key), options)
+            .await
+            .map_err(Self::backend("read", key))?;
+        let key = key.clone();
+        Ok(result
+            .into_stream()
+            .map(move |chunk| chunk.map_err(Self::backend("read", &key)))
+            .boxed())
     }
 
     /// Delete an object; deleting what is not there is not an error.

@@ -1,6 +1,10 @@
 //! Integration tests through HTTP against the real application, one binary (fast to link).
 //! The shared STOW suite runs once per (index, blob store) pair.
 
+// First: the WADO test modules use its wado_tests! macro.
+#[macro_use]
+mod wado_support;
+
 mod bench_smoke;
 mod helpers;
 mod nodes;
@@ -10,8 +14,11 @@ mod qido;
 mod qido_fixtures;
 mod qido_plans;
 mod suite;
+mod wado_bulkdata;
 mod wado_frames;
+mod wado_metadata;
 mod wado_rendered;
+mod wado_retrieve;
 
 use helpers::{IndexKind, StorageKind};
 
