@@ -83,14 +83,6 @@ done
 echo "TESSERA_TEST_S3_ENDPOINT=$TESSERA_TEST_S3_ENDPOINT TESSERA_TEST_S3_BUCKET=$TESSERA_TEST_S3_BUCKET"
 
 # ---------------------------------------------------------------------------
-section "Build tools (cmake: the default jpeg-ls feature builds CharLS from C++ source)"
-if ! command -v cmake >/dev/null 2>&1; then
-    echo "cmake not found; installing it with apt-get"
-    apt-get update -qq && apt-get install -y -qq cmake >/dev/null || die "could not install cmake"
-fi
-cmake --version | head -1
-
-# ---------------------------------------------------------------------------
 section "Python test requirements (pip install -r scripts/requirements-test.txt)"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
     -r scripts/requirements-test.txt
