@@ -6,6 +6,10 @@
 //! workload; `qido_names` and `qido_synth` make the corpus, `qido_part10` its files,
 //! `qido_populate` stores it, `qido_discover` reads an existing archive instead, `qido_keys`
 //! holds what the queries draw from, `qido_queries` draws them, `qido_run` sends and checks.
+//! WADO: `wado` runs the workload; `wado_synth` makes the multi-frame instance, `wado_store`
+//! stores the study, `wado_get` sends timed and checked GETs (`wado_parts` reads multipart
+//! answers as they stream), `wado_replay` plays a viewer opening a series, `wado_study`
+//! retrieves whole studies and watches the server's memory meanwhile.
 
 mod big;
 mod ceiling;
@@ -23,6 +27,13 @@ mod rss;
 mod stats;
 mod stow;
 mod synth;
+mod wado;
+mod wado_get;
+mod wado_parts;
+mod wado_replay;
+mod wado_store;
+mod wado_study;
+mod wado_synth;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +49,10 @@ pub enum Workload {
     Stow,
     /// QIDO-RS: a populated archive of small studies searched by a query mix.
     Qido,
-    /// STOW then QIDO.
+    /// WADO-RS: series metadata, a viewer opening a series, random frames of a multi-frame
+    /// instance, whole-study retrieve.
+    Wado,
+    /// STOW, then QIDO, then WADO.
     All,
 }
 
@@ -73,6 +87,16 @@ pub struct BenchArgs {
     /// QIDO: requests per query type [default: 2000; smoke: 50]; 0 = only populate.
     #[arg(long)]
     pub queries: Option<usize>,
+    /// WADO: slices of the CT series [default: 300; smoke: 20].
+    #[arg(long)]
+    pub wado_slices: Option<u32>,
+    /// WADO: frames of the multi-frame instance (256x256, 16-bit) [default: 500; smoke: 20].
+    #[arg(long)]
+    pub wado_frames: Option<u32>,
+    /// WADO: also store a study of about this many MiB (batches of 100 instances) and
+    /// retrieve it once, sampling the server's RSS every 50 ms; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub wado_big_study_mb: u64,
     /// Then send one streamed STOW request of about this many MiB; 0 = off.
     #[arg(long, default_value_t = 0)]
     pub big_request_mb: u64,
@@ -107,6 +131,9 @@ pub(crate) struct Plan {
     pub slices: u32,
     pub image_size: u16,
     pub big_request_mb: u64,
+    pub wado_slices: u32,
+    pub wado_frames: u32,
+    pub wado_big_study_mb: u64,
     pub server_pid: Option<u32>,
     pub json: Option<PathBuf>,
     pub seed: u64,
@@ -138,6 +165,9 @@ impl Plan {
             slices: args.slices.unwrap_or(200),
             image_size: args.image_size.unwrap_or(pick(512, 64) as u16),
             big_request_mb: args.big_request_mb,
+            wado_slices: args.wado_slices.unwrap_or(pick(300, 20) as u32),
+            wado_frames: args.wado_frames.unwrap_or(pick(500, 20) as u32),
+            wado_big_study_mb: args.wado_big_study_mb,
             server_pid: args.server_pid,
             json: args.json,
             seed: args.seed,
@@ -163,6 +193,9 @@ impl Plan {
         if plan.instances == 0 || plan.slices == 0 || plan.image_size == 0 {
             return bad("--instances, --slices and --image-size must be positive");
         }
+        if plan.wado_slices == 0 || plan.wado_frames == 0 {
+            return bad("--wado-slices and --wado-frames must be positive");
+        }
         if let Some(pid) = plan.server_pid {
             if rss::read(Some(pid)).is_none() {
                 return Err(AppError::Bench(format!("cannot read /proc/{pid}")));
@@ -187,15 +220,23 @@ pub async fn run(args: BenchArgs) -> Result<(), AppError> {
         .map(|v| v.get_name().to_string());
     report.insert("workload".into(), workload.into());
     let mut failed = 0;
-    if plan.workload != Workload::Qido {
+    let all = plan.workload == Workload::All;
+    if all || plan.workload == Workload::Stow {
         failed += run_stow(&client, &plan, cores, &mut report).await?;
     }
-    if plan.workload != Workload::Stow {
+    if all || plan.workload == Workload::Qido {
         let qido = qido::run(&client, &plan).await?;
         failed += qido.errors();
         let value = serde_json::to_value(&qido)
             .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
         report.insert("qido".into(), value);
+    }
+    if all || plan.workload == Workload::Wado {
+        let wado = wado::run(&client, &plan).await?;
+        failed += wado.errors();
+        let value = serde_json::to_value(&wado)
+            .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
+        report.insert("wado".into(), value);
     }
     let end = plan.server_pid.and_then(|pid| rss::read(Some(pid)));
     if let Some(end) = end {

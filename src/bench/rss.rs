@@ -114,6 +114,43 @@ impl Watch {
     }
 }
 
+/// A process's VmRSS sampled at a fixed interval: (seconds since start, kB) pairs, to show
+/// how memory moves during one long phase.
+pub struct Timeline {
+    stop: Arc<AtomicBool>,
+    sampler: tokio::task::JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl Timeline {
+    /// Sample process `pid` (this process when `None`) every `every`.
+    pub fn start(pid: Option<u32>, every: Duration) -> Timeline {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let mut samples = Vec::new();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Some(s) = read(pid) {
+                    samples.push((start.elapsed().as_secs_f64(), s.rss_kb));
+                }
+                if flag.load(Ordering::Relaxed) {
+                    break samples;
+                }
+            }
+        });
+        Timeline { stop, sampler }
+    }
+
+    /// Stop after one last sample.
+    pub async fn finish(self) -> Vec<(f64, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler.await.unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicom_object::mem::InMemElement;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
 use rand::{Rng, SeedableRng};
@@ -49,40 +50,35 @@ impl Synth {
         }
     }
 
-    /// Instance `index` of workload `cell`: study `index / slices`, slice `index % slices`.
-    pub fn instance(&self, cell: u32, index: u64) -> Result<Instance, String> {
-        let study = index / u64::from(self.slices);
-        let slice = index % u64::from(self.slices);
-        let root = &self.uid_root;
-        let study_uid = format!("{root}.1.{cell}.{study}");
-        let series_uid = format!("{root}.2.{cell}.{study}");
-        let sop_uid = format!("{root}.3.{cell}.{index}");
-        let frame_uid = format!("{root}.4.{cell}.{study}");
-        let z = -(slice as f64) * SLICE_THICKNESS_MM;
-        let half = f64::from(self.size) * 0.7 / 2.0;
-        let spacing = 0.7_f64 * 512.0 / f64::from(self.size.max(1));
-        let size = self.size;
+    /// Study Instance UID of study `study` of workload `cell`.
+    pub fn study_uid(&self, cell: u32, study: u64) -> String {
+        format!("{}.1.{cell}.{study}", self.uid_root)
+    }
 
-        let us = |tag: Tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    /// Series Instance UID of the CT series of study `study` of workload `cell`.
+    pub fn series_uid(&self, cell: u32, study: u64) -> String {
+        format!("{}.2.{cell}.{study}", self.uid_root)
+    }
+
+    /// The pixel values every slice shares (the Pixel Data element's value).
+    pub fn pixel_values(&self) -> Bytes {
+        self.pixel_element.slice(12..)
+    }
+
+    /// The patient and study attributes every instance of study `study` of `cell` carries.
+    pub fn study_elements(&self, cell: u32, study: u64) -> Vec<InMemElement> {
         let text = |tag: Tag, vr: VR, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
-        let obj = InMemDicomObject::from_element_iter([
+        vec![
             text(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100"),
-            text(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
-            text(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE),
-            text(tags::SOP_INSTANCE_UID, VR::UI, &sop_uid),
             text(tags::STUDY_DATE, VR::DA, "20240115"),
-            text(tags::SERIES_DATE, VR::DA, "20240115"),
             text(tags::STUDY_TIME, VR::TM, "093000"),
             text(
                 tags::ACCESSION_NUMBER,
                 VR::SH,
                 &format!("B{}{cell}{study}", self.seed),
             ),
-            text(tags::MODALITY, VR::CS, "CT"),
-            text(tags::MANUFACTURER, VR::LO, "Tessera Bench"),
             text(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
             text(tags::STUDY_DESCRIPTION, VR::LO, "Synthetic CT phantom"),
-            text(tags::SERIES_DESCRIPTION, VR::LO, "Axial 1.25mm"),
             text(
                 tags::PATIENT_NAME,
                 VR::PN,
@@ -95,12 +91,42 @@ impl Synth {
             ),
             text(tags::PATIENT_BIRTH_DATE, VR::DA, "19700101"),
             text(tags::PATIENT_SEX, VR::CS, "O"),
+            text(
+                tags::STUDY_INSTANCE_UID,
+                VR::UI,
+                &self.study_uid(cell, study),
+            ),
+            text(tags::STUDY_ID, VR::SH, &study.to_string()),
+        ]
+    }
+
+    /// Instance `index` of workload `cell`: study `index / slices`, slice `index % slices`.
+    pub fn instance(&self, cell: u32, index: u64) -> Result<Instance, String> {
+        let study = index / u64::from(self.slices);
+        let slice = index % u64::from(self.slices);
+        let root = &self.uid_root;
+        let series_uid = self.series_uid(cell, study);
+        let sop_uid = format!("{root}.3.{cell}.{index}");
+        let frame_uid = format!("{root}.4.{cell}.{study}");
+        let z = -(slice as f64) * SLICE_THICKNESS_MM;
+        let half = f64::from(self.size) * 0.7 / 2.0;
+        let spacing = 0.7_f64 * 512.0 / f64::from(self.size.max(1));
+        let size = self.size;
+
+        let us = |tag: Tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+        let text = |tag: Tag, vr: VR, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+        let series = [
+            text(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
+            text(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE),
+            text(tags::SOP_INSTANCE_UID, VR::UI, &sop_uid),
+            text(tags::SERIES_DATE, VR::DA, "20240115"),
+            text(tags::MODALITY, VR::CS, "CT"),
+            text(tags::MANUFACTURER, VR::LO, "Tessera Bench"),
+            text(tags::SERIES_DESCRIPTION, VR::LO, "Axial 1.25mm"),
             text(tags::BODY_PART_EXAMINED, VR::CS, "CHEST"),
             text(tags::SLICE_THICKNESS, VR::DS, "1.25"),
             text(tags::KVP, VR::DS, "120"),
-            text(tags::STUDY_INSTANCE_UID, VR::UI, &study_uid),
             text(tags::SERIES_INSTANCE_UID, VR::UI, &series_uid),
-            text(tags::STUDY_ID, VR::SH, &study.to_string()),
             text(tags::SERIES_NUMBER, VR::IS, "1"),
             text(tags::INSTANCE_NUMBER, VR::IS, &(slice + 1).to_string()),
             text(
@@ -134,7 +160,10 @@ impl Synth {
             ),
             text(tags::RESCALE_SLOPE, VR::DS, "1"),
             text(tags::RESCALE_TYPE, VR::LO, "HU"),
-        ]);
+        ];
+        let obj = InMemDicomObject::from_element_iter(
+            self.study_elements(cell, study).into_iter().chain(series),
+        );
         let file = obj
             .with_meta(
                 FileMetaTableBuilder::new()
