@@ -45,3 +45,24 @@ async fn qido_bench_smoke_run_populates_and_queries() {
     let (_, _, instances) = app.counts().await;
     assert_eq!(instances, 300);
 }
+
+#[tokio::test]
+async fn wado_bench_smoke_run_stores_and_retrieves() {
+    let app = TestApp::spawn(IndexKind::Sqlite, StorageKind::Memory).await;
+    let url = app.url("/dicom-web");
+    let args = [
+        "bench",
+        "--url",
+        url.as_str(),
+        "--workload",
+        "wado",
+        "--smoke",
+    ];
+    let wrapper = Wrapper::try_parse_from(args).unwrap();
+    tessera::bench::run(wrapper.args)
+        .await
+        .expect("WADO smoke run failed");
+    // Smoke: a 20-slice CT series and one 20-frame instance in one study.
+    let (studies, series, instances) = app.counts().await;
+    assert_eq!((studies, series, instances), (1, 2, 21));
+}
