@@ -1,8 +1,10 @@
 -- Core index: studies (with patient attributes), series, instances.
+-- UIDs use the "C" collation: byte order, which is what they sort by, at a fraction of the
+-- cost of a locale collation.
 -- Counts and ModalitiesInStudy are maintained by the writer in the same transaction.
 
 CREATE TABLE studies (
-    study_uid                TEXT PRIMARY KEY NOT NULL,
+    study_uid                TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     patient_name             TEXT,
     patient_id               TEXT,
     issuer_of_patient_id     TEXT,
@@ -45,8 +47,8 @@ CREATE INDEX studies_study_id ON studies (study_id);
 CREATE INDEX studies_accession_number ON studies (accession_number text_pattern_ops);
 
 CREATE TABLE series (
-    series_uid          TEXT PRIMARY KEY NOT NULL,
-    study_uid           TEXT NOT NULL,
+    series_uid          TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    study_uid           TEXT COLLATE "C" NOT NULL,
     modality            TEXT,
     series_number       BIGINT,
     series_description  TEXT,
@@ -66,10 +68,10 @@ CREATE INDEX series_study ON series (study_uid, series_number);
 CREATE INDEX series_modality ON series (modality, study_uid);
 
 CREATE TABLE instances (
-    sop_uid                    TEXT PRIMARY KEY NOT NULL,
-    series_uid                 TEXT NOT NULL,
-    study_uid                  TEXT NOT NULL,
-    sop_class_uid              TEXT NOT NULL,
+    sop_uid                    TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    series_uid                 TEXT COLLATE "C" NOT NULL,
+    study_uid                  TEXT COLLATE "C" NOT NULL,
+    sop_class_uid              TEXT COLLATE "C" NOT NULL,
     instance_number            BIGINT,
     num_rows                   BIGINT,
     num_columns                BIGINT,
@@ -77,7 +79,7 @@ CREATE TABLE instances (
     samples_per_pixel          BIGINT,
     number_of_frames           BIGINT,
     photometric_interpretation TEXT,
-    transfer_syntax_uid        TEXT NOT NULL,
+    transfer_syntax_uid        TEXT COLLATE "C" NOT NULL,
     blob_key                   TEXT NOT NULL UNIQUE,
     blob_size                  BIGINT NOT NULL,
     frames                     TEXT,
@@ -92,7 +94,7 @@ CREATE INDEX instances_study ON instances (study_uid);
 -- Words of person names for fuzzy matching (src/dicom/person_name.rs): one row per word
 -- of each component; position is the group letter and component number, e.g. a1.
 CREATE TABLE name_words (
-    study_uid TEXT NOT NULL,
+    study_uid TEXT COLLATE "C" NOT NULL,
     attribute TEXT NOT NULL,
     position  TEXT NOT NULL,
     word      TEXT NOT NULL
@@ -111,7 +113,7 @@ CREATE TABLE extra_query_tags (
 
 CREATE TABLE extra_query_values (
     tag        TEXT NOT NULL,
-    owner_uid  TEXT NOT NULL,
+    owner_uid  TEXT COLLATE "C" NOT NULL,
     value      TEXT NOT NULL,
     value_norm TEXT,
     PRIMARY KEY (tag, owner_uid, value)
