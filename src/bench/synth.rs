@@ -60,6 +60,11 @@ impl Synth {
         format!("{}.2.{cell}.{study}", self.uid_root)
     }
 
+    /// SOP Instance UID of instance `index` of workload `cell`.
+    pub fn sop_uid(&self, cell: u32, index: u64) -> String {
+        format!("{}.3.{cell}.{index}", self.uid_root)
+    }
+
     /// The pixel values every slice shares (the Pixel Data element's value).
     pub fn pixel_values(&self) -> Bytes {
         self.pixel_element.slice(12..)
@@ -106,7 +111,7 @@ impl Synth {
         let slice = index % u64::from(self.slices);
         let root = &self.uid_root;
         let series_uid = self.series_uid(cell, study);
-        let sop_uid = format!("{root}.3.{cell}.{index}");
+        let sop_uid = self.sop_uid(cell, index);
         let frame_uid = format!("{root}.4.{cell}.{study}");
         let z = -(slice as f64) * SLICE_THICKNESS_MM;
         let half = f64::from(self.size) * 0.7 / 2.0;

@@ -26,6 +26,8 @@ const STORE_BATCH: u64 = 10;
 const STORE_CONCURRENCY: usize = 4;
 const REPLAY_CONCURRENCY: [usize; 2] = [25, 100];
 const RANDOM_CONCURRENCY: usize = 25;
+/// Passes over the series' frames in the sustained cell.
+const SUSTAINED_PASSES: u64 = 10;
 const STUDY_REPETITIONS: usize = 3;
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +170,33 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         rows.extend(replay.frames_row.clone());
         replays.push(replay);
     }
+
+    // The replay's frame phase lasts a fraction of a second; the same frames asked for
+    // over and over give the sustained rate the frames/s target is about.
+    eprintln!("bench: series frames, sustained ...");
+    let passes = if plan.smoke { 2 } else { SUSTAINED_PASSES };
+    let jobs: Vec<Job> = (0..passes)
+        .flat_map(|_| 0..u64::from(slices))
+        .map(|index| Job {
+            url: format!(
+                "{url}/studies/{study}/series/{series}/instances/{}/frames/1",
+                synth.sop_uid(CELL, index)
+            ),
+            accept: FRAMES,
+            check: Check::Parts(vec![target.frame.clone()]),
+        })
+        .collect();
+    let item = "series frames sustained";
+    let (row, _) = wado_get::load(
+        client,
+        item,
+        Arc::new(jobs),
+        REPLAY_CONCURRENCY[0],
+        pid,
+        TIMEOUT,
+    )
+    .await;
+    rows.push(row);
 
     // c. Random frames of the multi-frame instance (seeded).
     eprintln!("bench: random frames of the multi-frame instance ...");
