@@ -232,7 +232,6 @@ pub async fn default_transfer_syntax_is_explicit_little_endian(
         expected_refused.push("MR_small_jpeg_ls_lossless.dcm".to_string());
     }
     expected_refused.sort();
-    let mut refused = refused;
     refused.sort();
     assert_eq!(refused, expected_refused);
 }
