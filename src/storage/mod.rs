@@ -44,6 +44,7 @@ pub struct BlobStore {
     local_root: Option<PathBuf>,
     fsync: bool,
     description: String,
+    remote: bool,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -61,6 +62,7 @@ impl BlobStore {
             local_root: built.local_root,
             fsync,
             description: built.description,
+            remote: built.remote,
         })
     }
 
@@ -228,6 +230,12 @@ impl BlobStore {
                 })
             })
             .boxed()
+    }
+
+    /// Whether reads cross a network (S3). Local files sit in the OS page cache and memory
+    /// blobs in memory already, so caching their bytes again only costs memory.
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     pub fn description(&self) -> &str {

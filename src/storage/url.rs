@@ -17,6 +17,8 @@ pub(super) struct Built {
     pub store: Arc<dyn ObjectStore>,
     pub local_root: Option<PathBuf>,
     pub description: String,
+    /// Reads cross a network (S3): worth caching what was read.
+    pub remote: bool,
 }
 
 pub(super) fn build(raw: &str) -> Result<Built, StorageError> {
@@ -30,6 +32,7 @@ pub(super) fn build(raw: &str) -> Result<Built, StorageError> {
             store: Arc::new(InMemory::new()),
             local_root: None,
             description: "memory".into(),
+            remote: false,
         }),
         "file" => {
             let root = url
@@ -46,6 +49,7 @@ pub(super) fn build(raw: &str) -> Result<Built, StorageError> {
             Ok(Built {
                 store: Arc::new(store),
                 description: format!("file://{}", root.display()),
+                remote: false,
                 local_root: Some(root),
             })
         }
@@ -94,6 +98,7 @@ pub(super) fn build(raw: &str) -> Result<Built, StorageError> {
                 store,
                 local_root: None,
                 description: format!("s3://{bucket}/{prefix}"),
+                remote: true,
             })
         }
         other => Err(invalid(&format!(

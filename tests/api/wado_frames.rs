@@ -499,7 +499,12 @@ fn counter(m: &std::collections::HashMap<String, f64>, name: &str) -> f64 {
 }
 
 pub async fn cache_hits_show_in_metrics(index: IndexKind) {
-    let app = app(index).await;
+    // Frames as stored are cached from a remote store only (local files and memory blobs
+    // need no second copy): this runs on the real S3 server.
+    let app = TestApp::spawn_with(index, StorageKind::S3, |s| {
+        s.duplicate_policy = tessera::config::DuplicatePolicy::Overwrite
+    })
+    .await;
     store(&app, "CT_small.dcm").await;
     store(&app, "MR_small_RLE.dcm").await;
     let path = format!("{}/frames/1", instance_path("CT_small.dcm"));
@@ -565,7 +570,7 @@ pub async fn cache_hits_show_in_metrics(index: IndexKind) {
 }
 
 pub async fn small_cache_evicts_and_concurrent_reads_agree(index: IndexKind) {
-    let app = TestApp::spawn_with(index, StorageKind::Memory, |s| {
+    let app = TestApp::spawn_with(index, StorageKind::S3, |s| {
         s.frame_cache_bytes = 64 * 1024;
     })
     .await;
