@@ -12,40 +12,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::accept::wanted_from;
+use super::path::{accept_parameter, instance_uids, query_pairs};
 use super::{related, AppState};
-use crate::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 use crate::error::ApiError;
 use crate::frames::list::parse_frame_list;
 use crate::frames::syntax::choose;
-
-/// The study, series and instance UIDs of a path; malformed ones are 400.
-pub fn instance_uids(
-    study: &str,
-    series: &str,
-    sop: &str,
-) -> Result<(StudyUid, SeriesUid, SopInstanceUid), ApiError> {
-    let bad = |e: crate::dicom::uid::UidError| ApiError::BadRequest(format!("path: {e}"));
-    Ok((
-        StudyUid::parse(study).map_err(bad)?,
-        SeriesUid::parse(series).map_err(bad)?,
-        SopInstanceUid::parse(sop).map_err(bad)?,
-    ))
-}
-
-/// Query string pairs, decoded.
-pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// The `accept` query parameter (PS3.18 8.3.3.1), which overrides the Accept header.
-pub fn accept_parameter(pairs: &[(String, String)]) -> Option<&str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == "accept")
-        .map(|(_, v)| v.as_str())
-}
 
 pub async fn frames(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@ mod health;
 pub mod media;
 mod metrics;
 pub mod multipart_out;
+pub mod path;
 mod qido;
 pub mod range;
 mod related;

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::media::accept_ranges;
+use super::path::{query_pairs, series_uid, study_uid};
 use super::AppState;
 use crate::dicom::uid::{SeriesUid, StudyUid};
 use crate::dicom::xml::native_dicom_model;
@@ -15,20 +16,6 @@ use crate::search::attributes::Level;
 use crate::search::response::SearchResults;
 
 const CUT_WARNING: &str = "299 tessera \"The number of results exceeded the maximum supported by the server. Additional results can be requested.\"";
-
-fn pairs(raw: Option<String>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn study_uid(raw: &str) -> Result<StudyUid, ApiError> {
-    StudyUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
-}
-
-fn series_uid(raw: &str) -> Result<SeriesUid, ApiError> {
-    SeriesUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
-}
 
 fn wants_xml(headers: &HeaderMap) -> bool {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
@@ -95,7 +82,7 @@ async fn answer(
     let base = state.base_url(&headers);
     let results = state
         .search
-        .search(level, study, series, &pairs(raw), &base)
+        .search(level, study, series, &query_pairs(raw.as_deref()), &base)
         .await?;
     Ok(respond(results, &headers))
 }

@@ -20,9 +20,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::accept::{wanted_from, Wanted};
-use super::frames::{accept_parameter, instance_uids, query_pairs};
+use super::path::{accept_parameter, instance_uids, query_pairs, series_uid, study_uid};
 use super::{related, AppState};
-use crate::dicom::uid::{SeriesUid, StudyUid};
 use crate::error::{ApiError, FrameError};
 use crate::frames::list::parse_frame_list;
 use crate::frames::params::{self, RenderParams, THUMBNAIL_VIEWPORT};
@@ -60,14 +59,6 @@ fn parse_request(headers: &HeaderMap, raw: Option<&str>) -> Result<Request, ApiE
         multipart,
         params,
     })
-}
-
-fn study_uid(raw: &str) -> Result<StudyUid, ApiError> {
-    StudyUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
-}
-
-fn series_uid(raw: &str) -> Result<SeriesUid, ApiError> {
-    SeriesUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
 }
 
 /// Render `images` (instance, 1-based frame) into one response. With `skip_undecodable`

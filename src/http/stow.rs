@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 
 use super::media::MediaType;
+use super::path::study_uid;
 use super::{stow_response, AppState};
 use crate::dicom::status::StatusCode;
 use crate::dicom::uid::StudyUid;
@@ -31,7 +32,7 @@ pub async fn store_in_study(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let study = StudyUid::parse(&study).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let study = study_uid(&study)?;
     handle(state, headers, Some(study), body).await
 }
 

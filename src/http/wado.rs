@@ -11,8 +11,8 @@ use futures::stream::{self, StreamExt};
 
 use super::accept::{wanted_from, Wanted};
 use super::multipart_out::{self, OutPart};
+use super::path::{accept_parameter, instance_uids, query_pairs, series_uid, study_uid};
 use super::AppState;
-use crate::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 use crate::error::ApiError;
 use crate::retrieve::instances::PartPlan;
 use crate::retrieve::metadata::{MetadataAnswer, MetadataFormat};
@@ -21,29 +21,12 @@ use crate::retrieve::Scope;
 
 /// The `accept` query parameter (PS3.18 8.3.3.1), which overrides the Accept header.
 pub(super) fn query_accept(raw: &Option<String>) -> Option<String> {
-    url::form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
-        .find(|(name, _)| name == "accept")
-        .map(|(_, value)| value.into_owned())
-}
-
-fn study_uid(raw: &str) -> Result<StudyUid, ApiError> {
-    StudyUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
-}
-
-fn series_uid(raw: &str) -> Result<SeriesUid, ApiError> {
-    SeriesUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
-}
-
-fn sop_uid(raw: &str) -> Result<SopInstanceUid, ApiError> {
-    SopInstanceUid::parse(raw).map_err(|e| ApiError::BadRequest(format!("path: {e}")))
+    accept_parameter(&query_pairs(raw.as_deref())).map(str::to_string)
 }
 
 pub(super) fn instance_scope(study: &str, series: &str, sop: &str) -> Result<Scope, ApiError> {
-    Ok(Scope::instance(
-        study_uid(study)?,
-        series_uid(series)?,
-        sop_uid(sop)?,
-    ))
+    let (study, series, sop) = instance_uids(study, series, sop)?;
+    Ok(Scope::instance(study, series, sop))
 }
 
 fn accept_text(headers: &HeaderMap, raw: &Option<String>) -> String {
