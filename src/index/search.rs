@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Row};
 
 use super::model::{RowValue, SearchRow};
 use super::sql::Dialect;
@@ -249,7 +250,7 @@ impl Builder {
 }
 
 /// The SQL text and its bind values for a query (exposed for EXPLAIN in tests and the bench).
-pub(super) fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<(bool, String, i64)>) {
+fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<Bind>) {
     let mut b = Builder {
         dialect,
         binds: Vec::new(),
@@ -326,55 +327,81 @@ pub(super) fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<(bool
          (SELECT {key} FROM {from}{where_clause} ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
          ORDER BY {order}"
     );
-    let binds = b
-        .binds
-        .into_iter()
-        .map(|bind| match bind {
-            Bind::Text(t) => (true, t, 0),
-            Bind::Int(n) => (false, String::new(), n),
-        })
-        .collect();
-    (sql, binds)
+    (sql, b.binds)
 }
 
-fn read_row(row: &AnyRow, query: &SearchQuery) -> Result<SearchRow, sqlx::Error> {
-    let mut values = BTreeMap::new();
-    let text = |name: &str| row.try_get::<Option<String>, _>(name);
-    values.insert(
-        "StudyInstanceUID",
-        RowValue::Text(text("StudyInstanceUID")?),
-    );
-    if query.level >= Level::Series {
+/// What to read from every row of one query, worked out once per query.
+struct RowShape {
+    level: Level,
+    extra_columns: Vec<&'static Attribute>,
+    fragment_columns: Vec<String>,
+    metadata: bool,
+}
+
+impl RowShape {
+    fn of(query: &SearchQuery) -> Self {
+        RowShape {
+            level: query.level,
+            extra_columns: query.extra_columns(),
+            fragment_columns: query
+                .fragment_levels()
+                .iter()
+                .map(|level| format!("frag_{}", level.name()))
+                .collect(),
+            metadata: query.needs_metadata(),
+        }
+    }
+
+    fn read(&self, row: &AnyRow) -> Result<SearchRow, sqlx::Error> {
+        let mut values = BTreeMap::new();
+        let text = |name: &str| row.try_get::<Option<String>, _>(name);
         values.insert(
-            "SeriesInstanceUID",
-            RowValue::Text(text("SeriesInstanceUID")?),
+            "StudyInstanceUID",
+            RowValue::Text(text("StudyInstanceUID")?),
         );
-    }
-    if query.level == Level::Instance {
-        values.insert("SOPInstanceUID", RowValue::Text(text("SOPInstanceUID")?));
-    }
-    for attribute in query.extra_columns() {
-        let value = if attribute.is_integer() {
-            RowValue::Int(row.try_get::<Option<i64>, _>(attribute.keyword)?)
+        if self.level >= Level::Series {
+            values.insert(
+                "SeriesInstanceUID",
+                RowValue::Text(text("SeriesInstanceUID")?),
+            );
+        }
+        if self.level == Level::Instance {
+            values.insert("SOPInstanceUID", RowValue::Text(text("SOPInstanceUID")?));
+        }
+        for attribute in &self.extra_columns {
+            let value = if attribute.is_integer() {
+                RowValue::Int(row.try_get::<Option<i64>, _>(attribute.keyword)?)
+            } else {
+                RowValue::Text(text(attribute.keyword)?)
+            };
+            values.insert(attribute.keyword, value);
+        }
+        let fragments = self
+            .fragment_columns
+            .iter()
+            .map(|column| Ok(text(column)?.unwrap_or_default()))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let metadata = if self.metadata {
+            text("rep_metadata")?
         } else {
-            RowValue::Text(text(attribute.keyword)?)
+            None
         };
-        values.insert(attribute.keyword, value);
+        Ok(SearchRow {
+            values,
+            fragments,
+            metadata,
+        })
     }
-    let mut fragments = Vec::new();
-    for level in query.fragment_levels() {
-        fragments.push(text(&format!("frag_{}", level.name()))?.unwrap_or_default());
-    }
-    let metadata = if query.needs_metadata() {
-        text("rep_metadata")?
-    } else {
-        None
-    };
-    Ok(SearchRow {
-        values,
-        fragments,
-        metadata,
-    })
+}
+
+/// The statement with its values bound in order.
+fn bound<'q>(sql: &'q str, binds: &'q [Bind]) -> Query<'q, Any, AnyArguments<'q>> {
+    binds
+        .iter()
+        .fold(sqlx::query(sql), |statement, bind| match bind {
+            Bind::Text(text) => statement.bind(text.as_str()),
+            Bind::Int(n) => statement.bind(*n),
+        })
 }
 
 /// Run a query; one more row than the limit is fetched so the caller knows if it was cut.
@@ -384,20 +411,13 @@ pub(super) async fn run(
     query: &SearchQuery,
 ) -> Result<Vec<SearchRow>, IndexError> {
     let (sql, binds) = build(dialect, query);
-    let mut statement = sqlx::query(&sql);
-    for (is_text, text, int) in &binds {
-        statement = if *is_text {
-            statement.bind(text.as_str())
-        } else {
-            statement.bind(*int)
-        };
-    }
-    let rows = statement
+    let shape = RowShape::of(query);
+    let rows = bound(&sql, &binds)
         .fetch_all(pool)
         .await
         .map_err(IndexError::db("search"))?;
     rows.iter()
-        .map(|row| read_row(row, query))
+        .map(|row| shape.read(row))
         .collect::<Result<_, _>>()
         .map_err(IndexError::db("read search row"))
 }
@@ -423,14 +443,7 @@ pub(super) async fn explain(
             .await
             .map_err(IndexError::db("explain"))?;
     }
-    let mut statement = sqlx::query(&sql);
-    for (is_text, text, int) in &binds {
-        statement = if *is_text {
-            statement.bind(text.as_str())
-        } else {
-            statement.bind(*int)
-        };
-    }
+    let statement = bound(&sql, &binds);
     let rows = statement
         .fetch_all(&mut *tx)
         .await
