@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config::{ServeArgs, Settings};
+use crate::delete::DeleteService;
 use crate::error::AppError;
+use crate::feed::FeedService;
 use crate::frames::FrameService;
 use crate::http::{router, AppState};
 use crate::index::{self, Index};
@@ -68,6 +70,13 @@ impl Application {
             Arc::clone(&metrics),
         ));
         let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
+        let delete = Arc::new(DeleteService {
+            index: Arc::clone(&index),
+            store: store.clone(),
+        });
+        let feed = Arc::new(FeedService {
+            index: Arc::clone(&index),
+        });
         let state = AppState {
             ingest,
             search,
@@ -78,6 +87,8 @@ impl Application {
             max_request_bytes: settings.max_request_bytes,
             frames,
             metrics,
+            delete,
+            feed,
         };
         tracing::info!(
             %addr,

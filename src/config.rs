@@ -97,6 +97,15 @@ pub struct ServeArgs {
     /// Memory for the frame cache (stored and decoded frames), e.g. 256MiB; 0 turns it off.
     #[arg(long = "frame-cache-size", env = "TESSERA_FRAME_CACHE_SIZE")]
     pub frame_cache_size: Option<String>,
+    /// A FHIR R4 server to keep ImagingStudy resources current on, e.g. https://fhir.example/r4.
+    /// Credentials come from TESSERA_FHIR_BEARER_TOKEN, or TESSERA_FHIR_USERNAME and
+    /// TESSERA_FHIR_PASSWORD [default: no push].
+    #[arg(long, env = "TESSERA_FHIR_URL")]
+    pub fhir_url: Option<String>,
+    /// Create a minimal Patient on that server when none has the study's patient identifier
+    /// [default: true].
+    #[arg(long, env = "TESSERA_FHIR_CREATE_PATIENTS")]
+    pub fhir_create_patients: Option<bool>,
 }
 
 /// The same settings as read from a TOML file.
@@ -119,6 +128,46 @@ struct FileSettings {
     qido_default_limit: Option<u32>,
     qido_max_limit: Option<u32>,
     frame_cache_size: Option<String>,
+    fhir_url: Option<String>,
+    fhir_create_patients: Option<bool>,
+}
+
+/// How Tessera authenticates to the FHIR server it pushes to (from the environment only).
+#[derive(Clone, PartialEq, Eq)]
+pub enum FhirAuth {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+impl std::fmt::Debug for FhirAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FhirAuth::Bearer(_) => f.write_str("Bearer(***)"),
+            FhirAuth::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+        }
+    }
+}
+
+impl FhirAuth {
+    fn from_env() -> Option<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(token) = var("TESSERA_FHIR_BEARER_TOKEN") {
+            return Some(FhirAuth::Bearer(token));
+        }
+        match (var("TESSERA_FHIR_USERNAME"), var("TESSERA_FHIR_PASSWORD")) {
+            (Some(username), Some(password)) => Some(FhirAuth::Basic { username, password }),
+            _ => None,
+        }
+    }
+}
+
+/// Where and how ImagingStudy resources are pushed.
+#[derive(Debug, Clone)]
+pub struct FhirPushSettings {
+    /// The server's base URL, without a trailing slash.
+    pub url: String,
+    pub auth: Option<FhirAuth>,
+    pub create_patients: bool,
 }
 
 /// Resolved settings.
@@ -140,6 +189,7 @@ pub struct Settings {
     pub qido_default_limit: u32,
     pub qido_max_limit: u32,
     pub frame_cache_bytes: u64,
+    pub fhir_push: Option<FhirPushSettings>,
 }
 
 impl Settings {
@@ -217,6 +267,25 @@ impl Settings {
                 .unwrap_or(10000)
                 .max(1),
             frame_cache_bytes: parse_size("frame_cache_size", &frame_cache)?,
+            fhir_push: match args.fhir_url.or(file.fhir_url) {
+                Some(url) if !url.trim().is_empty() => {
+                    let url = url.trim().trim_end_matches('/').to_string();
+                    url::Url::parse(&url).map_err(|_| ConfigError::InvalidValue {
+                        name: "fhir_url",
+                        value: url.clone(),
+                        expected: "an http:// or https:// URL such as https://fhir.example/r4",
+                    })?;
+                    Some(FhirPushSettings {
+                        url,
+                        auth: FhirAuth::from_env(),
+                        create_patients: args
+                            .fhir_create_patients
+                            .or(file.fhir_create_patients)
+                            .unwrap_or(true),
+                    })
+                }
+                _ => None,
+            },
         })
     }
 

@@ -230,6 +230,21 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// Sending a study to the FHIR server failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PushError {
+    /// Worth trying again later: the server is down, overloaded or failed (5xx, 429, 408),
+    /// or Tessera's own index did not answer.
+    #[error("{reason} (will retry)")]
+    Retry {
+        reason: String,
+        after: Option<std::time::Duration>,
+    },
+    /// The server refused the request for good (4xx).
+    #[error("{reason}")]
+    Rejected { status: u16, reason: String },
+}
+
 /// WADO-RS frames, rendered images and thumbnails (`frames` service).
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

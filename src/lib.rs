@@ -4,8 +4,11 @@
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod delete;
 pub mod dicom;
 pub mod error;
+pub mod feed;
+pub mod fhir;
 pub mod frames;
 pub mod http;
 pub mod index;

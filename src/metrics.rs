@@ -19,13 +19,16 @@ pub enum RouteFamily {
     Frames,
     Rendered,
     Thumbnail,
+    Delete,
+    ChangeFeed,
+    Fhir,
     Health,
     Metrics,
     Other,
 }
 
 impl RouteFamily {
-    const ALL: [RouteFamily; 11] = [
+    const ALL: [RouteFamily; 14] = [
         RouteFamily::Stow,
         RouteFamily::Qido,
         RouteFamily::Retrieve,
@@ -34,6 +37,9 @@ impl RouteFamily {
         RouteFamily::Frames,
         RouteFamily::Rendered,
         RouteFamily::Thumbnail,
+        RouteFamily::Delete,
+        RouteFamily::ChangeFeed,
+        RouteFamily::Fhir,
         RouteFamily::Health,
         RouteFamily::Metrics,
         RouteFamily::Other,
@@ -49,6 +55,9 @@ impl RouteFamily {
             RouteFamily::Frames => "frames",
             RouteFamily::Rendered => "rendered",
             RouteFamily::Thumbnail => "thumbnail",
+            RouteFamily::Delete => "delete",
+            RouteFamily::ChangeFeed => "changefeed",
+            RouteFamily::Fhir => "fhir",
             RouteFamily::Health => "health",
             RouteFamily::Metrics => "metrics",
             RouteFamily::Other => "other",
@@ -65,11 +74,20 @@ impl RouteFamily {
         if path == "/metrics" {
             return RouteFamily::Metrics;
         }
+        if path == "/fhir" || path.starts_with("/fhir/") {
+            return RouteFamily::Fhir;
+        }
         let Some(rest) = path.strip_prefix("/dicom-web") else {
             return RouteFamily::Other;
         };
         if method == "POST" {
             return RouteFamily::Stow;
+        }
+        if method == "DELETE" {
+            return RouteFamily::Delete;
+        }
+        if rest == "/changefeed" || rest.starts_with("/changefeed/") {
+            return RouteFamily::ChangeFeed;
         }
         let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let last = segments.last().copied().unwrap_or_default();
@@ -116,6 +134,11 @@ pub struct Metrics {
     pub cache_bytes: AtomicU64,
     pub cache_entries: AtomicU64,
     pub cache_capacity_bytes: AtomicU64,
+    pub fhir_pushed: AtomicU64,
+    pub fhir_push_retries: AtomicU64,
+    pub fhir_push_rejected: AtomicU64,
+    pub fhir_push_cursor: AtomicU64,
+    pub fhir_push_lag: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -172,7 +195,7 @@ impl Metrics {
                 );
             }
         }
-        let scalars: [(&str, &str, &str, &AtomicU64); 10] = [
+        let scalars: [(&str, &str, &str, &AtomicU64); 15] = [
             (
                 "tessera_frames_served_total",
                 "counter",
@@ -232,6 +255,36 @@ impl Metrics {
                 "gauge",
                 "Configured size of the frame cache (frame_cache_bytes).",
                 &self.cache_capacity_bytes,
+            ),
+            (
+                "tessera_fhir_pushed_total",
+                "counter",
+                "Studies sent to the FHIR server (ImagingStudy updated or deleted there).",
+                &self.fhir_pushed,
+            ),
+            (
+                "tessera_fhir_push_retries_total",
+                "counter",
+                "FHIR pushes that failed for a passing reason (server down, 5xx, 429) and wait to be retried.",
+                &self.fhir_push_retries,
+            ),
+            (
+                "tessera_fhir_push_rejected_total",
+                "counter",
+                "FHIR pushes the server refused for good (4xx); see the log for its OperationOutcome.",
+                &self.fhir_push_rejected,
+            ),
+            (
+                "tessera_fhir_push_cursor",
+                "gauge",
+                "Change-feed sequence number up to which the FHIR server is current.",
+                &self.fhir_push_cursor,
+            ),
+            (
+                "tessera_fhir_push_lag",
+                "gauge",
+                "Change-feed entries not yet pushed to the FHIR server.",
+                &self.fhir_push_lag,
             ),
         ];
         for (name, kind, help, value) in scalars {

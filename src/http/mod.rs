@@ -2,7 +2,9 @@
 
 pub mod accept;
 mod bulkdata;
+mod changefeed;
 pub mod compression;
+mod delete;
 mod frames;
 mod health;
 pub mod media;
@@ -25,6 +27,8 @@ use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::delete::DeleteService;
+use crate::feed::FeedService;
 use crate::frames::FrameService;
 use crate::index::Index;
 use crate::ingest::IngestService;
@@ -45,6 +49,8 @@ pub struct AppState {
     pub max_request_bytes: u64,
     pub frames: Arc<FrameService>,
     pub metrics: Arc<Metrics>,
+    pub delete: Arc<DeleteService>,
+    pub feed: Arc<FeedService>,
 }
 
 impl AppState {
@@ -68,7 +74,9 @@ pub fn router(state: AppState) -> Router {
         .route("/studies", post(stow::store).get(qido::studies))
         .route(
             "/studies/{study}",
-            post(stow::store_in_study).get(wado::retrieve_study),
+            post(stow::store_in_study)
+                .get(wado::retrieve_study)
+                .delete(delete::delete_study),
         )
         .route("/series", get(qido::series))
         .route("/instances", get(qido::instances))
@@ -81,7 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/studies/{study}/metadata", get(wado::study_metadata))
         .route(
             "/studies/{study}/series/{series}",
-            get(wado::retrieve_series),
+            get(wado::retrieve_series).delete(delete::delete_series),
         )
         .route(
             "/studies/{study}/series/{series}/metadata",
@@ -89,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/studies/{study}/series/{series}/instances/{instance}",
-            get(wado::retrieve_instance),
+            get(wado::retrieve_instance).delete(delete::delete_instance),
         )
         .route(
             "/studies/{study}/series/{series}/instances/{instance}/metadata",
@@ -99,6 +107,8 @@ pub fn router(state: AppState) -> Router {
             "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}",
             get(bulkdata::bulk_data),
         )
+        .route("/changefeed", get(changefeed::changefeed))
+        .route("/changefeed/latest", get(changefeed::latest))
         .merge(frames_router());
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -5,7 +5,8 @@
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::model::{NewInstance, StoreOutcome};
+use super::delete;
+use super::model::{DeleteTarget, Deleted, NewInstance, StoreOutcome};
 use super::sql::Dialect;
 use super::write::BatchWriter;
 use crate::config::DuplicatePolicy;
@@ -17,12 +18,35 @@ use std::sync::Arc;
 const MAX_REQUESTS: usize = 64;
 const MAX_INSTANCES: usize = 2000;
 
-type Reply = oneshot::Sender<Result<Vec<StoreOutcome>, IndexError>>;
+/// What one request asks the writer to do.
+enum Work {
+    Store {
+        batch: Vec<NewInstance>,
+        policy: DuplicatePolicy,
+    },
+    Delete(DeleteTarget),
+}
+
+/// What the writer did.
+enum Done {
+    Stored(Vec<StoreOutcome>),
+    Deleted(Option<Deleted>),
+}
+
+type Reply = oneshot::Sender<Result<Done, IndexError>>;
 
 struct Job {
-    batch: Vec<NewInstance>,
-    policy: DuplicatePolicy,
+    work: Work,
     reply: Reply,
+}
+
+impl Job {
+    fn size(&self) -> usize {
+        match &self.work {
+            Work::Store { batch, .. } => batch.len(),
+            Work::Delete(_) => 1,
+        }
+    }
 }
 
 /// Handle to the writer task.
@@ -42,14 +66,28 @@ impl GroupWriter {
         batch: Vec<NewInstance>,
         policy: DuplicatePolicy,
     ) -> Result<Vec<StoreOutcome>, IndexError> {
+        match self.submit(Work::Store { batch, policy }).await? {
+            Done::Stored(outcomes) => Ok(outcomes),
+            Done::Deleted(_) => Err(IndexError::Corrupt(
+                "writer answered a store with a delete".into(),
+            )),
+        }
+    }
+
+    pub async fn delete(&self, target: DeleteTarget) -> Result<Option<Deleted>, IndexError> {
+        match self.submit(Work::Delete(target)).await? {
+            Done::Deleted(deleted) => Ok(deleted),
+            Done::Stored(_) => Err(IndexError::Corrupt(
+                "writer answered a delete with a store".into(),
+            )),
+        }
+    }
+
+    async fn submit(&self, work: Work) -> Result<Done, IndexError> {
         let (reply, answer) = oneshot::channel();
         let gone = || IndexError::Unavailable("the index writer stopped".into());
         self.jobs
-            .send(Job {
-                batch,
-                policy,
-                reply,
-            })
+            .send(Job { work, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -59,11 +97,11 @@ impl GroupWriter {
 async fn run(pool: AnyPool, extras: Arc<Vec<ExtraAttribute>>, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
-        let mut instances = jobs[0].batch.len();
+        let mut instances = jobs[0].size();
         while jobs.len() < MAX_REQUESTS && instances < MAX_INSTANCES {
             match receiver.try_recv() {
                 Ok(job) => {
-                    instances += job.batch.len();
+                    instances += job.size();
                     jobs.push(job);
                 }
                 Err(_) => break,
@@ -82,7 +120,7 @@ async fn write_group(
     pool: &AnyPool,
     extras: &[ExtraAttribute],
     jobs: &[Job],
-) -> Vec<Result<Vec<StoreOutcome>, IndexError>> {
+) -> Vec<Result<Done, IndexError>> {
     let failed_all = |err: &IndexError| {
         jobs.iter()
             .map(|_| Err(IndexError::Unavailable(err.to_string())))
@@ -97,9 +135,15 @@ async fn write_group(
         if let Err(source) = tx.execute("SAVEPOINT stow").await {
             return failed_all(&IndexError::db("savepoint")(source));
         }
-        let result = BatchWriter::new(&mut tx, Dialect::Sqlite, extras)
-            .write(&job.batch, job.policy)
-            .await;
+        let result = match &job.work {
+            Work::Store { batch, policy } => BatchWriter::new(&mut tx, Dialect::Sqlite, extras)
+                .write(batch, *policy)
+                .await
+                .map(Done::Stored),
+            Work::Delete(target) => delete::delete(&mut tx, Dialect::Sqlite, target)
+                .await
+                .map(Done::Deleted),
+        };
         let end = if result.is_ok() {
             "RELEASE SAVEPOINT stow"
         } else {

@@ -4,12 +4,15 @@
 //! ([`sqlite`]) and PostgreSQL ([`postgres`]), which differ only in how they connect, their
 //! migrations, and a few words of SQL ([`sql::Dialect`]). Nothing outside this module writes SQL.
 
+pub mod changes;
+mod delete;
 mod group;
 pub mod model;
 pub mod postgres;
 mod search;
 pub mod sql;
 pub mod sqlite;
+mod workers;
 mod write;
 
 use std::collections::HashSet;
@@ -23,7 +26,11 @@ use crate::error::IndexError;
 use crate::search::extra::ExtraAttribute;
 use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;
-pub use model::{InstanceRow, NewInstance, RowValue, SearchRow, SeriesRow, StoreOutcome, StudyRow};
+pub use changes::{ChangeAction, ChangeEntry, ChangeState};
+pub use model::{
+    DeleteTarget, Deleted, InstanceRow, NewInstance, RowValue, SearchRow, SeriesRow, StoreOutcome,
+    StudyRow,
+};
 
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
@@ -60,6 +67,38 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<Vec<(String, i64)>, IndexError>;
     /// Number of (studies, series, instances).
     async fn counts(&self) -> Result<(i64, i64, i64), IndexError>;
+    /// Remove what the target names (rows, counts, change feed) in one transaction; `None`
+    /// when nothing stored matches. The returned blobs are the caller's to delete.
+    async fn delete(&self, target: DeleteTarget) -> Result<Option<Deleted>, IndexError>;
+    /// Change-feed entries after sequence number `after`, oldest first.
+    async fn changes(
+        &self,
+        after: i64,
+        limit: u32,
+        with_metadata: bool,
+    ) -> Result<Vec<ChangeEntry>, IndexError>;
+    /// The newest change-feed entry, of the whole archive or of one study.
+    async fn latest_change(
+        &self,
+        study: Option<&StudyUid>,
+    ) -> Result<Option<ChangeEntry>, IndexError>;
+    /// Take or renew a feed worker's lease; its cursor when `holder` has it.
+    async fn claim_worker(
+        &self,
+        name: &str,
+        holder: &str,
+        lease_micros: i64,
+    ) -> Result<Option<i64>, IndexError>;
+    /// Store a feed worker's cursor if `holder` still has the lease.
+    async fn advance_worker(
+        &self,
+        name: &str,
+        holder: &str,
+        cursor: i64,
+        last_error: Option<&str>,
+    ) -> Result<bool, IndexError>;
+    /// A feed worker's stored cursor (0 when it never ran).
+    async fn worker_cursor(&self, name: &str) -> Result<i64, IndexError>;
     /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError>;
     /// The database's plan for a query (EXPLAIN), for tests and the benchmark.

@@ -102,3 +102,18 @@ pub struct SearchRow {
     pub fragments: Vec<String>,
     pub metadata: Option<String>,
 }
+
+/// What a delete names: a study, a series of it, or one instance.
+#[derive(Debug, Clone)]
+pub struct DeleteTarget {
+    pub study: crate::dicom::uid::StudyUid,
+    pub series: Option<crate::dicom::uid::SeriesUid>,
+    pub sop: Option<crate::dicom::uid::SopInstanceUid>,
+}
+
+/// What a delete removed from the index; the blobs are the caller's to remove.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub instances: u64,
+    pub blobs: Vec<BlobKey>,
+}

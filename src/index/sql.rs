@@ -10,8 +10,12 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use super::changes::{self, ChangeEntry};
 use super::group::GroupWriter;
-use super::model::{InstanceRow, NewInstance, SearchRow, SeriesRow, StoreOutcome, StudyRow};
+use super::model::{
+    DeleteTarget, Deleted, InstanceRow, NewInstance, SearchRow, SeriesRow, StoreOutcome, StudyRow,
+};
+use super::workers;
 use super::write::{self, placeholders, BatchWriter};
 use super::Index;
 use crate::config::DuplicatePolicy;
@@ -381,6 +385,55 @@ impl Index for SqlIndex {
         .map_err(IndexError::db("count"))?;
         let get = |name: &str| row.try_get::<i64, _>(name).map_err(IndexError::db("count"));
         Ok((get("a")?, get("b")?, get("c")?))
+    }
+
+    async fn delete(&self, target: DeleteTarget) -> Result<Option<Deleted>, IndexError> {
+        if let Some(group) = &self.group {
+            return group.delete(target).await;
+        }
+        let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
+        let deleted = super::delete::delete(&mut tx, self.dialect, &target).await?;
+        tx.commit().await.map_err(IndexError::db("commit"))?;
+        Ok(deleted)
+    }
+
+    async fn changes(
+        &self,
+        after: i64,
+        limit: u32,
+        with_metadata: bool,
+    ) -> Result<Vec<ChangeEntry>, IndexError> {
+        changes::read(&self.pool, after, limit, with_metadata).await
+    }
+
+    async fn latest_change(
+        &self,
+        study: Option<&StudyUid>,
+    ) -> Result<Option<ChangeEntry>, IndexError> {
+        changes::latest(&self.pool, study.map(StudyUid::as_str)).await
+    }
+
+    async fn claim_worker(
+        &self,
+        name: &str,
+        holder: &str,
+        lease_micros: i64,
+    ) -> Result<Option<i64>, IndexError> {
+        workers::claim(&self.pool, name, holder, lease_micros).await
+    }
+
+    async fn advance_worker(
+        &self,
+        name: &str,
+        holder: &str,
+        cursor: i64,
+        last_error: Option<&str>,
+    ) -> Result<bool, IndexError> {
+        workers::advance(&self.pool, name, holder, cursor, last_error).await
+    }
+
+    async fn worker_cursor(&self, name: &str) -> Result<i64, IndexError> {
+        workers::cursor(&self.pool, name).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError> {

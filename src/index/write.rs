@@ -12,6 +12,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
+use super::changes::{self, ChangeAction, NewChange};
 use super::model::{NewInstance, StoreOutcome};
 use super::sql::Dialect;
 use crate::config::DuplicatePolicy;
@@ -334,10 +335,31 @@ impl<'c> BatchWriter<'c> {
         for study in changed_studies.collect::<BTreeSet<_>>() {
             refresh_fragment(self.conn, Level::Study, &study).await?;
         }
-        outcomes
+        let outcomes: Vec<StoreOutcome> = outcomes
             .into_iter()
             .map(|o| o.ok_or_else(|| IndexError::Corrupt("instance without outcome".into())))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        // 8. The change feed, last: on PostgreSQL its lock is held until commit.
+        let changes: Vec<NewChange> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(item, outcome)| {
+                let action = match outcome {
+                    StoreOutcome::Stored => ChangeAction::Create,
+                    StoreOutcome::Replaced { .. } => ChangeAction::Update,
+                    _ => return None,
+                };
+                let ex = &item.extracted;
+                Some(NewChange {
+                    action,
+                    study: ex.study_uid.to_string(),
+                    series: ex.series_uid.to_string(),
+                    sop: ex.sop_uid.to_string(),
+                })
+            })
+            .collect();
+        changes::append(self.conn, self.dialect, &changes).await?;
+        Ok(outcomes)
     }
 
     /// Insert the study row if missing (returns whether it was created); on PostgreSQL also
@@ -637,7 +659,10 @@ impl<'c> BatchWriter<'c> {
 }
 
 /// Recount one series from its instances (rare: after an overwrite moved an instance away).
-async fn recount_series(conn: &mut AnyConnection, series: &str) -> Result<(), IndexError> {
+pub(super) async fn recount_series(
+    conn: &mut AnyConnection,
+    series: &str,
+) -> Result<(), IndexError> {
     sqlx::query(
         "UPDATE series SET num_instances = \
          (SELECT COUNT(*) FROM instances WHERE instances.series_uid = $1) WHERE series_uid = $1",
@@ -655,7 +680,11 @@ async fn recount_series(conn: &mut AnyConnection, series: &str) -> Result<(), In
 }
 
 /// Recount one study from its series and instances (rare path, like [`recount_series`]).
-async fn recount_study(conn: &mut AnyConnection, study: &str, now: i64) -> Result<(), IndexError> {
+pub(super) async fn recount_study(
+    conn: &mut AnyConnection,
+    study: &str,
+    now: i64,
+) -> Result<(), IndexError> {
     let modalities: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT modality FROM series WHERE study_uid = $1 AND modality IS NOT NULL \
          ORDER BY modality",
@@ -742,7 +771,7 @@ pub(super) async fn insert_extra_values(
 
 /// Rebuild the stored default QIDO members of one study or series from its row (a row that
 /// no longer exists is left alone).
-async fn refresh_fragment(
+pub(super) async fn refresh_fragment(
     conn: &mut AnyConnection,
     level: Level,
     uid: &str,

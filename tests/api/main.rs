@@ -6,6 +6,7 @@
 mod wado_support;
 
 mod bench_smoke;
+mod delete_feed;
 mod helpers;
 mod nodes;
 mod pixels;

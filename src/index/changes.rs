@@ -1,0 +1,263 @@
+//! The change feed: an ordered, durable log of every store, overwrite and delete, written in
+//! the transaction of the change itself ([`append`]), and read by sequence number.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::sql::Dialect;
+use super::write::{now_micros, placeholders};
+use crate::error::IndexError;
+
+/// What happened to an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    /// Stored for the first time (or again after a delete).
+    Create,
+    /// Stored again over an existing copy (overwrite policy).
+    Update,
+    Delete,
+}
+
+/// What the instance version a change produced is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeState {
+    /// The version this change stored is the one in the archive.
+    Current,
+    /// A later store replaced it.
+    Replaced,
+    /// The instance has since been deleted (or this change is the delete).
+    Deleted,
+}
+
+impl ChangeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Create => "create",
+            ChangeAction::Update => "update",
+            ChangeAction::Delete => "delete",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, IndexError> {
+        match value {
+            "create" => Ok(ChangeAction::Create),
+            "update" => Ok(ChangeAction::Update),
+            "delete" => Ok(ChangeAction::Delete),
+            other => Err(IndexError::Corrupt(format!("change action {other}"))),
+        }
+    }
+}
+
+impl ChangeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeState::Current => "current",
+            ChangeState::Replaced => "replaced",
+            ChangeState::Deleted => "deleted",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, IndexError> {
+        match value {
+            "current" => Ok(ChangeState::Current),
+            "replaced" => Ok(ChangeState::Replaced),
+            "deleted" => Ok(ChangeState::Deleted),
+            other => Err(IndexError::Corrupt(format!("change state {other}"))),
+        }
+    }
+}
+
+/// One change to append.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub action: ChangeAction,
+    pub study: String,
+    pub series: String,
+    pub sop: String,
+}
+
+/// One entry of the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEntry {
+    pub seq: i64,
+    /// Microseconds since the Unix epoch.
+    pub changed_at: i64,
+    pub action: ChangeAction,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub state: ChangeState,
+    /// The instance's DICOM JSON when asked for and the entry is current.
+    pub metadata: Option<String>,
+}
+
+/// The advisory lock key that orders change-feed writers on PostgreSQL ("TSRA").
+const FEED_LOCK: i64 = 0x5453_5241;
+
+/// Rows per INSERT (6 parameters each).
+const CHUNK: usize = 200;
+
+/// Append changes in the caller's transaction, marking earlier entries of the same instances
+/// replaced or deleted. Call it last in the transaction: on PostgreSQL it takes the feed's
+/// lock, which is held until commit, so that entries commit in sequence order.
+pub(super) async fn append(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    changes: &[NewChange],
+) -> Result<(), IndexError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FEED_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("lock change feed"))?;
+    }
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_feed")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(IndexError::db("read change sequence"))?;
+    // The last change of each instance in this batch decides the state of its earlier ones.
+    let mut final_action: HashMap<&str, ChangeAction> = HashMap::new();
+    for change in changes {
+        final_action.insert(change.sop.as_str(), change.action);
+    }
+    for (sop, action) in &final_action {
+        let sql = match action {
+            ChangeAction::Delete => {
+                "UPDATE change_feed SET state = 'deleted' WHERE sop_uid = $1 \
+                 AND state <> 'deleted'"
+            }
+            _ => {
+                "UPDATE change_feed SET state = 'replaced' WHERE sop_uid = $1 AND state = 'current'"
+            }
+        };
+        sqlx::query(sql)
+            .bind(*sop)
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("update change states"))?;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for change in changes {
+        *seen.entry(change.sop.as_str()).or_default() += 1;
+    }
+    let now = now_micros();
+    let mut seq = last;
+    for chunk in changes.chunks(CHUNK) {
+        let values = (0..chunk.len())
+            .map(|r| format!("({}, $1)", placeholders(r * 6 + 2, 6)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO change_feed (seq, action, study_uid, series_uid, sop_uid, state, \
+             changed_at) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql).bind(now);
+        for change in chunk {
+            seq += 1;
+            let remaining = seen.get_mut(change.sop.as_str()).expect("counted above");
+            *remaining -= 1;
+            let state = match (change.action, *remaining, final_action[change.sop.as_str()]) {
+                (ChangeAction::Delete, _, _) | (_, 1.., ChangeAction::Delete) => {
+                    ChangeState::Deleted
+                }
+                (_, 0, _) => ChangeState::Current,
+                _ => ChangeState::Replaced,
+            };
+            query = query
+                .bind(seq)
+                .bind(change.action.as_str())
+                .bind(change.study.as_str())
+                .bind(change.series.as_str())
+                .bind(change.sop.as_str())
+                .bind(state.as_str());
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("append changes"))?;
+    }
+    Ok(())
+}
+
+fn entry(row: &AnyRow, with_metadata: bool) -> Result<ChangeEntry, IndexError> {
+    let read = |err: sqlx::Error| IndexError::db("read change feed")(err);
+    let action: String = row.try_get("action").map_err(read)?;
+    let state: String = row.try_get("state").map_err(read)?;
+    Ok(ChangeEntry {
+        seq: row.try_get("seq").map_err(read)?,
+        changed_at: row.try_get("changed_at").map_err(read)?,
+        action: ChangeAction::parse(&action)?,
+        study_uid: row.try_get("study_uid").map_err(read)?,
+        series_uid: row.try_get("series_uid").map_err(read)?,
+        sop_uid: row.try_get("sop_uid").map_err(read)?,
+        state: ChangeState::parse(&state)?,
+        metadata: if with_metadata {
+            row.try_get("metadata").map_err(read)?
+        } else {
+            None
+        },
+    })
+}
+
+const ENTRY_COLUMNS: &str = "c.seq, c.changed_at, c.action, c.study_uid, c.series_uid, \
+     c.sop_uid, c.state";
+
+/// Entries after `after`, oldest first, at most `limit`.
+pub(super) async fn read(
+    pool: &AnyPool,
+    after: i64,
+    limit: u32,
+    with_metadata: bool,
+) -> Result<Vec<ChangeEntry>, IndexError> {
+    let sql = if with_metadata {
+        format!(
+            "SELECT {ENTRY_COLUMNS}, CASE WHEN c.state = 'current' THEN i.metadata END \
+             AS metadata FROM change_feed c LEFT JOIN instances i ON i.sop_uid = c.sop_uid \
+             WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
+        )
+    } else {
+        format!(
+            "SELECT {ENTRY_COLUMNS} FROM change_feed c WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
+        )
+    };
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(IndexError::db("read change feed"))?;
+    rows.iter().map(|r| entry(r, with_metadata)).collect()
+}
+
+/// The newest entry, of the whole feed or of one study.
+pub(super) async fn latest(
+    pool: &AnyPool,
+    study: Option<&str>,
+) -> Result<Option<ChangeEntry>, IndexError> {
+    let row = match study {
+        Some(study) => {
+            sqlx::query(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM change_feed c WHERE c.study_uid = $1 \
+                 ORDER BY c.seq DESC LIMIT 1"
+            ))
+            .bind(study)
+            .fetch_optional(pool)
+            .await
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM change_feed c ORDER BY c.seq DESC LIMIT 1"
+            ))
+            .fetch_optional(pool)
+            .await
+        }
+    }
+    .map_err(IndexError::db("read change feed"))?;
+    row.map(|r| entry(&r, false)).transpose()
+}
