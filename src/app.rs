@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ServeArgs, Settings};
 use crate::error::AppError;
+use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
 use crate::http::{router, AppState};
 use crate::index::{self, Index};
@@ -68,6 +69,12 @@ impl Application {
             Arc::clone(&metrics),
         ));
         let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
+        let fhir = Arc::new(FhirService::new(
+            Arc::clone(&index),
+            MappingOptions {
+                patient_id_system: settings.fhir_patient_id_system.clone(),
+            },
+        ));
         let state = AppState {
             ingest,
             search,
@@ -78,6 +85,7 @@ impl Application {
             max_request_bytes: settings.max_request_bytes,
             frames,
             metrics,
+            fhir,
         };
         tracing::info!(
             %addr,

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// Memory for the frame cache (stored and decoded frames), e.g. 256MiB; 0 turns it off.
     #[arg(long = "frame-cache-size", env = "TESSERA_FRAME_CACHE_SIZE")]
     pub frame_cache_size: Option<String>,
+    /// FHIR: identifier system of PatientIDs that carry no issuer in the data set, e.g.
+    /// urn:oid:1.2.3.4 [default: none, such identifiers have no system].
+    #[arg(long, env = "TESSERA_FHIR_PATIENT_ID_SYSTEM")]
+    pub fhir_patient_id_system: Option<String>,
 }
 
 /// The same settings as read from a TOML file.
@@ -119,6 +123,7 @@ struct FileSettings {
     qido_default_limit: Option<u32>,
     qido_max_limit: Option<u32>,
     frame_cache_size: Option<String>,
+    fhir_patient_id_system: Option<String>,
 }
 
 /// Resolved settings.
@@ -140,6 +145,7 @@ pub struct Settings {
     pub qido_default_limit: u32,
     pub qido_max_limit: u32,
     pub frame_cache_bytes: u64,
+    pub fhir_patient_id_system: Option<String>,
 }
 
 impl Settings {
@@ -217,6 +223,10 @@ impl Settings {
                 .unwrap_or(10000)
                 .max(1),
             frame_cache_bytes: parse_size("frame_cache_size", &frame_cache)?,
+            fhir_patient_id_system: args
+                .fhir_patient_id_system
+                .or(file.fhir_patient_id_system)
+                .filter(|s| !s.trim().is_empty()),
         })
     }
 

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod dicom;
 pub mod error;
+pub mod fhir;
 pub mod frames;
 pub mod http;
 pub mod index;

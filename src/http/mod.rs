@@ -3,6 +3,7 @@
 pub mod accept;
 mod bulkdata;
 pub mod compression;
+mod fhir;
 mod frames;
 mod health;
 pub mod media;
@@ -25,6 +26,7 @@ use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::fhir::FhirService;
 use crate::frames::FrameService;
 use crate::index::Index;
 use crate::ingest::IngestService;
@@ -45,6 +47,7 @@ pub struct AppState {
     pub max_request_bytes: u64,
     pub frames: Arc<FrameService>,
     pub metrics: Arc<Metrics>,
+    pub fhir: Arc<FhirService>,
 }
 
 impl AppState {
@@ -104,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .nest("/dicom-web", dicom_web)
+        .nest("/fhir", fhir::router())
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count,
