@@ -21,8 +21,9 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 TESTDATA = Path(__file__).resolve().parents[2] / "testdata"
 FHIR_JSON = "application/fhir+json"
-# Real files no other module stores: Japanese (ISO 2022) and Cyrillic names.
-REAL = ["chrJapMulti.dcm", "chrRuss.dcm"]
+# Real files no other module stores (modality OT, no dates): Japanese (ISO 2022, three name
+# groups) and Cyrillic names.
+REAL = ["chrH32.dcm", "chrRuss.dcm"]
 PATIENT = "FHIR-PY-P1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 SR = "1.2.840.10008.5.1.4.1.1.88.11"
