@@ -11,6 +11,9 @@ use crate::config::{ServeArgs, Settings};
 use crate::delete::DeleteService;
 use crate::error::AppError;
 use crate::feed::FeedService;
+use crate::fhir::push::served::ServedStudies;
+use crate::fhir::push::FhirPush;
+use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
 use crate::http::{router, AppState};
 use crate::index::{self, Index};
@@ -77,6 +80,12 @@ impl Application {
         let feed = Arc::new(FeedService {
             index: Arc::clone(&index),
         });
+        let fhir = Arc::new(FhirService::new(
+            Arc::clone(&index),
+            MappingOptions {
+                patient_id_system: settings.fhir_patient_id_system.clone(),
+            },
+        ));
         let state = AppState {
             ingest,
             search,
@@ -89,6 +98,7 @@ impl Application {
             metrics,
             delete,
             feed,
+            fhir,
         };
         tracing::info!(
             %addr,
@@ -123,6 +133,28 @@ impl Application {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
+        let pusher = match &self.settings.fhir_push {
+            Some(push) => {
+                let base = self
+                    .settings
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", self.addr));
+                let resources = Arc::new(ServedStudies {
+                    fhir: Arc::clone(&self.state.fhir),
+                    base,
+                });
+                let worker = FhirPush::new(
+                    push,
+                    Arc::clone(&self.state.index),
+                    resources,
+                    Arc::clone(&self.state.metrics),
+                )
+                .map_err(|err| AppError::FhirPush(err.to_string()))?;
+                Some(tokio::spawn(Arc::new(worker).run()))
+            }
+            None => None,
+        };
         let sweeper = (self.settings.sweep_interval_secs > 0).then(|| {
             tokio::spawn(sweep::run_periodically(
                 self.state.store.clone(),
@@ -136,7 +168,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve);
-        if let Some(task) = sweeper {
+        for task in [sweeper, pusher].into_iter().flatten() {
             task.abort();
         }
         result

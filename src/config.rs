@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// [default: true].
     #[arg(long, env = "TESSERA_FHIR_CREATE_PATIENTS")]
     pub fhir_create_patients: Option<bool>,
+    /// FHIR: identifier system of PatientIDs that carry no issuer in the data set, e.g.
+    /// urn:oid:1.2.3.4 [default: none, such identifiers have no system].
+    #[arg(long, env = "TESSERA_FHIR_PATIENT_ID_SYSTEM")]
+    pub fhir_patient_id_system: Option<String>,
 }
 
 /// The same settings as read from a TOML file.
@@ -130,6 +134,7 @@ struct FileSettings {
     frame_cache_size: Option<String>,
     fhir_url: Option<String>,
     fhir_create_patients: Option<bool>,
+    fhir_patient_id_system: Option<String>,
 }
 
 /// How Tessera authenticates to the FHIR server it pushes to (from the environment only).
@@ -190,6 +195,7 @@ pub struct Settings {
     pub qido_max_limit: u32,
     pub frame_cache_bytes: u64,
     pub fhir_push: Option<FhirPushSettings>,
+    pub fhir_patient_id_system: Option<String>,
 }
 
 impl Settings {
@@ -286,6 +292,10 @@ impl Settings {
                 }
                 _ => None,
             },
+            fhir_patient_id_system: args
+                .fhir_patient_id_system
+                .or(file.fhir_patient_id_system)
+                .filter(|s| !s.trim().is_empty()),
         })
     }
 

@@ -89,6 +89,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("benchmark failed: {0}")]
     Bench(String),
+    #[error("cannot start the FHIR push: {0}")]
+    FhirPush(String),
 }
 
 /// An HTTP-level failure: the one mapping from errors to status codes.
@@ -334,5 +336,71 @@ impl From<RetrieveError> for ApiError {
                 ApiError::Internal(message)
             }
         }
+    }
+}
+
+/// A FHIR request (`/fhir/...`) that cannot be answered; answered as an OperationOutcome.
+#[derive(Debug, thiserror::Error)]
+pub enum FhirError {
+    /// No such resource (404, issue code `not-found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource was deleted (410, `deleted`).
+    #[error("{0}")]
+    Gone(String),
+    /// A malformed parameter value or id (400, `invalid`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A parameter, modifier or prefix this server does not support (400, `not-supported`).
+    #[error("{0}")]
+    NotSupported(String),
+    /// Only JSON is spoken (406, `not-supported`).
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// A search whose checks would need too many candidates (400, `too-costly`).
+    #[error("{0}")]
+    TooCostly(String),
+    #[error("index unavailable")]
+    Index(#[from] IndexError),
+}
+
+impl FhirError {
+    fn status_and_issue(&self) -> (StatusCode, &'static str) {
+        match self {
+            FhirError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            FhirError::Gone(_) => (StatusCode::GONE, "deleted"),
+            FhirError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            FhirError::NotSupported(_) => (StatusCode::BAD_REQUEST, "not-supported"),
+            FhirError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not-supported"),
+            FhirError::TooCostly(_) => (StatusCode::BAD_REQUEST, "too-costly"),
+            FhirError::Index(IndexError::Database { .. } | IndexError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "transient")
+            }
+            FhirError::Index(_) => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
+        }
+    }
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        let (status, issue) = self.status_and_issue();
+        if status.is_server_error() {
+            tracing::error!(error = %self, detail = ?self, "FHIR request failed");
+        } else {
+            tracing::debug!(error = %self, "FHIR request rejected");
+        }
+        let body = crate::fhir::outcome::error(issue, &self.to_string());
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, crate::fhir::MEDIA_TYPE)],
+            body.to_string(),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     }
 }

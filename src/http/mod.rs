@@ -5,6 +5,7 @@ mod bulkdata;
 mod changefeed;
 pub mod compression;
 mod delete;
+mod fhir;
 mod frames;
 mod health;
 pub mod media;
@@ -29,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::delete::DeleteService;
 use crate::feed::FeedService;
+use crate::fhir::FhirService;
 use crate::frames::FrameService;
 use crate::index::Index;
 use crate::ingest::IngestService;
@@ -51,6 +53,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub delete: Arc<DeleteService>,
     pub feed: Arc<FeedService>,
+    pub fhir: Arc<FhirService>,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .nest("/dicom-web", dicom_web)
+        .nest("/fhir", fhir::router())
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count,

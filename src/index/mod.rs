@@ -101,6 +101,8 @@ pub trait Index: Send + Sync + 'static {
     async fn worker_cursor(&self, name: &str) -> Result<i64, IndexError>;
     /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).
     async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError>;
+    /// How many rows match a query's filters, ignoring its limit and offset.
+    async fn count_matches(&self, query: &SearchQuery) -> Result<u64, IndexError>;
     /// The database's plan for a query (EXPLAIN), for tests and the benchmark.
     async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError>;
     /// Refresh the planner's statistics (ANALYZE).

@@ -249,6 +249,17 @@ impl Builder {
     }
 }
 
+fn from_clause(level: Level) -> &'static str {
+    match level {
+        Level::Study => "studies st",
+        Level::Series => "series se JOIN studies st ON st.study_uid = se.study_uid",
+        Level::Instance => {
+            "instances i JOIN series se ON se.series_uid = i.series_uid \
+             JOIN studies st ON st.study_uid = i.study_uid"
+        }
+    }
+}
+
 /// The SQL text and its bind values for a query (exposed for EXPLAIN in tests and the bench).
 fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<Bind>) {
     let mut b = Builder {
@@ -296,14 +307,7 @@ fn build(dialect: Dialect, query: &SearchQuery) -> (String, Vec<Bind>) {
         };
         select.push_str(&format!(", {metadata} AS rep_metadata"));
     }
-    let from = match query.level {
-        Level::Study => "studies st",
-        Level::Series => "series se JOIN studies st ON st.study_uid = se.study_uid",
-        Level::Instance => {
-            "instances i JOIN series se ON se.series_uid = i.series_uid \
-             JOIN studies st ON st.study_uid = i.study_uid"
-        }
-    };
+    let from = from_clause(query.level);
     let conditions: Vec<String> = query.filters.iter().map(|f| b.condition(f)).collect();
     let order = match (query.level, &query.study, &query.series) {
         (Level::Study, _, _) => "st.study_uid",
@@ -420,6 +424,34 @@ pub(super) async fn run(
         .map(|row| shape.read(row))
         .collect::<Result<_, _>>()
         .map_err(IndexError::db("read search row"))
+}
+
+/// How many rows match a query's filters, whatever its limit and offset (FHIR Bundle.total).
+pub(super) async fn count(
+    pool: &AnyPool,
+    dialect: Dialect,
+    query: &SearchQuery,
+) -> Result<u64, IndexError> {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+    };
+    let conditions: Vec<String> = query.filters.iter().map(|f| b.condition(f)).collect();
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM {}{where_clause}",
+        from_clause(query.level)
+    );
+    let row = bound(&sql, &b.binds)
+        .fetch_one(pool)
+        .await
+        .map_err(IndexError::db("count matches"))?;
+    let n: i64 = row.try_get("n").map_err(IndexError::db("count matches"))?;
+    Ok(n.max(0) as u64)
 }
 
 /// The query plan of a query, as the database explains it (for tests and the bench).

@@ -440,6 +440,10 @@ impl Index for SqlIndex {
         super::search::run(&self.pool, self.dialect, query).await
     }
 
+    async fn count_matches(&self, query: &SearchQuery) -> Result<u64, IndexError> {
+        super::search::count(&self.pool, self.dialect, query).await
+    }
+
     async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError> {
         super::search::explain(&self.pool, self.dialect, query).await
     }

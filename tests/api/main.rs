@@ -7,6 +7,7 @@ mod wado_support;
 
 mod bench_smoke;
 mod delete_feed;
+mod fhir;
 mod helpers;
 mod nodes;
 mod pixels;

@@ -62,6 +62,12 @@ impl Part10 {
         }
     }
 
+    /// Any element (sequences, for instance).
+    pub fn element(mut self, element: DataElement<InMemDicomObject>) -> Part10 {
+        self.obj.put(element);
+        self
+    }
+
     pub fn us(mut self, tag: Tag, value: u16) -> Part10 {
         self.obj
             .put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));

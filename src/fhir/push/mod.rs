@@ -9,6 +9,7 @@
 //! become one update. With several nodes, a lease in the index lets one of them push at a time.
 
 pub mod client;
+pub mod served;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
