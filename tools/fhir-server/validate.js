@@ -94,6 +94,12 @@ function load(cacheDir) {
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(defs));
     fs.renameSync(tmp, file);
+    // Files made by other versions of this file are of no further use.
+    for (const old of fs.readdirSync(cacheDir)) {
+      if (/^definitions-[0-9a-f]{16}\.json$/.test(old) && path.join(cacheDir, old) !== file) {
+        fs.rmSync(path.join(cacheDir, old), { force: true });
+      }
+    }
   }
   elements = new Map(defs.elements);
   valueSetCodes = new Map(Object.entries(defs.valueSets).map(([url, codes]) => [url, codes && new Set(codes)]));
