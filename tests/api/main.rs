@@ -6,6 +6,7 @@
 mod wado_support;
 
 mod bench_smoke;
+mod fhir_server;
 mod helpers;
 mod nodes;
 mod pixels;
