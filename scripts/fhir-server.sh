@@ -86,18 +86,27 @@ running_pid() {
     local pid
     pid="$(cat "$PID_FILE")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    alive "$pid" || return 1
     # Guard against pid reuse: it must be a node process running our server.js.
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "fhir-server/server.js" || return 1
     echo "$pid"
 }
 
+# True while the process exists and has not exited: an exited child of ours whose parent (init, once
+# the starting shell is gone) has not reaped it yet is a zombie that `kill -0` still finds.
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    local state
+    state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ "$state" != Z ]]
+}
+
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 wait_port_closed() {
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 200); do
         port_in_use || return 0
-        sleep 0.1
+        sleep 0.05
     done
     return 1
 }
@@ -110,19 +119,19 @@ stop_server() {
     fi
     log "stopping the FHIR server (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+    for _ in $(seq 1 200); do
+        alive "$pid" || break
+        sleep 0.05
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         log "the FHIR server did not exit 10 s after SIGTERM, sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
+        for _ in $(seq 1 100); do
+            alive "$pid" || break
+            sleep 0.05
         done
     fi
-    kill -0 "$pid" 2>/dev/null && die "could not stop the FHIR server (pid $pid)"
+    alive "$pid" && die "could not stop the FHIR server (pid $pid)"
     rm -f "$PID_FILE"
     wait_port_closed || die "port 127.0.0.1:$PORT still open after the FHIR server (pid $pid) exited"
 }
@@ -189,11 +198,11 @@ cmd_start() {
         --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" --cache-dir "$DEPS_DIR" </dev/null >>"$LOG_FILE" 2>&1 &
     echo $! >"$PID_FILE"
     pid="$(cat "$PID_FILE")"
-    for _ in $(seq 1 600); do
-        kill -0 "$pid" 2>/dev/null || fail_started "the FHIR server exited during startup"
+    for _ in $(seq 1 1200); do
+        alive "$pid" || fail_started "the FHIR server exited during startup"
         code="$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/metadata" 2>/dev/null)" || true
         [[ "$code" == 200 ]] && break
-        sleep 0.1
+        sleep 0.05
     done
     [[ "$code" == 200 ]] || fail_started "GET $BASE_URL/metadata did not answer 200 within 60 s (last: '$code')"
     write_env
