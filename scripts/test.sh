@@ -2,10 +2,11 @@
 # The single test command of Tessera.
 #
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
-# on loopback via scripts/garage.sh), then runs, in order:
+# on loopback via scripts/garage.sh, a FHIR R4 server on loopback via scripts/fhir-server.sh),
+# then runs, in order:
 #   cargo fmt --check, cargo clippy -D warnings, cargo test, and pytest on tests/python
 #   (only if that directory exists).
-# Exits non-zero on the first failure. Garage is stopped on exit.
+# Exits non-zero on the first failure. Garage and the FHIR server are stopped on exit.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,7 @@ cd "$REPO_ROOT"
 # cargo-installed tools (rustup's cargo, garage) live here.
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export TESSERA_GARAGE_DIR="${TESSERA_GARAGE_DIR:-/tmp/tessera-garage}"
+export TESSERA_FHIR_DIR="${TESSERA_FHIR_DIR:-/tmp/tessera-fhir}"
 
 section() {
     echo
@@ -32,6 +34,10 @@ on_exit() {
     if [[ -n "${GARAGE_STARTED:-}" ]]; then
         section "Stopping Garage"
         "$REPO_ROOT/scripts/garage.sh" stop || echo "test.sh: WARNING: could not stop Garage" >&2
+    fi
+    if [[ -n "${FHIR_STARTED:-}" ]]; then
+        section "Stopping the FHIR server"
+        "$REPO_ROOT/scripts/fhir-server.sh" stop || echo "test.sh: WARNING: could not stop the FHIR server" >&2
     fi
     echo
     if [[ $rc -eq 0 ]]; then
@@ -81,6 +87,25 @@ for v in TESSERA_TEST_S3_ENDPOINT TESSERA_TEST_S3_BUCKET AWS_ACCESS_KEY_ID AWS_S
     [[ -n "${!v:-}" ]] || die "$v not set by $GARAGE_ENV"
 done
 echo "TESSERA_TEST_S3_ENDPOINT=$TESSERA_TEST_S3_ENDPOINT TESSERA_TEST_S3_BUCKET=$TESSERA_TEST_S3_BUCKET"
+
+# ---------------------------------------------------------------------------
+section "FHIR R4 test server (scripts/fhir-server.sh start --fresh)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "node or npm not found; installing them from Debian's packages"
+    { apt-get update -q && apt-get install -y -q nodejs npm; } || die "could not install nodejs and npm"
+fi
+echo "node $(node --version), npm $(npm --version)"
+FHIR_STARTED=1
+"$REPO_ROOT/scripts/fhir-server.sh" start --fresh || die "the FHIR test server did not start"
+FHIR_ENV="$TESSERA_FHIR_DIR/env"
+[[ -f "$FHIR_ENV" ]] || die "fhir-server.sh start did not write $FHIR_ENV"
+# shellcheck source=/dev/null
+. "$FHIR_ENV"
+for v in TESSERA_TEST_FHIR_URL TESSERA_TEST_FHIR_SERVER_SCRIPT TESSERA_FHIR_DIR TESSERA_FHIR_PORT; do
+    [[ -n "${!v:-}" ]] || die "$v not set by $FHIR_ENV"
+done
+export TESSERA_TEST_FHIR_URL TESSERA_TEST_FHIR_SERVER_SCRIPT TESSERA_FHIR_DIR TESSERA_FHIR_PORT
+echo "TESSERA_TEST_FHIR_URL=$TESSERA_TEST_FHIR_URL"
 
 # ---------------------------------------------------------------------------
 section "Python test requirements (pip install -r scripts/requirements-test.txt)"
