@@ -151,7 +151,8 @@ impl Application {
                     Arc::clone(&self.state.metrics),
                 )
                 .map_err(|err| AppError::FhirPush(err.to_string()))?;
-                Some(tokio::spawn(Arc::new(worker).run()))
+                let worker = Arc::new(worker);
+                Some((Arc::clone(&worker), tokio::spawn(worker.run())))
             }
             None => None,
         };
@@ -168,8 +169,12 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve);
-        for task in [sweeper, pusher].into_iter().flatten() {
+        if let Some(task) = sweeper {
             task.abort();
+        }
+        if let Some((worker, task)) = pusher {
+            task.abort();
+            worker.release().await;
         }
         result
     }

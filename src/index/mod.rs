@@ -97,6 +97,8 @@ pub trait Index: Send + Sync + 'static {
         cursor: i64,
         last_error: Option<&str>,
     ) -> Result<bool, IndexError>;
+    /// Give up a feed worker's lease held by `holder`.
+    async fn release_worker(&self, name: &str, holder: &str) -> Result<(), IndexError>;
     /// A feed worker's stored cursor (0 when it never ran).
     async fn worker_cursor(&self, name: &str) -> Result<i64, IndexError>;
     /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).

@@ -432,6 +432,10 @@ impl Index for SqlIndex {
         workers::advance(&self.pool, name, holder, cursor, last_error).await
     }
 
+    async fn release_worker(&self, name: &str, holder: &str) -> Result<(), IndexError> {
+        workers::release(&self.pool, name, holder).await
+    }
+
     async fn worker_cursor(&self, name: &str) -> Result<i64, IndexError> {
         workers::cursor(&self.pool, name).await
     }

@@ -67,3 +67,17 @@ pub(super) async fn cursor(pool: &AnyPool, name: &str) -> Result<i64, IndexError
         .map_err(IndexError::db("read worker"))?;
     Ok(cursor.unwrap_or(0))
 }
+
+/// Give up the lease of worker `name` if `holder` has it (at shutdown, so that another node or
+/// the next start need not wait for it to run out).
+pub(super) async fn release(pool: &AnyPool, name: &str, holder: &str) -> Result<(), IndexError> {
+    sqlx::query(
+        "UPDATE feed_workers SET holder = NULL, lease_until = 0 WHERE name = $1 AND holder = $2",
+    )
+    .bind(name)
+    .bind(holder)
+    .execute(pool)
+    .await
+    .map_err(IndexError::db("release worker"))?;
+    Ok(())
+}

@@ -287,6 +287,17 @@ async fn delete_and_feed(index: IndexKind) {
     got[11..].sort();
     assert_eq!(got, expected);
     assert_eq!(study_counts(&app, 2).await, Some((1, 1, vec!["CT".into()])));
+
+    // FHIR: a deleted study answers 410 Gone, one never stored 404, the other is current.
+    let (status, outcome) = get_json(&app, &format!("/fhir/ImagingStudy/{s1}")).await;
+    assert_eq!(status, 410, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["code"], "deleted");
+    let (status, _) = get_json(&app, &format!("/fhir/ImagingStudy/{unknown}")).await;
+    assert_eq!(status, 404);
+    let (status, other) = get_json(&app, &format!("/fhir/ImagingStudy/{}", uid("2"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(other["numberOfInstances"], 1);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod wado_support;
 mod bench_smoke;
 mod delete_feed;
 mod fhir;
+mod fhir_push;
 mod fhir_server;
 mod helpers;
 mod nodes;

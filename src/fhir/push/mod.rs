@@ -40,7 +40,7 @@ const IDLE_POLL: Duration = Duration::from_millis(300);
 const FOLLOWER_POLL: Duration = Duration::from_secs(5);
 /// Back-off between retries of a failing push.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
 
 /// What the push sends, as this archive serves it.
 #[async_trait]
@@ -104,6 +104,13 @@ impl FhirPush {
         }
     }
 
+    /// Give up the lease (at shutdown), so that the next holder need not wait for it to expire.
+    pub async fn release(&self) {
+        if let Err(err) = self.index.release_worker(WORKER, &self.holder).await {
+            tracing::warn!(error = %err, "FHIR push: could not release the lease");
+        }
+    }
+
     /// Take or keep the lease; the cursor when this node holds it.
     async fn hold(&self, lease: &mut Lease) -> Result<Option<i64>, crate::error::IndexError> {
         let now = tokio::time::Instant::now();
@@ -163,6 +170,11 @@ impl FhirPush {
                     }
                     Err(PushError::Retry { reason, after }) => {
                         self.metrics.inc(&self.metrics.fhir_push_retries);
+                        if let Some(newest) = self.index.latest_change(None).await?.map(|c| c.seq) {
+                            self.metrics
+                                .fhir_push_lag
+                                .store((newest - cursor).max(0) as u64, Ordering::Relaxed);
+                        }
                         let wait = after.unwrap_or(backoff).min(MAX_BACKOFF);
                         tracing::warn!(
                             error = %reason,
