@@ -15,3 +15,4 @@ pub mod retrieve;
 pub mod search;
 pub mod storage;
 pub mod telemetry;
+pub mod viewer;

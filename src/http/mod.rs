@@ -5,6 +5,7 @@ mod bulkdata;
 pub mod compression;
 mod frames;
 mod health;
+mod home;
 pub mod media;
 mod metrics;
 pub mod multipart_out;
@@ -15,6 +16,7 @@ mod related;
 mod rendered;
 mod stow;
 mod stow_response;
+mod viewer;
 mod wado;
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::frames::FrameService;
@@ -32,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::retrieve::RetrieveService;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
+use crate::viewer::Viewer;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -45,6 +48,10 @@ pub struct AppState {
     pub max_request_bytes: u64,
     pub frames: Arc<FrameService>,
     pub metrics: Arc<Metrics>,
+    /// The OHIF viewer served at /viewer, when configured.
+    pub viewer: Option<Arc<Viewer>>,
+    /// Origins allowed by CORS; `["*"]`: any.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl AppState {
@@ -100,7 +107,13 @@ pub fn router(state: AppState) -> Router {
             get(bulkdata::bulk_data),
         )
         .merge(frames_router());
+    let cors = cors_layer(&state.cors_allowed_origins);
     Router::new()
+        .route("/", get(home::home))
+        .route("/viewer", get(viewer::bare))
+        .route("/viewer/", get(viewer::index))
+        .route("/viewer/app-config.js", get(viewer::app_config))
+        .route("/viewer/{*path}", get(viewer::asset))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .nest("/dicom-web", dicom_web)
@@ -109,9 +122,26 @@ pub fn router(state: AppState) -> Router {
             metrics::count,
         ))
         .layer(compression::layer())
-        .layer(CorsLayer::permissive())
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS: any origin by default (DICOMweb is read by viewers served from elsewhere), else
+/// only the configured ones. Any method and request header (viewers send multipart Accept
+/// headers and Authorization), every response header readable, preflights cached an hour.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    if origins.iter().any(|o| o == "*") {
+        return CorsLayer::permissive().max_age(std::time::Duration::from_secs(3600));
+    }
+    let allowed: Vec<axum::http::HeaderValue> =
+        origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any)
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// Frames, rendered images and thumbnails (PS3.18 10.4).
