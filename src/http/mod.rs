@@ -24,7 +24,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::frames::FrameService;
@@ -128,18 +128,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// CORS: any origin by default (DICOMweb is read by viewers served from elsewhere), else
-/// only the configured ones. Any method and request header (viewers send multipart Accept
-/// headers and Authorization), every response header readable, preflights cached an hour.
+/// only the configured ones. Any method; the request headers a preflight asks for are
+/// mirrored rather than answered with `*`, because browsers never let `*` cover
+/// `Authorization` (viewers behind OIDC send it). Response headers readable, preflights
+/// cached an hour.
 fn cors_layer(origins: &[String]) -> CorsLayer {
-    if origins.iter().any(|o| o == "*") {
-        return CorsLayer::permissive().max_age(std::time::Duration::from_secs(3600));
-    }
-    let allowed: Vec<axum::http::HeaderValue> =
-        origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(allowed))
+        .allow_origin(origin)
         .allow_methods(Any)
-        .allow_headers(Any)
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers(Any)
         .max_age(std::time::Duration::from_secs(3600))
 }
