@@ -2,6 +2,7 @@
 # The browser end-to-end test (run by scripts/test.sh; runnable alone):
 #   tests/browser/run.sh                 build tessera (debug) and run
 #   TESSERA_BIN=path tests/browser/run.sh   use that binary (e.g. a release build, for the timings)
+#   BROWSER_BENCH=1 ...                  then also run bench.mjs (timings, information only)
 #
 # Installs what it needs when missing (Debian's chromium, playwright-core from npm into
 # tests/browser/node_modules, the OHIF viewer via scripts/ohif.sh), writes the synthetic study
@@ -91,3 +92,6 @@ PY
 echo "browser test: artifacts in $ARTIFACTS"
 TESSERA_URL="$A" TESSERA_VIEWER_ONLY_URL="$B" EXPECTED="$WORK/study/expected.json" \
     ARTIFACTS="$ARTIFACTS" node "$HERE/ohif.test.mjs"
+if [[ -n "${BROWSER_BENCH:-}" ]]; then
+    TESSERA_URL="$A" EXPECTED="$WORK/study/expected.json" ARTIFACTS="$ARTIFACTS" node "$HERE/bench.mjs"
+fi
