@@ -274,16 +274,23 @@ console.log('2. the OHIF study list shows the patient and the number of instance
   await shot(page, 'ohif-study-list');
   // The patient filter: OHIF sends PatientName=*text* with fuzzymatching=true (Tessera's
   // QIDO wildcards and fuzzy name matching).
-  const filter = page.locator('table input, thead input, input').first();
+  const filter = page.locator('input').first();
+  const query = text => page.waitForResponse(
+    r => decodeURIComponent(r.url()).includes(`/studies?PatientName=*${text}*`), { timeout: 20000 });
+  let answer = query('essera');
   await filter.fill('essera');
-  await page.waitForTimeout(1500);
+  answer = await answer.catch(() => fail('OHIF sent no PatientName=*essera* query'));
+  const found = await answer.json();
+  check(answer.status() === 200 && found.length === 1,
+    `OHIF study list: the patient filter "essera" queried ${decodeURIComponent(answer.url()).replace(BASE, '')}: ${answer.status()}, ${found.length} study`);
   await row.waitFor({ timeout: 15000 }).catch(() => fail('the OHIF patient filter "essera" lost the study'));
+  answer = query('Nobody');
   await filter.fill('Nobody');
+  answer = await answer.catch(() => fail('OHIF sent no PatientName=*Nobody* query'));
+  const none = await answer.json();
+  check(answer.status() === 200 && none.length === 0, `OHIF study list: the patient filter "Nobody": ${answer.status()}, ${none.length} studies`);
   await waitFor(page, 'the OHIF patient filter "Nobody" to empty the list',
     async () => (await page.locator('tr', { hasText: 'Browser, Tessera' }).count()) === 0, 15000);
-  const queries = log.responses.filter(r => /\/studies\?/.test(r.url)).map(r => decodeURIComponent(r.url));
-  check(queries.some(u => u.includes('PatientName=*essera*')) && queries.some(u => u.includes('PatientName=*Nobody*')),
-    'OHIF study list: the patient filter queries Tessera with wildcards and finds the study, or nothing');
   dicomResponsesOk(log, 'OHIF study list');
   await context.close();
 }

@@ -38,11 +38,14 @@ if [[ -z "$BIN" ]]; then
     (cd "$REPO_ROOT" && cargo build --all-features --bin tessera) || die "cargo build failed"
     BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/tessera"
 fi
-[[ -x "$BIN" ]] || die "no tessera binary at $BIN"
 
 rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS"
+[[ -x "$BIN" ]] || die "no tessera binary at $BIN"
 WORK="$(mktemp -d)"
+# A private copy: the build folder may be shared and rebuilt while the test runs.
+cp "$BIN" "$WORK/tessera"
+BIN="$WORK/tessera"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
