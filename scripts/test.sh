@@ -4,8 +4,9 @@
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
 # on loopback via scripts/garage.sh, a FHIR R4 server on loopback via scripts/fhir-server.sh),
 # then runs, in order:
-#   cargo fmt --check, cargo clippy -D warnings, cargo test, and pytest on tests/python
-#   (only if that directory exists).
+#   cargo fmt --check, cargo clippy -D warnings, cargo test, pytest on tests/python
+#   (only if that directory exists), and the browser end-to-end test (tests/browser/run.sh:
+#   installs chromium, playwright-core and the OHIF viewer when missing).
 # Exits non-zero on the first failure. Garage and the FHIR server are stopped on exit.
 set -euo pipefail
 
@@ -148,3 +149,7 @@ if [[ -d tests/python ]]; then
 else
     section "pytest: skipped (no tests/python directory)"
 fi
+
+# ---------------------------------------------------------------------------
+section "Browser end-to-end: OHIF and the built-in page in headless chromium (tests/browser/run.sh)"
+tests/browser/run.sh || die "browser end-to-end test failed (screenshots in target/browser-artifacts)"

@@ -99,7 +99,24 @@ impl Application {
             delete,
             feed,
             fhir,
+            viewer: settings.viewer_dir.clone().map(|dir| {
+                Arc::new(crate::viewer::Viewer::new(
+                    dir,
+                    settings.viewer_dicomweb_url.clone(),
+                ))
+            }),
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
         };
+        if let Some(viewer) = &state.viewer {
+            if viewer.looks_built() {
+                tracing::info!(dir = %viewer.dir().display(), "viewer served at /viewer/");
+            } else {
+                tracing::warn!(
+                    dir = %viewer.dir().display(),
+                    "viewer dir has no index.html (install it with scripts/ohif.sh)"
+                );
+            }
+        }
         tracing::info!(
             %addr,
             index = %settings.redacted_database_url(),

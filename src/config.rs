@@ -110,6 +110,22 @@ pub struct ServeArgs {
     /// urn:oid:1.2.3.4 [default: none, such identifiers have no system].
     #[arg(long, env = "TESSERA_FHIR_PATIENT_ID_SYSTEM")]
     pub fhir_patient_id_system: Option<String>,
+    /// A built OHIF viewer (the `dist/` folder of npm's @ohif/app, see scripts/ohif.sh) to
+    /// serve at /viewer; unset: no viewer.
+    #[arg(long, env = "TESSERA_VIEWER_DIR")]
+    pub viewer_dir: Option<PathBuf>,
+    /// The DICOMweb root the viewer's generated app-config points at, e.g.
+    /// https://pacs.example.org/dicom-web [default: this server's own /dicom-web].
+    #[arg(long, env = "TESSERA_VIEWER_DICOMWEB_URL")]
+    pub viewer_dicomweb_url: Option<String>,
+    /// Origins allowed to call this server from a browser (CORS), repeatable or
+    /// comma-separated, e.g. https://viewer.example.org; `*` allows any [default: *].
+    #[arg(
+        long = "cors-allowed-origin",
+        env = "TESSERA_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The same settings as read from a TOML file.
@@ -135,6 +151,9 @@ struct FileSettings {
     fhir_url: Option<String>,
     fhir_create_patients: Option<bool>,
     fhir_patient_id_system: Option<String>,
+    viewer_dir: Option<PathBuf>,
+    viewer_dicomweb_url: Option<String>,
+    cors_allowed_origins: Option<Vec<String>>,
 }
 
 /// How Tessera authenticates to the FHIR server it pushes to (from the environment only).
@@ -196,6 +215,10 @@ pub struct Settings {
     pub frame_cache_bytes: u64,
     pub fhir_push: Option<FhirPushSettings>,
     pub fhir_patient_id_system: Option<String>,
+    pub viewer_dir: Option<PathBuf>,
+    pub viewer_dicomweb_url: Option<String>,
+    /// Allowed browser origins; `["*"]` means any.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Settings {
@@ -296,6 +319,19 @@ impl Settings {
                 .fhir_patient_id_system
                 .or(file.fhir_patient_id_system)
                 .filter(|s| !s.trim().is_empty()),
+            viewer_dir: match args.viewer_dir.or(file.viewer_dir) {
+                Some(dir) => Some(absolute(&dir)?),
+                None => None,
+            },
+            viewer_dicomweb_url: args
+                .viewer_dicomweb_url
+                .or(file.viewer_dicomweb_url)
+                .map(|u| u.trim_end_matches('/').to_string()),
+            cors_allowed_origins: cors_origins(if args.cors_allowed_origins.is_empty() {
+                file.cors_allowed_origins.unwrap_or_default()
+            } else {
+                args.cors_allowed_origins
+            })?,
         })
     }
 
@@ -317,6 +353,30 @@ impl Settings {
     pub fn redacted_storage_url(&self) -> String {
         redact(self.storage_url.split('?').next().unwrap_or_default())
     }
+}
+
+/// Trimmed origins without trailing slashes; none given means any (`*`).
+fn cors_origins(raw: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    let origins: Vec<String> = raw
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        return Ok(vec!["*".into()]);
+    }
+    for origin in &origins {
+        let valid = url::Url::parse(origin)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/");
+        if !valid {
+            return Err(ConfigError::InvalidValue {
+                name: "cors_allowed_origins",
+                value: origin.clone(),
+                expected: "`*` or origins such as https://viewer.example.org",
+            });
+        }
+    }
+    Ok(origins)
 }
 
 fn redact(raw: &str) -> String {
@@ -414,6 +474,35 @@ mod tests {
         assert_eq!(settings.max_instance_bytes, 1 << 20);
         assert!(settings.database_url.starts_with("sqlite://"));
         assert!(settings.storage_url.starts_with("file:///"));
+    }
+
+    #[test]
+    fn viewer_and_cors_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(
+            &path,
+            "viewer_dir = \"ohif\"\ncors_allowed_origins = [\"http://a.example:3000/\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::resolve(ServeArgs {
+            config: Some(path),
+            data_dir: Some(dir.path().to_path_buf()),
+            viewer_dicomweb_url: Some("http://pacs.example/dicom-web/".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert!(settings.viewer_dir.unwrap().is_absolute());
+        assert_eq!(
+            settings.viewer_dicomweb_url.as_deref(),
+            Some("http://pacs.example/dicom-web")
+        );
+        assert_eq!(settings.cors_allowed_origins, ["http://a.example:3000"]);
+        let default = Settings::for_data_dir(dir.path()).unwrap();
+        assert_eq!(default.cors_allowed_origins, ["*"]);
+        assert!(default.viewer_dir.is_none());
+        assert!(cors_origins(vec!["not an origin".into()]).is_err());
+        assert!(cors_origins(vec!["http://a.example/path".into()]).is_err());
     }
 
     #[test]

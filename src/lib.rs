@@ -18,3 +18,4 @@ pub mod retrieve;
 pub mod search;
 pub mod storage;
 pub mod telemetry;
+pub mod viewer;

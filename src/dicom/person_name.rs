@@ -10,7 +10,8 @@
 //! component is indexed with its position `{group}{component}` (group `a`, `i` or `p`,
 //! component `1` to `5`). A query word is a prefix search on the words: `Harris^` (family
 //! name) looks for words starting with `harris` at `a1`, `^Harris` (given name) at `?2`,
-//! `harris` alone at any position.
+//! `harris` alone at any position. Wild cards in a query word match inside words: `*arri*`
+//! finds `harrison` (OHIF's search box sends `*text*` with fuzzy matching on).
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -57,8 +58,8 @@ pub fn words(value: &str) -> Vec<(String, String)> {
     out
 }
 
-/// One prefix pattern of a fuzzy query: the token must start with `prefix`; `group` and
-/// `component` of `None` accept any.
+/// One prefix pattern of a fuzzy query: the token must start with `prefix`, in which `*` and
+/// `?` are DICOM wild cards; `group` and `component` of `None` accept any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FuzzyTerm {
     pub group: Option<char>,
@@ -74,8 +75,9 @@ pub fn fuzzy_terms(query: &str) -> Vec<FuzzyTerm> {
     for (g, text) in query.split('=').enumerate().take(3) {
         for (c, part) in text.split('^').enumerate().take(5) {
             for word in fold(part).split_whitespace() {
+                // A trailing `*` adds nothing to a prefix; a word of wild cards only, nothing.
                 let word = word.trim_end_matches('*');
-                if word.is_empty() {
+                if word.chars().all(|c| c == '*') {
                     continue;
                 }
                 terms.push(FuzzyTerm {
@@ -129,6 +131,16 @@ mod tests {
                 ("i2", "herizon")
             ])
         );
+    }
+
+    #[test]
+    fn fuzzy_terms_keep_inner_wild_cards() {
+        let prefixes =
+            |q: &str| -> Vec<String> { fuzzy_terms(q).into_iter().map(|t| t.prefix).collect() };
+        assert_eq!(prefixes("*essera*"), ["*essera"]);
+        assert_eq!(prefixes("J?hn*"), ["j?hn"]);
+        assert_eq!(prefixes("*MÜLLER*"), ["*muller"]);
+        assert!(prefixes("* **").is_empty());
     }
 
     #[test]

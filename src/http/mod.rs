@@ -8,6 +8,7 @@ mod delete;
 mod fhir;
 mod frames;
 mod health;
+mod home;
 pub mod media;
 mod metrics;
 pub mod multipart_out;
@@ -18,6 +19,7 @@ mod related;
 mod rendered;
 mod stow;
 mod stow_response;
+mod viewer;
 mod wado;
 
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::delete::DeleteService;
@@ -38,6 +40,7 @@ use crate::metrics::Metrics;
 use crate::retrieve::RetrieveService;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
+use crate::viewer::Viewer;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -54,6 +57,10 @@ pub struct AppState {
     pub delete: Arc<DeleteService>,
     pub feed: Arc<FeedService>,
     pub fhir: Arc<FhirService>,
+    /// The OHIF viewer served at /viewer, when configured.
+    pub viewer: Option<Arc<Viewer>>,
+    /// Origins allowed by CORS; `["*"]`: any.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl AppState {
@@ -113,7 +120,13 @@ pub fn router(state: AppState) -> Router {
         .route("/changefeed", get(changefeed::changefeed))
         .route("/changefeed/latest", get(changefeed::latest))
         .merge(frames_router());
+    let cors = cors_layer(&state.cors_allowed_origins);
     Router::new()
+        .route("/", get(home::home))
+        .route("/viewer", get(viewer::bare))
+        .route("/viewer/", get(viewer::index))
+        .route("/viewer/app-config.js", get(viewer::app_config))
+        .route("/viewer/{*path}", get(viewer::asset))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .nest("/dicom-web", dicom_web)
@@ -123,9 +136,28 @@ pub fn router(state: AppState) -> Router {
             metrics::count,
         ))
         .layer(compression::layer())
-        .layer(CorsLayer::permissive())
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS: any origin by default (DICOMweb is read by viewers served from elsewhere), else
+/// only the configured ones. Any method; the request headers a preflight asks for are
+/// mirrored rather than answered with `*`, because browsers never let `*` cover
+/// `Authorization` (viewers behind OIDC send it). Response headers readable, preflights
+/// cached an hour.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods(Any)
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(Any)
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// Frames, rendered images and thumbnails (PS3.18 10.4).

@@ -121,21 +121,10 @@ impl Builder {
     /// A fuzzy name term: studies with a word of that name starting with the term's prefix,
     /// at the term's position when it has one (an index range scan on `name_words`).
     fn fuzzy(&mut self, attribute: &str, term: &FuzzyTerm) -> String {
+        // The term's own wild cards (`*essera`) stay wild cards; a prefix match is a trailing one.
         let prefix = match self.dialect {
-            Dialect::Sqlite => format!(
-                "{}*",
-                term.prefix
-                    .replace('[', "[[]")
-                    .replace('*', "[*]")
-                    .replace('?', "[?]")
-            ),
-            Dialect::Postgres => format!(
-                "{}%",
-                term.prefix
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            ),
+            Dialect::Sqlite => format!("{}*", self.pattern(&term.prefix)),
+            Dialect::Postgres => format!("{}%", self.pattern(&term.prefix)),
         };
         let op = self.pattern_op();
         let escape = match self.dialect {

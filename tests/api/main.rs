@@ -18,6 +18,7 @@ mod qido;
 mod qido_fixtures;
 mod qido_plans;
 mod suite;
+mod viewer;
 mod wado_bulkdata;
 mod wado_frames;
 mod wado_metadata;

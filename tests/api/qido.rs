@@ -87,6 +87,11 @@ const CASES: &[(&str, &[&str])] = &[
     ("/studies?PatientName=rudiger&fuzzymatching=true", &["chrGerm"]),
     ("/studies?PatientName=smith john&fuzzymatching=true", &["S08"]),
     ("/studies?PatientName=zz&fuzzymatching=true", &[]),
+    // fuzzy with wild cards, as OHIF sends them (`*text*`): they match inside words
+    ("/studies?PatientName=*arris*&fuzzymatching=true", &["S05", "S06"]),
+    ("/studies?PatientName=*ULLER*&fuzzymatching=true", &["S04"]),
+    ("/studies?PatientName=j?hn&fuzzymatching=true", &["S01", "S08", "S09", "S12"]),
+    ("/studies?PatientName=*arri*^&fuzzymatching=true", &["S05"]),
     // non-Latin names, whatever character set the file used
     ("/studies?PatientName=Διονυσιος", &["chrGreek"]),
     ("/studies?PatientName=διονυσιος", &["chrGreek"]),

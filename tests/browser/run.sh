@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The browser end-to-end test (run by scripts/test.sh; runnable alone):
+#   tests/browser/run.sh                 build tessera (debug) and run
+#   TESSERA_BIN=path tests/browser/run.sh   use that binary (e.g. a release build, for the timings)
+#   BROWSER_BENCH=1 ...                  then also run bench.mjs (timings, information only)
+#
+# Installs what it needs when missing (Debian's chromium, playwright-core from npm into
+# tests/browser/node_modules, the OHIF viewer via scripts/ohif.sh), writes the synthetic study
+# (make_study.py), starts two Tessera servers on loopback in a temporary folder (SQLite +
+# local disk): A holds the study and serves the viewer, B serves only the viewer with its
+# app-config pointing at A (another origin). Stores the study into A over STOW-RS and runs
+# ohif.test.mjs. Screenshots, timings and server logs go to target/browser-artifacts/.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+ARTIFACTS="${BROWSER_ARTIFACTS:-$REPO_ROOT/target/browser-artifacts}"
+die() {
+    echo "browser test: ERROR: $*" >&2
+    exit 1
+}
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    echo "browser test: /usr/bin/chromium missing; installing Debian's chromium"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+        || die "could not install chromium"
+fi
+[[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is still missing"
+if ! command -v npm >/dev/null 2>&1; then
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; } \
+        || die "could not install nodejs and npm"
+fi
+(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci (playwright-core) failed"
+VIEWER_DIR="$("$REPO_ROOT/scripts/ohif.sh")" || die "scripts/ohif.sh failed"
+
+BIN="${TESSERA_BIN:-}"
+if [[ -z "$BIN" ]]; then
+    (cd "$REPO_ROOT" && cargo build --all-features --bin tessera) || die "cargo build failed"
+    BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/tessera"
+fi
+
+rm -rf "$ARTIFACTS"
+mkdir -p "$ARTIFACTS"
+[[ -x "$BIN" ]] || die "no tessera binary at $BIN"
+WORK="$(mktemp -d)"
+# A private copy: the build folder may be shared and rebuilt while the test runs.
+cp "$BIN" "$WORK/tessera"
+BIN="$WORK/tessera"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 "$HERE/make_study.py" "$WORK/study"
+read -r PORT_A PORT_B < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])
+for x in s: x.close()')
+A="http://127.0.0.1:$PORT_A"
+B="http://127.0.0.1:$PORT_B"
+
+"$BIN" serve --listen "127.0.0.1:$PORT_A" --data-dir "$WORK/a" --viewer-dir "$VIEWER_DIR" \
+    >"$ARTIFACTS/tessera-a.log" 2>&1 &
+PIDS+=($!)
+"$BIN" serve --listen "127.0.0.1:$PORT_B" --data-dir "$WORK/b" --viewer-dir "$VIEWER_DIR" \
+    --viewer-dicomweb-url "$A/dicom-web" >"$ARTIFACTS/tessera-b.log" 2>&1 &
+PIDS+=($!)
+for url in "$A" "$B"; do
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && break
+        sleep 0.2
+    done
+    curl -fsS -o /dev/null "$url/healthz" || die "tessera at $url did not become healthy (see $ARTIFACTS)"
+done
+
+python3 - "$A" "$WORK/study" <<'PY'
+import glob, sys, requests
+base, folder = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob(folder + "/*.dcm"))
+b = "tessera-browser-test"
+body = b"".join(b"--%s\r\nContent-Type: application/dicom\r\n\r\n%s\r\n" % (b.encode(), open(f, "rb").read()) for f in files)
+body += b"--%s--\r\n" % b.encode()
+r = requests.post(base + "/dicom-web/studies", data=body,
+                  headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={b}'})
+if r.status_code != 200:
+    sys.exit(f"STOW of the browser study answered {r.status_code}: {r.text[:500]}")
+print(f"stored {len(files)} instances into {base}")
+PY
+
+echo "browser test: artifacts in $ARTIFACTS"
+TESSERA_URL="$A" TESSERA_VIEWER_ONLY_URL="$B" EXPECTED="$WORK/study/expected.json" \
+    ARTIFACTS="$ARTIFACTS" node "$HERE/ohif.test.mjs"
+if [[ -n "${BROWSER_BENCH:-}" ]]; then
+    TESSERA_URL="$A" EXPECTED="$WORK/study/expected.json" ARTIFACTS="$ARTIFACTS" node "$HERE/bench.mjs"
+fi
