@@ -16,27 +16,6 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::qido_fixtures::{Part10, CT, MR, SR, US};
 
-macro_rules! on_both_indexes {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_indexes!(
     mapping_cases,
     search_parameters,

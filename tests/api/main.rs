@@ -1,7 +1,9 @@
 //! Integration tests through HTTP against the real application, one binary (fast to link).
 //! The shared STOW suite runs once per (index, blob store) pair.
 
-// First: the WADO test modules use its wado_tests! macro.
+// First: the test modules use their macros.
+#[macro_use]
+mod macros;
 #[macro_use]
 mod wado_support;
 

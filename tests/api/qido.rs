@@ -14,28 +14,6 @@ use tessera::config::{ServeArgs, Settings};
 use crate::helpers::*;
 use crate::qido_fixtures::*;
 
-/// One `#[tokio::test]` per (test, index): `qido::sqlite::x` and `qido::postgres::x`.
-macro_rules! on_both_indexes {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_indexes!(
     matching_table,
     returned_attributes,

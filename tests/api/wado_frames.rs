@@ -8,27 +8,6 @@ use sha2::Digest;
 use crate::helpers::*;
 use crate::pixels::*;
 
-macro_rules! on_both_indexes {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_indexes!(
     stored_frames_are_the_stored_bytes,
     decoded_frames_match_pydicom,

@@ -7,27 +7,6 @@ use image::DynamicImage;
 use crate::helpers::*;
 use crate::pixels::*;
 
-macro_rules! on_both_indexes {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::IndexKind::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 on_both_indexes!(
     greyscale_windows,
     colour_images,
