@@ -40,8 +40,15 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet orthanc 2>/dev
 fi
 
 cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/tessera"
 mkdir -p "$OUT"
+# A private copy: the target folder may be shared with other checkouts whose builds would
+# replace target/release/tessera during the run.
+BIN="$OUT/tessera"
+cp "${CARGO_TARGET_DIR:-target}/release/tessera" "$BIN"
+"$BIN" bench --help | grep -q -- --compare-pid || {
+    echo "$BIN is not this checkout's build (no --compare-pid); run again" >&2
+    exit 1
+}
 pin() {
     local cpu="$1"
     shift
@@ -61,7 +68,7 @@ wait_for() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -m | awk '/Mem:/ {print $2}') MiB RAM"
     echo "kernel: $(uname -r)"
     echo "orthanc: $(Orthanc --version | head -1), plugin $(dpkg-query -W -f='${Version}' orthanc-dicomweb 2>/dev/null)"
-    echo "tessera: $(git rev-parse --short HEAD) $(git status --porcelain | grep -q . && echo '(dirty)')"
+    echo "tessera: $(git rev-parse --short HEAD)$(git status --porcelain | grep -q . && echo ' (dirty)'), binary sha256 $(sha256sum "$BIN" | cut -c1-16)"
     echo "pinning: servers on core $SERVER_CPU, load generator on core $CLIENT_CPU (taskset)"
     echo "extra flags: $*"
 } | tee "$OUT/machine.txt"
