@@ -39,12 +39,13 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet orthanc 2>/dev
     systemctl stop orthanc || true
 fi
 
-cargo build --release --quiet
+# TESSERA_BIN: a binary built from this checkout already (skips the build).
+[ -n "${TESSERA_BIN:-}" ] || cargo build --release --quiet
 mkdir -p "$OUT"
 # A private copy: the target folder may be shared with other checkouts whose builds would
 # replace target/release/tessera during the run.
 BIN="$OUT/tessera"
-cp "${CARGO_TARGET_DIR:-target}/release/tessera" "$BIN"
+cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
 "$BIN" bench --help | grep -q -- --compare-pid || {
     echo "$BIN is not this checkout's build (no --compare-pid); run again" >&2
     exit 1

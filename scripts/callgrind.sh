@@ -19,10 +19,17 @@ command -v valgrind >/dev/null || {
     echo "valgrind is missing: apt-get install -y valgrind" >&2
     exit 1
 }
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/tessera"
+# TESSERA_BIN: a binary built from this checkout already (skips the build).
+[ -n "${TESSERA_BIN:-}" ] || cargo build --release --quiet
 work="$(mktemp -d /tmp/tessera-callgrind.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
+# A private copy: the target folder may be shared with other checkouts' builds.
+BIN="$work/tessera"
+cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
+"$BIN" bench --help | grep -q -- --callgrind-op || {
+    echo "$BIN is not this checkout's build (no --callgrind-op); run again" >&2
+    exit 1
+}
 
 # Total instructions (Ir) of one run of `op` with `repeat` repetitions.
 count() {
