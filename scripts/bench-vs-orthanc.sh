@@ -50,13 +50,15 @@ cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
     echo "$BIN is not this checkout's build (no --compare-pid); run again" >&2
     exit 1
 }
+# exec: started with `pin ... &`, the background subshell becomes the program itself, so $!
+# is the server's pid (its /proc figures), not a shell's.
 pin() {
     local cpu="$1"
     shift
     if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-        taskset -c "$cpu" "$@"
+        exec taskset -c "$cpu" "$@"
     else
-        "$@"
+        exec "$@"
     fi
 }
 wait_for() {
@@ -106,11 +108,11 @@ for rep in $(seq 1 "$REPS"); do
     [ $((rep % 2)) -eq 0 ] && order=(--compare-first)
     echo "== repetition $rep/$REPS ${order[*]:-tessera first}; load average $(cut -d' ' -f1-3 /proc/loadavg)" \
         | tee -a "$OUT/machine.txt"
-    pin "$CLIENT_CPU" "$BIN" bench --workload all \
+    (pin "$CLIENT_CPU" "$BIN" bench --workload all \
         --target "http://127.0.0.1:$TPORT/dicom-web" --target-pid "$tpid" --target-name tessera \
         --compare "http://127.0.0.1:$OPORT/dicom-web" --compare-pid "$opid" --compare-name orthanc \
         "${order[@]}" --ceiling-url "http://127.0.0.1:$CPORT" --disk-ceiling-dir "$tdata" \
-        --json "$OUT/run-$rep.json" "$@" 2>"$OUT/bench-$rep.err" | tee "$OUT/run-$rep.txt"
+        --json "$OUT/run-$rep.json" "$@") 2>"$OUT/bench-$rep.err" | tee "$OUT/run-$rep.txt"
     echo "   finished; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
     cleanup
 done
