@@ -38,6 +38,9 @@ pub struct Op {
     pub server_peak_mb: Option<f64>,
     pub errors: usize,
     pub first_error: Option<String>,
+    /// QIDO: mean number of results per request.
+    #[serde(default)]
+    pub mean_results: Option<f64>,
 }
 
 /// One operation on both servers.
@@ -52,6 +55,9 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// compare p50 / target p50 (latency ratio, >1 means the target answers sooner).
     pub p50_ratio: Option<f64>,
+    /// Why there is no ratio although both sides answered without error.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// The operations of one server's report (the JSON `tessera bench` writes).
@@ -171,6 +177,7 @@ fn op(v: &Value, name: String, group: Group, unit: &str, key: &str) -> Op {
             .get("first_error")
             .and_then(Value::as_str)
             .map(str::to_string),
+        mean_results: v.get("mean_results").and_then(Value::as_f64),
     }
 }
 
@@ -193,7 +200,18 @@ pub fn rows(target: Vec<Op>, compare: Vec<Op>) -> Vec<Row> {
         .map(|t| {
             let c = compare.iter().find(|c| c.name == t.name).cloned();
             let ok = |o: &Op| o.errors == 0 && o.value > 0.0;
-            let ratio = c.as_ref().filter(|c| ok(c) && ok(&t)).map(|c| {
+            // A search that finds nothing where the target finds matches did not answer the
+            // query (e.g. an unsupported matching mode), however fast it was.
+            let empty = c.as_ref().is_some_and(|c| {
+                c.mean_results == Some(0.0) && t.mean_results.is_some_and(|n| n > 0.0)
+            });
+            let note = empty.then(|| {
+                format!(
+                    "compare returned no results (target: {:.1} per query)",
+                    t.mean_results.unwrap_or_default()
+                )
+            });
+            let ratio = c.as_ref().filter(|c| ok(c) && ok(&t) && !empty).map(|c| {
                 if t.lower_is_better {
                     c.value / t.value
                 } else {
@@ -212,6 +230,7 @@ pub fn rows(target: Vec<Op>, compare: Vec<Op>) -> Vec<Row> {
                 compare: c,
                 ratio,
                 p50_ratio,
+                note,
             }
         })
         .collect()
@@ -280,7 +299,7 @@ pub fn verdicts(
         );
         if !unanswered.is_empty() {
             note.push_str(&format!(
-                "; no ratio (failed on a side): {}",
+                "; no ratio (failed, or found nothing, on a side): {}",
                 unanswered.join(", ")
             ));
         }
@@ -358,6 +377,9 @@ pub fn print(rows: &[Row], verdicts: &[Verdict], names: (&str, &str)) {
         );
     }
     for r in rows {
+        if let Some(note) = &r.note {
+            println!("  {}: {}", r.name, note.replace("compare", names.1));
+        }
         for (who, op) in [(names.0, Some(&r.target)), (names.1, r.compare.as_ref())] {
             if let Some(err) = op.and_then(|o| o.first_error.as_deref()) {
                 let err: String = err.chars().take(200).collect();
@@ -393,7 +415,10 @@ mod tests {
                        "errors": 0, "server": {"cpu_s": 1.5, "rss_peak_mb": 80.0}}],
             "qido": {"queries": [{"query": "PatientID", "concurrency": 8, "requests": 10,
                                   "seconds": 1.0, "requests_per_s": 10.0, "p50_ms": 2.0,
-                                  "errors": qido_errors, "first_error": null}]},
+                                  "errors": qido_errors, "first_error": null},
+                                 {"query": "fuzzy", "concurrency": 8, "requests": 10,
+                                  "seconds": 1.0, "requests_per_s": 10.0, "p50_ms": 2.0,
+                                  "errors": 0, "mean_results": stow / 400.0}]},
             "wado": {"rows": [], "replays": [{"state": "cold", "concurrency": 25,
                       "time_to_all_frames_s": stow / 100.0, "frames_per_s": 5.0,
                       "errors": 0, "frames_row": null}]}
@@ -408,6 +433,12 @@ mod tests {
         assert_eq!(stow.target.server_cpu_s, Some(1.5));
         let qido = rows.iter().find(|r| r.name == "QIDO PatientID c8").unwrap();
         assert_eq!(qido.ratio, None, "the compare side failed");
+        let fuzzy = rows.iter().find(|r| r.name == "QIDO fuzzy c8").unwrap();
+        assert_eq!(fuzzy.ratio, Some(1.0), "both found matches");
+        let none = super::rows(ops(&report(400.0, 0)), ops(&report(0.0, 0)));
+        let fuzzy = none.iter().find(|r| r.name == "QIDO fuzzy c8").unwrap();
+        assert_eq!(fuzzy.ratio, None, "the compare side found nothing");
+        assert!(fuzzy.note.is_some());
         // A time: compare/target, so a slower target gives < 1.
         let cold = rows.iter().find(|r| r.group == Group::ReplayCold).unwrap();
         assert_eq!(cold.ratio, Some(0.25));
@@ -417,7 +448,7 @@ mod tests {
             .collect();
         let v = verdicts(&flat, Some(310.0));
         assert!(v[0].met, "STOW 4x met: {v:?}");
-        assert!(!v[1].met && v[1].achieved.is_none());
+        assert!(!v[1].met && v[1].achieved == Some(1.0), "fuzzy 1x: {v:?}");
         assert!(!v.last().unwrap().met);
     }
 }

@@ -70,6 +70,8 @@ pub struct SummaryRow {
     /// Runs in which a side failed this operation, with the first error seen.
     pub target_failed_runs: usize,
     pub compare_failed_runs: usize,
+    /// Runs in which the compare server answered without error but found nothing.
+    pub unanswered_runs: usize,
     pub first_error: Option<String>,
 }
 
@@ -109,19 +111,17 @@ fn summarize(paths: &[PathBuf], runs: &[Value]) -> Result<Summary, AppError> {
     let mut ceilings = Vec::new();
     let mut names = (String::from("target"), String::from("compare"));
     for (run, path) in runs.iter().zip(paths) {
-        let rows = run
-            .get("comparison")
-            .and_then(|c| c.get("rows"))
-            .cloned()
-            .ok_or_else(|| {
-                AppError::Bench(format!("{}: no comparison (not --compare)", path.display()))
-            })?;
-        let rows: Vec<Row> = serde_json::from_value(rows)
-            .map_err(|err| AppError::Bench(format!("{}: {err}", path.display())))?;
-        peaks.extend(
-            run.pointer("/comparison/target_peak_mb")
-                .and_then(Value::as_f64),
-        );
+        // Compared again from both servers' figures, so the report reads with this build's
+        // rules whichever build wrote the run.
+        let (Some(target), Some(other)) = (run.get("target"), run.get("compare")) else {
+            return Err(AppError::Bench(format!(
+                "{}: no comparison (not --compare)",
+                path.display()
+            )));
+        };
+        let rows: Vec<Row> = compare::rows(compare::ops(target), compare::ops(other));
+        let hwm = target.pointer("/server_end/hwm_mb").and_then(Value::as_f64);
+        peaks.extend(compare::peak_mb(&rows, hwm));
         ceilings.extend(run.get("ceilings").cloned());
         if let Some(n) = run.pointer("/comparison/names").and_then(Value::as_array) {
             let s = |i: usize| n.get(i).and_then(Value::as_str).unwrap_or("").to_string();
@@ -160,8 +160,9 @@ fn summarize(paths: &[PathBuf], runs: &[Value]) -> Result<Summary, AppError> {
                 .count(),
             first_error: same.iter().find_map(|r| {
                 let c = r.compare.as_ref().and_then(|c| c.first_error.clone());
-                r.target.first_error.clone().or(c)
+                r.target.first_error.clone().or(c).or(r.note.clone())
             }),
+            unanswered_runs: same.iter().filter(|r| r.note.is_some()).count(),
         });
     }
     // A target is judged on the median ratio of each operation it covers; an operation that
@@ -169,7 +170,8 @@ fn summarize(paths: &[PathBuf], runs: &[Value]) -> Result<Summary, AppError> {
     let flat: Vec<_> = rows
         .iter()
         .map(|r| {
-            let clean = r.target_failed_runs == 0 && r.compare_failed_runs == 0;
+            let clean =
+                r.target_failed_runs == 0 && r.compare_failed_runs == 0 && r.unanswered_runs == 0;
             let m = |s: &Option<Spread>| s.as_ref().map(|s| s.median).filter(|_| clean);
             (r.name.clone(), r.group, m(&r.ratio), m(&r.p50_ratio))
         })
@@ -197,10 +199,15 @@ fn print(s: &Summary) {
         "operation", "unit", s.names.0, s.names.1, "ratio", "p50 ratio", "cpu s (t)", "cpu s (c)"
     );
     for r in &s.rows {
-        let fails = if r.target_failed_runs + r.compare_failed_runs > 0 {
+        let fails = if r.target_failed_runs + r.compare_failed_runs + r.unanswered_runs > 0 {
             format!(
-                "  [failed runs: {} {}, {} {}]",
-                s.names.0, r.target_failed_runs, s.names.1, r.compare_failed_runs
+                "  [failed runs: {} {}, {} {}; {} found nothing in {}]",
+                s.names.0,
+                r.target_failed_runs,
+                s.names.1,
+                r.compare_failed_runs,
+                s.names.1,
+                r.unanswered_runs
             )
         } else {
             String::new()
