@@ -95,7 +95,10 @@ async fn run_in(dir: &Path, op: Op, repeat: u32) -> Result<(), AppError> {
 
 async fn stow(router: &axum::Router, synth: &Synth, cell: u32, index: u64) -> Result<(), AppError> {
     let (chunks, _) = multipart::request(synth, cell, index..index + 1).map_err(AppError::Bench)?;
-    let body: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    let mut body = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
+    for chunk in &chunks {
+        body.extend_from_slice(chunk);
+    }
     let request = Request::builder()
         .method("POST")
         .uri("/dicom-web/studies")
