@@ -25,13 +25,15 @@ if ! command -v Orthanc >/dev/null || [ ! -f "$ORTHANC_PLUGIN" ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
     # Debian's package would start its own service; forbid that (we run our own instance).
+    made_policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
         $SUDO chmod +x /usr/sbin/policy-rc.d
-        trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+        made_policy=1
     fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq orthanc orthanc-dicomweb
+    [ -z "$made_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 # If the Debian service runs anyway, it only holds port 8042, the DICOM port and its own
 # folders; stop it so it takes no CPU during the run.
