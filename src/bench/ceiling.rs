@@ -1,6 +1,7 @@
 //! This machine's ceilings, measured in the same run as the workload, so every figure can be
 //! read as a fraction of what the hardware allows: sequential durable disk writes (the STOW
-//! limit on local disk).
+//! limit on local disk), and loopback HTTP through a trivial handler (requests/s of a tiny
+//! answer, MB/s of 1 MiB answers) served by `tessera bench --ceiling-serve` in its own process.
 
 use std::io::Write;
 use std::path::Path;
@@ -23,4 +24,88 @@ pub fn disk_write_mib_s(dir: &Path, megabytes: u64) -> Result<f64, String> {
     let _ = std::fs::remove_file(&path);
     result.map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(megabytes as f64 / seconds)
+}
+
+/// The trivial HTTP server the loopback ceiling is measured against: `GET /ok` answers
+/// "ok", `GET /mib` 1 MiB of constant bytes (shared, never copied). Runs until killed.
+pub async fn serve(addr: std::net::SocketAddr) -> Result<(), String> {
+    use axum::routing::get;
+    let mib = bytes::Bytes::from(vec![0x5au8; 1 << 20]);
+    let app = axum::Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .route("/mib", get(move || async move { mib.clone() }));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    println!("ceiling server on http://{addr}");
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| format!("ceiling server: {e}"))
+}
+
+/// Loopback HTTP through a trivial handler, with this bench as the client.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HttpCeiling {
+    pub url: String,
+    /// `GET /ok`, 8 in flight.
+    pub small_req_per_s: f64,
+    pub small_p50_ms: f64,
+    /// `GET /mib`, 4 in flight.
+    pub mib_mb_per_s: f64,
+    pub errors: usize,
+}
+
+/// Measure `requests` small GETs and `mib_requests` 1 MiB GETs against a `serve` server.
+pub async fn http(
+    client: &reqwest::Client,
+    url: &str,
+    requests: usize,
+    mib_requests: usize,
+) -> HttpCeiling {
+    let (small_s, mut small, e1) = hammer(client, format!("{url}/ok"), requests, 8).await;
+    let (mib_s, _, e2) = hammer(client, format!("{url}/mib"), mib_requests, 4).await;
+    small.sort_by(f64::total_cmp);
+    HttpCeiling {
+        url: url.to_string(),
+        small_req_per_s: requests as f64 / small_s.max(1e-9),
+        small_p50_ms: super::stats::percentile(&small, 50.0),
+        mib_mb_per_s: mib_requests as f64 / mib_s.max(1e-9),
+        errors: e1 + e2,
+    }
+}
+
+/// `count` GETs of `url`, `concurrency` in flight: (seconds, latencies in ms, errors).
+async fn hammer(
+    client: &reqwest::Client,
+    url: String,
+    count: usize,
+    concurrency: usize,
+) -> (f64, Vec<f64>, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, url, next) = (client.clone(), url.clone(), next.clone());
+        workers.spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0);
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let start = Instant::now();
+                let ok = match client.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+                errors += usize::from(!ok);
+            }
+            (latencies, errors)
+        });
+    }
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    while let Some(done) = workers.join_next().await {
+        let (l, e) = done.unwrap_or_default();
+        latencies.extend(l);
+        errors += e;
+    }
+    (started.elapsed().as_secs_f64(), latencies, errors)
 }

@@ -12,7 +12,10 @@
 //! retrieves whole studies and watches the server's memory meanwhile.
 
 mod big;
+mod callgrind;
 mod ceiling;
+mod compare;
+mod compare_summary;
 mod multipart;
 mod qido;
 mod qido_discover;
@@ -58,9 +61,42 @@ pub enum Workload {
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// DICOMweb root to measure, e.g. http://127.0.0.1:8080/dicom-web
+    /// DICOMweb root to measure, e.g. http://127.0.0.1:8080/dicom-web (also `--target`).
+    #[arg(long, visible_alias = "target", required_unless_present_any = ["summarize", "ceiling_serve", "callgrind_op"])]
+    pub url: Option<String>,
+    /// A second DICOMweb root to run the same workload against (e.g. Orthanc's
+    /// http://127.0.0.1:8042/dicom-web); the report then gives target/compare ratios.
     #[arg(long)]
-    pub url: String,
+    pub compare: Option<String>,
+    /// The compare server's process id: its CPU seconds and peak RSS per operation.
+    #[arg(long)]
+    pub compare_pid: Option<u32>,
+    /// Run the compare server's workload first (so repetitions can alternate the order).
+    #[arg(long)]
+    pub compare_first: bool,
+    /// Names for the two servers in tables and JSON [default: target, compare].
+    #[arg(long, default_value = "target")]
+    pub target_name: String,
+    #[arg(long, default_value = "compare")]
+    pub compare_name: String,
+    /// A trivial HTTP server for the loopback ceiling (`--ceiling-serve 127.0.0.1:8199`):
+    /// `GET /ok` answers 2 bytes, `GET /mib` 1 MiB. Runs until killed; no workload.
+    #[arg(long)]
+    pub ceiling_serve: Option<std::net::SocketAddr>,
+    /// Measure the loopback HTTP ceiling against a `--ceiling-serve` server at this URL
+    /// (e.g. http://127.0.0.1:8199) and print figures as fractions of it.
+    #[arg(long)]
+    pub ceiling_url: Option<String>,
+    /// Run one operation in-process, `--callgrind-repeat` times after its setup, and exit:
+    /// what scripts/callgrind.sh counts instructions of.
+    #[arg(long, value_enum)]
+    pub callgrind_op: Option<callgrind::Op>,
+    #[arg(long, default_value_t = 1)]
+    pub callgrind_repeat: u32,
+    /// Print medians and ranges of the comparisons in these JSON reports (written by
+    /// `--compare --json`), no workload; with `--json`, write the summary there.
+    #[arg(long, num_args = 1..)]
+    pub summarize: Vec<PathBuf>,
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Workload::Stow)]
     pub workload: Workload,
@@ -93,6 +129,9 @@ pub struct BenchArgs {
     /// WADO: frames of the multi-frame instance (256x256, 16-bit) [default: 500; smoke: 20].
     #[arg(long)]
     pub wado_frames: Option<u32>,
+    /// WADO: requests per metadata cell [default: 200; smoke: 20].
+    #[arg(long)]
+    pub wado_requests: Option<usize>,
     /// WADO: also store a study of about this many MiB (batches of 100 instances) and
     /// retrieve it once, sampling the server's RSS every 50 ms; 0 = off.
     #[arg(long, default_value_t = 0)]
@@ -100,8 +139,9 @@ pub struct BenchArgs {
     /// Then send one streamed STOW request of about this many MiB; 0 = off.
     #[arg(long, default_value_t = 0)]
     pub big_request_mb: u64,
-    /// The server's process id: report its CPU, RSS and peak RSS (from /proc).
-    #[arg(long)]
+    /// The server's process id: report its CPU, RSS and peak RSS (from /proc); also
+    /// `--target-pid`.
+    #[arg(long, visible_alias = "target-pid")]
     pub server_pid: Option<u32>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
@@ -119,6 +159,7 @@ pub struct BenchArgs {
 }
 
 /// The resolved workload.
+#[derive(Clone)]
 pub(crate) struct Plan {
     pub url: String,
     pub workload: Workload,
@@ -133,6 +174,7 @@ pub(crate) struct Plan {
     pub big_request_mb: u64,
     pub wado_slices: u32,
     pub wado_frames: u32,
+    pub wado_requests: usize,
     pub wado_big_study_mb: u64,
     pub server_pid: Option<u32>,
     pub json: Option<PathBuf>,
@@ -146,7 +188,11 @@ impl Plan {
         let smoke = args.smoke;
         let pick = |full: usize, tiny: usize| if smoke { tiny } else { full };
         let plan = Plan {
-            url: args.url.trim_end_matches('/').to_string(),
+            url: args
+                .url
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string(),
             workload: args.workload,
             batches: args
                 .batch
@@ -167,6 +213,7 @@ impl Plan {
             big_request_mb: args.big_request_mb,
             wado_slices: args.wado_slices.unwrap_or(pick(300, 20) as u32),
             wado_frames: args.wado_frames.unwrap_or(pick(500, 20) as u32),
+            wado_requests: args.wado_requests.unwrap_or(pick(200, 20)).max(1),
             wado_big_study_mb: args.wado_big_study_mb,
             server_pid: args.server_pid,
             json: args.json,
@@ -174,6 +221,13 @@ impl Plan {
             smoke,
             disk_ceiling_dir: args.disk_ceiling_dir,
         };
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// Whether the plan can run: URL, sizes, the server's /proc entry.
+    fn check(&self) -> Result<(), AppError> {
+        let plan = self;
         let bad = |what: &str| Err(AppError::Bench(what.to_string()));
         if !plan.url.starts_with("http://") && !plan.url.starts_with("https://") {
             return bad("--url must be an http:// URL");
@@ -201,15 +255,173 @@ impl Plan {
                 return Err(AppError::Bench(format!("cannot read /proc/{pid}")));
             }
         }
-        Ok(plan)
+        Ok(())
     }
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), AppError> {
+    if let Some(addr) = args.ceiling_serve {
+        return ceiling::serve(addr).await.map_err(AppError::Bench);
+    }
+    if let Some(op) = args.callgrind_op {
+        return callgrind::run(op, args.callgrind_repeat).await;
+    }
+    if !args.summarize.is_empty() {
+        return compare_summary::run(&args.summarize, args.json.as_deref());
+    }
+    let compare_url = args.compare.clone();
+    let (compare_pid, compare_first) = (args.compare_pid, args.compare_first);
+    let names = (args.target_name.clone(), args.compare_name.clone());
+    let ceiling_url = args.ceiling_url.clone();
     let plan = Plan::resolve(args)?;
     let client = reqwest::Client::builder()
         .build()
         .map_err(|err| AppError::Bench(format!("HTTP client: {}", stow::chain(&err))))?;
+    let Some(compare_url) = compare_url else {
+        let (mut report, failed) = run_one(&client, &plan).await?;
+        if let Some(url) = &ceiling_url {
+            let ceiling = http_ceiling(&client, &plan, url).await;
+            report.insert("ceilings".into(), ceiling);
+        }
+        return finish(&plan, serde_json::Value::Object(report), failed);
+    };
+    let mut other = plan.clone();
+    other.url = compare_url.trim_end_matches('/').to_string();
+    other.server_pid = compare_pid;
+    other.disk_ceiling_dir = None;
+    other.json = None;
+    other.check()?;
+    let (target, compared, failed) = if compare_first {
+        let (c, fc) = run_one(&client, &other).await?;
+        let (t, ft) = run_one(&client, &plan).await?;
+        (t, c, ft + fc)
+    } else {
+        let (t, ft) = run_one(&client, &plan).await?;
+        let (c, fc) = run_one(&client, &other).await?;
+        (t, c, ft + fc)
+    };
+    let (target, compared) = (
+        serde_json::Value::Object(target),
+        serde_json::Value::Object(compared),
+    );
+    let rows = compare::rows(compare::ops(&target), compare::ops(&compared));
+    let hwm = target
+        .pointer("/server_end/hwm_mb")
+        .and_then(|v| v.as_f64());
+    let target_peak_mb = compare::peak_mb(&rows, hwm);
+    let flat: Vec<_> = rows
+        .iter()
+        .map(|r| (r.name.clone(), r.group, r.ratio, r.p50_ratio))
+        .collect();
+    let verdicts = compare::verdicts(&flat, target_peak_mb);
+    compare::print(&rows, &verdicts, (&names.0, &names.1));
+    let mut report = serde_json::Map::new();
+    if let Some(url) = &ceiling_url {
+        let ceiling = http_ceiling(&client, &plan, url).await;
+        report.insert("ceilings".into(), ceiling);
+    }
+    let disk = target.get("disk_ceiling_mb_per_s").and_then(|v| v.as_f64());
+    let ceilings = report.get("ceilings").cloned();
+    ceiling_fractions(&rows, ceilings.as_ref(), disk, &names.0);
+    report.insert(
+        "comparison".into(),
+        serde_json::json!({
+            "names": [names.0, names.1],
+            "compare_first": compare_first,
+            "rows": rows,
+            "target_peak_mb": target_peak_mb,
+            "verdicts": verdicts,
+        }),
+    );
+    report.insert("target".into(), target);
+    report.insert("compare".into(), compared);
+    finish(&plan, serde_json::Value::Object(report), failed)
+}
+
+/// Measure the loopback HTTP ceiling (smaller in a smoke run) and print it.
+async fn http_ceiling(client: &reqwest::Client, plan: &Plan, url: &str) -> serde_json::Value {
+    let (small, mib) = if plan.smoke {
+        (200, 20)
+    } else {
+        (20_000, 2_000)
+    };
+    let url = url.trim_end_matches('/');
+    let c = ceiling::http(client, url, small, mib).await;
+    println!(
+        "ceiling: loopback HTTP, trivial handler: {:.0} req/s (8 in flight, p50 {:.2} ms), \
+         {:.0} MB/s of 1 MiB answers (4 in flight){}",
+        c.small_req_per_s,
+        c.small_p50_ms,
+        c.mib_mb_per_s,
+        if c.errors > 0 {
+            format!(", {} error(s)", c.errors)
+        } else {
+            String::new()
+        }
+    );
+    serde_json::to_value(&c).unwrap_or_default()
+}
+
+/// Each target figure as a fraction of the ceiling that bounds it: request rates of the
+/// trivial handler's, byte rates of the loopback 1 MiB rate, STOW of the disk's.
+fn ceiling_fractions(
+    rows: &[compare::Row],
+    http: Option<&serde_json::Value>,
+    disk_mb_per_s: Option<f64>,
+    name: &str,
+) {
+    let get = |key: &str| http.and_then(|h| h.get(key)).and_then(|v| v.as_f64());
+    let (small, mib) = (get("small_req_per_s"), get("mib_mb_per_s"));
+    if small.is_none() && disk_mb_per_s.is_none() {
+        return;
+    }
+    println!("\n{name} as a fraction of this machine's ceilings:");
+    for r in rows.iter().filter(|r| r.target.errors == 0) {
+        let t = &r.target;
+        let mut parts = Vec::new();
+        if let Some(small) = small {
+            parts.push(format!(
+                "{:.1} req/s = {:.1}% of trivial-handler req/s",
+                t.req_per_s,
+                100.0 * t.req_per_s / small
+            ));
+        }
+        if let (Some(mib), true) = (mib, t.mb_per_s > 0.0) {
+            parts.push(format!(
+                "{:.1} MB/s = {:.1}% of loopback MB/s",
+                t.mb_per_s,
+                100.0 * t.mb_per_s / mib
+            ));
+        }
+        if let (Some(disk), compare::Group::Stow) = (disk_mb_per_s, r.group) {
+            parts.push(format!(
+                "{:.1}% of disk write MB/s",
+                100.0 * t.mb_per_s / disk
+            ));
+        }
+        println!("  {:<48} {}", r.name, parts.join(", "));
+    }
+}
+
+/// Write the JSON report; a smoke run fails on any failed request.
+fn finish(plan: &Plan, report: serde_json::Value, failed: usize) -> Result<(), AppError> {
+    if let Some(path) = &plan.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|err| AppError::Bench(format!("writing {}: {err}", path.display())))?;
+    }
+    if plan.smoke && failed > 0 {
+        return Err(AppError::Bench(format!("{failed} request(s) failed")));
+    }
+    Ok(())
+}
+
+/// The whole workload against `plan.url`: its report and the number of failed requests.
+async fn run_one(
+    client: &reqwest::Client,
+    plan: &Plan,
+) -> Result<(serde_json::Map<String, serde_json::Value>, usize), AppError> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut report = serde_json::Map::new();
     report.insert("url".into(), plan.url.clone().into());
@@ -222,17 +434,17 @@ pub async fn run(args: BenchArgs) -> Result<(), AppError> {
     let mut failed = 0;
     let all = plan.workload == Workload::All;
     if all || plan.workload == Workload::Stow {
-        failed += run_stow(&client, &plan, cores, &mut report).await?;
+        failed += run_stow(client, plan, cores, &mut report).await?;
     }
     if all || plan.workload == Workload::Qido {
-        let qido = qido::run(&client, &plan).await?;
+        let qido = qido::run(client, plan).await?;
         failed += qido.errors();
         let value = serde_json::to_value(&qido)
             .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
         report.insert("qido".into(), value);
     }
     if all || plan.workload == Workload::Wado {
-        let wado = wado::run(&client, &plan).await?;
+        let wado = wado::run(client, plan).await?;
         failed += wado.errors();
         let value = serde_json::to_value(&wado)
             .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
@@ -255,17 +467,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AppError> {
             "cpu_s": e.cpu_ticks as f64 / 100.0,
         }))),
     );
-
-    if let Some(path) = &plan.json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|err| AppError::Bench(format!("JSON report: {err}")))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|err| AppError::Bench(format!("writing {}: {err}", path.display())))?;
-    }
-    if plan.smoke && failed > 0 {
-        return Err(AppError::Bench(format!("{failed} request(s) failed")));
-    }
-    Ok(())
+    Ok((report, failed))
 }
 
 /// The STOW workload; its figures go into `report`. Returns the number of failed requests.

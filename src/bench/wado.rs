@@ -1,8 +1,9 @@
 //! The WADO-RS workload: what web viewers and pipelines ask of an archive. Stores one study
 //! (a CT series of N slices and a multi-frame instance of M frames, both native explicit VR
-//! little endian), then measures series metadata (cold, warm, gzip), an OHIF-like replay
-//! (cold then warm), random frames of the multi-frame instance, whole-study retrieve, and
-//! optionally the server's memory while a big study streams out.
+//! little endian) and a second CT study, then measures series and study metadata (cold,
+//! warm, gzip), an OHIF-like replay (cold at 25 and 100 in flight, one study each, then warm),
+//! random frames of the multi-frame instance, whole-study retrieve, and optionally the
+//! server's memory while a big study streams out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ use super::Plan;
 use crate::error::AppError;
 
 const CELL: u32 = 1;
+/// The second CT study: cold study metadata and the cold replay at the higher concurrency.
+const CELL2: u32 = 2;
 const TIMEOUT: Duration = Duration::from_secs(60);
 const STORE_BATCH: u64 = 10;
 const STORE_CONCURRENCY: usize = 4;
@@ -99,7 +102,19 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
     stored_series.print();
     let stored_mf = wado_store::multiframe(client, url, &mf).await;
     stored_mf.print();
-    let stored = vec![stored_series, stored_mf];
+    let mut stored_second = wado_store::series(
+        client,
+        url,
+        &synth,
+        CELL2,
+        u64::from(slices),
+        STORE_BATCH,
+        STORE_CONCURRENCY,
+    )
+    .await;
+    stored_second.what = format!("second CT study ({STORE_BATCH} per request)");
+    stored_second.print();
+    let stored = vec![stored_series, stored_mf, stored_second];
     if let Some(err) = stored.iter().find_map(|s| s.first_error.as_ref()) {
         return Err(AppError::Bench(format!(
             "storing the WADO study failed: {err}"
@@ -107,8 +122,10 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
     }
     let study_files = (
         slices as usize + 1,
-        stored.iter().map(|s| s.file_bytes).sum::<u64>(),
+        stored[..2].iter().map(|s| s.file_bytes).sum::<u64>(),
     );
+    let study2 = synth.study_uid(CELL2, 0);
+    let series2 = synth.series_uid(CELL2, 0);
 
     let pid = plan.server_pid;
     let mut rows = Vec::new();
@@ -116,13 +133,29 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
     // a. Series metadata: the first request alone (cold), then warm, then gzip.
     eprintln!("bench: series metadata ...");
     let metadata = format!("{url}/studies/{study}/series/{series}/metadata");
-    let requests = if plan.smoke { 20 } else { 200 };
+    let requests = plan.wado_requests;
     let json = Check::Json {
         items: Some(slices as usize),
         keep: false,
     };
+    let study_json = Check::Json {
+        items: Some(slices as usize + 1),
+        keep: false,
+    };
+    let study_metadata = format!("{url}/studies/{study}/metadata");
     let cells = [
         ("metadata cold (first)", 1, 1, json.clone()),
+        (
+            "study metadata cold (first)",
+            1,
+            1,
+            Check::Json {
+                items: Some(slices as usize),
+                keep: false,
+            },
+        ),
+        ("study metadata warm", requests, 1, study_json.clone()),
+        ("study metadata warm", requests, 8, study_json),
         ("metadata warm", requests, 1, json.clone()),
         ("metadata warm", requests, 8, json),
         (
@@ -139,8 +172,16 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         ),
     ];
     for (item, count, concurrency, check) in cells {
+        let url = if item.starts_with("study metadata cold") {
+            // The second study, which nothing has asked for yet.
+            format!("{url}/studies/{study2}/metadata")
+        } else if item.starts_with("study") {
+            study_metadata.clone()
+        } else {
+            metadata.clone()
+        };
         let job = Job {
-            url: metadata.clone(),
+            url,
             accept: JSON,
             check,
         };
@@ -158,15 +199,25 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         series_in_study: 2,
         frame: synth.pixel_values(),
     };
+    // The second study: no frame of it asked for yet, one series.
+    let target2 = Target {
+        url,
+        study: &study2,
+        series: &series2,
+        instances: slices as usize,
+        series_in_study: 1,
+        frame: synth.pixel_values(),
+    };
     let mut replays = Vec::new();
     let replay_cells = [
-        ("cold", REPLAY_CONCURRENCY[0]),
-        ("warm", REPLAY_CONCURRENCY[0]),
-        ("warm", REPLAY_CONCURRENCY[1]),
+        ("cold", REPLAY_CONCURRENCY[0], &target),
+        ("cold", REPLAY_CONCURRENCY[1], &target2),
+        ("warm", REPLAY_CONCURRENCY[0], &target),
+        ("warm", REPLAY_CONCURRENCY[1], &target),
     ];
-    for (state, concurrency) in replay_cells {
+    for (state, concurrency, target) in replay_cells {
         eprintln!("bench: viewer replay ({state}, {concurrency} in flight) ...");
-        let replay = wado_replay::run(client, &target, state, concurrency, pid).await;
+        let replay = wado_replay::run(client, target, state, concurrency, pid).await;
         rows.extend(replay.frames_row.clone());
         replays.push(replay);
     }

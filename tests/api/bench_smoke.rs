@@ -62,7 +62,103 @@ async fn wado_bench_smoke_run_stores_and_retrieves() {
     tessera::bench::run(wrapper.args)
         .await
         .expect("WADO smoke run failed");
-    // Smoke: a 20-slice CT series and one 20-frame instance in one study.
+    // Smoke: a 20-slice CT series and one 20-frame instance in one study, and a second
+    // 20-slice CT study (cold study metadata, the cold replay at 100 in flight).
     let (studies, series, instances) = app.counts().await;
-    assert_eq!((studies, series, instances), (1, 2, 21));
+    assert_eq!((studies, series, instances), (2, 3, 41));
+}
+
+/// The side-by-side path (`--compare`, as against Orthanc) with a second Tessera as the
+/// compare server, then `--summarize` over the report, so neither can rot.
+#[tokio::test]
+async fn compare_smoke_run_measures_both_servers_and_summarizes() {
+    let target = TestApp::spawn(IndexKind::Sqlite, StorageKind::Local).await;
+    let other = TestApp::spawn(IndexKind::Sqlite, StorageKind::Memory).await;
+    let (t_url, c_url) = (target.url("/dicom-web"), other.url("/dicom-web"));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let pid = std::process::id().to_string();
+    let args = [
+        "bench",
+        "--target",
+        t_url.as_str(),
+        "--target-pid",
+        pid.as_str(),
+        "--compare",
+        c_url.as_str(),
+        "--compare-pid",
+        pid.as_str(),
+        "--compare-first",
+        "--workload",
+        "all",
+        "--smoke",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let wrapper = Wrapper::try_parse_from(args).unwrap();
+    tessera::bench::run(wrapper.args)
+        .await
+        .expect("compare smoke run failed");
+    // Each server got the whole workload: STOW 80, QIDO corpus 300, WADO 41 instances.
+    for app in [&target, &other] {
+        let (_, _, instances) = app.counts().await;
+        assert_eq!(instances, 80 + 300 + 41);
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = report["comparison"]["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    for expected in [
+        "STOW 10/req c2",
+        "QIDO PatientID c2",
+        "study metadata warm c8",
+        "OHIF replay cold c100: time to all frames",
+        "OHIF replay warm c25: frames/s",
+        "study retrieve #1 c1",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for row in rows {
+        let ratio = row["ratio"].as_f64();
+        assert!(
+            ratio.is_some_and(|r| r > 0.0),
+            "no ratio for {}: {row}",
+            row["name"]
+        );
+        assert!(row["target"]["server_cpu_s"].as_f64().is_some());
+    }
+    assert_eq!(
+        report["comparison"]["verdicts"].as_array().unwrap().len(),
+        8
+    );
+    assert!(
+        report["target"]["wado"]["replays"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 4
+    );
+
+    let summary = dir.path().join("summary.json");
+    let args = [
+        "bench",
+        "--summarize",
+        json.to_str().unwrap(),
+        json.to_str().unwrap(),
+        "--json",
+        summary.to_str().unwrap(),
+    ];
+    let wrapper = Wrapper::try_parse_from(args).unwrap();
+    tessera::bench::run(wrapper.args)
+        .await
+        .expect("summarize failed");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let first = &summary["rows"][0];
+    assert_eq!(first["name"], rows[0]["name"]);
+    assert_eq!(first["ratio"]["n"], 2);
+    assert_eq!(first["ratio"]["median"], rows[0]["ratio"]);
 }
