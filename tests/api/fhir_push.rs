@@ -159,9 +159,19 @@ fn summary(study: &Value) -> (u64, u64, Vec<String>) {
 }
 
 #[tokio::test]
-async fn push_keeps_the_fhir_server_current() {
+async fn push_keeps_the_fhir_server_current_sqlite() {
+    push_keeps_the_fhir_server_current(IndexKind::Sqlite).await;
+}
+
+/// The same on PostgreSQL (the worker's cursor and lease there).
+#[tokio::test]
+async fn push_keeps_the_fhir_server_current_postgres() {
+    push_keeps_the_fhir_server_current(IndexKind::Postgres).await;
+}
+
+async fn push_keeps_the_fhir_server_current(index: IndexKind) {
     let _server = fhir_server::lock_shared().await;
-    let app = TestApp::spawn_with(IndexKind::Sqlite, StorageKind::Local, with_push).await;
+    let app = TestApp::spawn_with(index, StorageKind::Local, with_push).await;
     let c = Corpus { root: root() };
     let parts = vec![
         c.instance(1, 1, 1, "CT", "axial"),
@@ -394,4 +404,61 @@ async fn outbox_survives_an_outage_and_a_restart() {
     );
     let patients = entries(&search("Patient", &format!("identifier={}", c.patient_id(5))).await);
     assert_eq!(patients.len(), 1);
+}
+
+/// Two nodes on one PostgreSQL, both configured to push: the lease lets one of them push; when
+/// it stops (and releases the lease) the other takes over.
+#[tokio::test]
+async fn one_node_pushes_and_another_takes_over() {
+    let _server = fhir_server::lock_shared().await;
+    let a = TestApp::spawn_with(IndexKind::Postgres, StorageKind::Local, with_push).await;
+    let b = TestApp::start(a.settings.clone(), Arc::clone(&a.dir)).await;
+    let c = Corpus { root: root() };
+    for study in 1..=3u32 {
+        let node = if study % 2 == 0 { &a } else { &b };
+        let part = c.instance(study, 1, 1, "CT", "lease");
+        assert_eq!(
+            StowResult::from(node.stow(std::slice::from_ref(&part)).await)
+                .await
+                .status,
+            200
+        );
+    }
+    let wait = Duration::from_secs(30);
+    for study in 1..=3u32 {
+        let uid = c.study(study);
+        eventually(wait, "each study arrives", async || {
+            match remote_studies(&uid).await.as_slice() {
+                [one] if summary(one).1 == 1 => Ok(()),
+                other => Err(format!("{} copies", other.len())),
+            }
+        })
+        .await;
+    }
+    let pushed_a = metric(&metrics(&a).await, "tessera_fhir_pushed_total");
+    let pushed_b = metric(&metrics(&b).await, "tessera_fhir_pushed_total");
+    assert!(
+        (pushed_a == 0) != (pushed_b == 0),
+        "exactly one node pushes: {pushed_a} and {pushed_b}"
+    );
+    let (holder, other) = if pushed_a > 0 { (a, b) } else { (b, a) };
+    holder.stop().await;
+    let part = c.instance(4, 1, 1, "CT", "after the handover");
+    assert_eq!(
+        StowResult::from(other.stow(std::slice::from_ref(&part)).await)
+            .await
+            .status,
+        200
+    );
+    let uid = c.study(4);
+    eventually(
+        wait,
+        "the other node takes over",
+        async || match remote_studies(&uid).await.as_slice() {
+            [_] => Ok(()),
+            other => Err(format!("{} copies", other.len())),
+        },
+    )
+    .await;
+    assert!(metric(&metrics(&other).await, "tessera_fhir_pushed_total") >= 1);
 }
