@@ -107,21 +107,23 @@ fn invalid(message: impl Into<String>) -> FhirError {
 
 /// Split on `sep` where it is not escaped with `\`; pieces keep their escapes.
 fn split_unescaped(value: &str, sep: char) -> Vec<String> {
-    let mut out = vec![String::new()];
+    let mut out = Vec::new();
+    let mut current = String::new();
     let mut escaped = false;
     for c in value.chars() {
         if escaped {
-            out.last_mut().unwrap().push('\\');
-            out.last_mut().unwrap().push(c);
+            current.push('\\');
+            current.push(c);
             escaped = false;
         } else if c == '\\' {
             escaped = true;
         } else if c == sep {
-            out.push(String::new());
+            out.push(std::mem::take(&mut current));
         } else {
-            out.last_mut().unwrap().push(c);
+            current.push(c);
         }
     }
+    out.push(current);
     out
 }
 
@@ -174,10 +176,9 @@ fn column(keyword: &str) -> Target {
 }
 
 fn one_or_list(values: Vec<String>) -> Matcher {
-    if values.len() == 1 {
-        Matcher::Exact(values.into_iter().next().unwrap())
-    } else {
-        Matcher::List(values)
+    match <[String; 1]>::try_from(values) {
+        Ok([only]) => Matcher::Exact(only),
+        Err(values) => Matcher::List(values),
     }
 }
 
