@@ -98,6 +98,8 @@ const FEED_LOCK: i64 = 0x5453_5241;
 
 /// Rows per INSERT (6 parameters each).
 const CHUNK: usize = 200;
+/// UIDs per `IN (...)` list.
+const IN_CHUNK: usize = 500;
 
 /// Append changes in the caller's transaction, marking earlier entries of the same instances
 /// replaced or deleted. Call it last in the transaction: on PostgreSQL it takes the feed's
@@ -121,34 +123,50 @@ pub(super) async fn append(
         .fetch_one(&mut *conn)
         .await
         .map_err(IndexError::db("read change sequence"))?;
-    // The last change of each instance in this batch decides the state of its earlier ones.
-    let mut final_action: HashMap<&str, ChangeAction> = HashMap::new();
-    for change in changes {
-        final_action.insert(change.sop.as_str(), change.action);
+    // The last change of each instance in this batch decides the state of its other entries.
+    let mut last_of: HashMap<&str, usize> = HashMap::new();
+    for (i, change) in changes.iter().enumerate() {
+        last_of.insert(change.sop.as_str(), i);
     }
-    for (sop, action) in &final_action {
-        let sql = match action {
-            ChangeAction::Delete => {
-                "UPDATE change_feed SET state = 'deleted' WHERE sop_uid = $1 \
-                 AND state <> 'deleted'"
+    let finally = |action: ChangeAction| -> Vec<&str> {
+        last_of
+            .iter()
+            .filter(|(_, &i)| changes[i].action == action)
+            .map(|(sop, _)| *sop)
+            .collect()
+    };
+    // Earlier entries of overwritten and deleted instances; a create has no current entry
+    // (its instance was not stored), so a STOW of new instances adds no statement here.
+    mark(
+        conn,
+        &finally(ChangeAction::Update),
+        "UPDATE change_feed SET state = 'replaced' WHERE state = 'current' AND sop_uid",
+    )
+    .await?;
+    mark(
+        conn,
+        &finally(ChangeAction::Delete),
+        "UPDATE change_feed SET state = 'deleted' WHERE state <> 'deleted' AND sop_uid",
+    )
+    .await?;
+    let states: Vec<ChangeState> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, change)| {
+            let last = last_of.get(change.sop.as_str()).copied().unwrap_or(i);
+            if change.action == ChangeAction::Delete || changes[last].action == ChangeAction::Delete
+            {
+                ChangeState::Deleted
+            } else if last == i {
+                ChangeState::Current
+            } else {
+                ChangeState::Replaced
             }
-            _ => {
-                "UPDATE change_feed SET state = 'replaced' WHERE sop_uid = $1 AND state = 'current'"
-            }
-        };
-        sqlx::query(sql)
-            .bind(*sop)
-            .execute(&mut *conn)
-            .await
-            .map_err(IndexError::db("update change states"))?;
-    }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for change in changes {
-        *seen.entry(change.sop.as_str()).or_default() += 1;
-    }
+        })
+        .collect();
     let now = now_micros();
     let mut seq = last;
-    for chunk in changes.chunks(CHUNK) {
+    for (chunk, states) in changes.chunks(CHUNK).zip(states.chunks(CHUNK)) {
         let values = (0..chunk.len())
             .map(|r| format!("({}, $1)", placeholders(r * 6 + 2, 6)))
             .collect::<Vec<_>>()
@@ -158,17 +176,8 @@ pub(super) async fn append(
              changed_at) VALUES {values}"
         );
         let mut query = sqlx::query(&sql).bind(now);
-        for change in chunk {
+        for (change, state) in chunk.iter().zip(states) {
             seq += 1;
-            let remaining = seen.get_mut(change.sop.as_str()).expect("counted above");
-            *remaining -= 1;
-            let state = match (change.action, *remaining, final_action[change.sop.as_str()]) {
-                (ChangeAction::Delete, _, _) | (_, 1.., ChangeAction::Delete) => {
-                    ChangeState::Deleted
-                }
-                (_, 0, _) => ChangeState::Current,
-                _ => ChangeState::Replaced,
-            };
             query = query
                 .bind(seq)
                 .bind(change.action.as_str())
@@ -181,6 +190,22 @@ pub(super) async fn append(
             .execute(&mut *conn)
             .await
             .map_err(IndexError::db("append changes"))?;
+    }
+    Ok(())
+}
+
+/// Run `prefix IN (...)` over these SOP Instance UIDs, a chunk at a time.
+async fn mark(conn: &mut AnyConnection, sops: &[&str], prefix: &str) -> Result<(), IndexError> {
+    for chunk in sops.chunks(IN_CHUNK) {
+        let sql = format!("{prefix} IN ({})", placeholders(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for sop in chunk {
+            query = query.bind(*sop);
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("update change states"))?;
     }
     Ok(())
 }
