@@ -28,7 +28,7 @@ use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;
 pub use changes::{ChangeAction, ChangeEntry, ChangeState};
 pub use model::{
-    DeleteTarget, Deleted, InstanceRow, NewInstance, RowValue, SearchRow, SeriesRow, StoreOutcome,
+    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, RowValue, SearchRow, SeriesRow, StoreOutcome,
     StudyRow,
 };
 
@@ -57,6 +57,14 @@ pub trait Index: Send + Sync + 'static {
         series: Option<&SeriesUid>,
         sop: Option<&SopInstanceUid>,
     ) -> Result<Vec<InstanceRow>, IndexError>;
+    /// The stored DICOM JSON of the same instances as [`Index::instances_of`], in the same
+    /// order, without the other columns (WADO-RS metadata).
+    async fn instance_documents(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<InstanceDocument>, IndexError>;
     /// (SOP Instance UID, updated_at) of the same instances as [`Index::instances_of`],
     /// without their metadata: what a WADO-RS metadata ETag is computed from.
     async fn instance_versions(

@@ -86,6 +86,19 @@ pub struct InstanceRow {
     pub updated_at: i64,
 }
 
+/// What a WADO-RS metadata document is assembled from: one instance's identity, version and
+/// stored DICOM JSON, without the columns a retrieve or a frame needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceDocument {
+    pub sop_uid: String,
+    pub series_uid: String,
+    pub study_uid: String,
+    /// DICOM JSON text with relative BulkDataURIs (see `dicom::json`).
+    pub metadata: String,
+    /// Microseconds since the epoch of the last write of this row (for ETags).
+    pub updated_at: i64,
+}
+
 /// A value read for a QIDO result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowValue {

@@ -13,7 +13,7 @@ use sqlx::{AnyPool, Row};
 use super::changes::{self, ChangeEntry};
 use super::group::GroupWriter;
 use super::model::{
-    DeleteTarget, Deleted, InstanceRow, NewInstance, SearchRow, SeriesRow, StoreOutcome, StudyRow,
+    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow, StoreOutcome, StudyRow,
 };
 use super::workers;
 use super::write::{self, placeholders, BatchWriter};
@@ -177,6 +177,10 @@ fn study_row(row: &AnyRow) -> Result<StudyRow, sqlx::Error> {
 }
 
 /// `select` restricted to a study, optionally a series and an instance; the bind values.
+/// Series number, series, instance number, instance: the order of WADO-RS answers.
+const INSTANCE_ORDER: &str = " ORDER BY COALESCE(se.series_number, 0), se.series_uid, \
+     COALESCE(i.instance_number, 0), i.sop_uid";
+
 fn scope_query<'a>(
     select: &str,
     study: &'a StudyUid,
@@ -334,10 +338,7 @@ impl Index for SqlIndex {
             series,
             sop,
         );
-        sql.push_str(
-            " ORDER BY COALESCE(se.series_number, 0), se.series_uid, \
-             COALESCE(i.instance_number, 0), i.sop_uid",
-        );
+        sql.push_str(INSTANCE_ORDER);
         let mut query = sqlx::query(&sql);
         for value in values {
             query = query.bind(value);
@@ -347,6 +348,42 @@ impl Index for SqlIndex {
             .await
             .map_err(IndexError::db("read instances"))?;
         rows.iter().map(instance_row).collect()
+    }
+
+    async fn instance_documents(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<InstanceDocument>, IndexError> {
+        let (mut sql, values) = scope_query(
+            "SELECT i.sop_uid, i.series_uid, i.study_uid, i.metadata, i.updated_at \
+             FROM instances i JOIN series se ON se.series_uid = i.series_uid",
+            study,
+            series,
+            sop,
+        );
+        sql.push_str(INSTANCE_ORDER);
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(IndexError::db("read instance metadata"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(InstanceDocument {
+                    sop_uid: row.try_get("sop_uid")?,
+                    series_uid: row.try_get("series_uid")?,
+                    study_uid: row.try_get("study_uid")?,
+                    metadata: row.try_get("metadata")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(IndexError::db("read instance metadata"))
     }
 
     async fn instance_versions(

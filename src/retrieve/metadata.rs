@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{not_found, RetrieveService, Scope};
 use crate::dicom::xml::native_dicom_model;
 use crate::error::RetrieveError;
-use crate::index::InstanceRow;
+use crate::index::InstanceDocument;
 
 /// The representation asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +82,13 @@ impl RetrieveService {
                 return Ok(MetadataAnswer::Document(document(etag, body, format)));
             }
         }
-        let rows = self.rows(scope).await?;
+        let rows = self
+            .index
+            .instance_documents(&scope.study, scope.series.as_ref(), scope.sop.as_ref())
+            .await?;
+        if rows.is_empty() {
+            return Err(not_found(scope));
+        }
         // The ETag of what is served: computed from the rows read, which a concurrent write
         // may have made newer than the versions above.
         let etag = etag(
@@ -140,7 +146,7 @@ fn etag<'a>(
 
 /// Where the bulk data of an instance lives, JSON-escaped (the base URL comes from the Host
 /// header and may hold anything).
-fn instance_prefix(row: &InstanceRow, base: &str) -> String {
+fn instance_prefix(row: &InstanceDocument, base: &str) -> String {
     let url = format!(
         "{base}/dicom-web/studies/{}/series/{}/instances/{}/",
         row.study_uid, row.series_uid, row.sop_uid
@@ -167,7 +173,7 @@ fn absolutize(json: &str, prefix: &str, out: &mut String) {
     out.push_str(rest);
 }
 
-fn check_object(row: &InstanceRow) -> Result<(), RetrieveError> {
+fn check_object(row: &InstanceDocument) -> Result<(), RetrieveError> {
     if row.metadata.starts_with('{') && row.metadata.ends_with('}') {
         Ok(())
     } else {
@@ -178,7 +184,7 @@ fn check_object(row: &InstanceRow) -> Result<(), RetrieveError> {
     }
 }
 
-fn assemble_json(rows: &[InstanceRow], base: &str) -> Result<String, RetrieveError> {
+fn assemble_json(rows: &[InstanceDocument], base: &str) -> Result<String, RetrieveError> {
     let size: usize = rows.iter().map(|r| r.metadata.len() + 256).sum();
     let mut out = String::with_capacity(size + 2);
     out.push('[');
@@ -193,7 +199,7 @@ fn assemble_json(rows: &[InstanceRow], base: &str) -> Result<String, RetrieveErr
     Ok(out)
 }
 
-fn assemble_xml(rows: &[InstanceRow], base: &str, boundary: &str) -> Result<String, RetrieveError> {
+fn assemble_xml(rows: &[InstanceDocument], base: &str, boundary: &str) -> Result<String, RetrieveError> {
     let mut out = String::new();
     for row in rows {
         check_object(row)?;
