@@ -132,6 +132,9 @@ pub struct BenchArgs {
     /// WADO: requests per metadata cell [default: 200; smoke: 20].
     #[arg(long)]
     pub wado_requests: Option<usize>,
+    /// WADO: random frames fetched from the multi-frame instance [default: 2000; smoke: 200].
+    #[arg(long)]
+    pub wado_random_frames: Option<usize>,
     /// WADO: also store a study of about this many MiB (batches of 100 instances) and
     /// retrieve it once, sampling the server's RSS every 50 ms; 0 = off.
     #[arg(long, default_value_t = 0)]
@@ -175,6 +178,7 @@ pub(crate) struct Plan {
     pub wado_slices: u32,
     pub wado_frames: u32,
     pub wado_requests: usize,
+    pub wado_random_frames: usize,
     pub wado_big_study_mb: u64,
     pub server_pid: Option<u32>,
     pub json: Option<PathBuf>,
@@ -214,6 +218,7 @@ impl Plan {
             wado_slices: args.wado_slices.unwrap_or(pick(300, 20) as u32),
             wado_frames: args.wado_frames.unwrap_or(pick(500, 20) as u32),
             wado_requests: args.wado_requests.unwrap_or(pick(200, 20)).max(1),
+            wado_random_frames: args.wado_random_frames.unwrap_or(pick(2000, 200)).max(1),
             wado_big_study_mb: args.wado_big_study_mb,
             server_pid: args.server_pid,
             json: args.json,

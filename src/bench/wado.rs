@@ -251,7 +251,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
 
     // c. Random frames of the multi-frame instance (seeded).
     eprintln!("bench: random frames of the multi-frame instance ...");
-    let count = if plan.smoke { 200 } else { 2000 };
+    let count = plan.wado_random_frames;
     let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
     let base = format!(
         "{url}/studies/{study}/series/{}/instances/{}/frames",
