@@ -116,16 +116,20 @@ async fn retrieve(
                 content_type: part_type(&first),
                 body: first_body,
             });
-            let rest = stream::iter(plans).then(move |plan| {
-                let service = service.clone();
-                async move {
-                    let body = service.part_body(&plan).await?;
-                    Ok(OutPart {
-                        content_type: part_type(&plan),
-                        body,
-                    })
-                }
-            });
+            // The next parts are opened (and their first chunk read) while the current one
+            // is being written: the socket never waits for a file open.
+            let rest = stream::iter(plans)
+                .map(move |plan| {
+                    let service = service.clone();
+                    async move {
+                        let body = service.part_body(&plan).await?;
+                        Ok(OutPart {
+                            content_type: part_type(&plan),
+                            body,
+                        })
+                    }
+                })
+                .buffered(PARTS_AHEAD);
             let parts = stream::once(async move { first }).chain(rest).boxed();
             let mut response = multipart_out::body(boundary.clone(), parts).into_response();
             response.headers_mut().insert(
@@ -140,6 +144,9 @@ async fn retrieve(
         .insert(header::VARY, HeaderValue::from_static("Accept"));
     Ok(response)
 }
+
+/// Parts of a retrieve prepared ahead of the one being written.
+const PARTS_AHEAD: usize = 2;
 
 pub(super) fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(|err| ApiError::Internal(format!("header {text:?}: {err}")))

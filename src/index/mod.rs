@@ -28,8 +28,8 @@ use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;
 pub use changes::{ChangeAction, ChangeEntry, ChangeState};
 pub use model::{
-    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, RowValue, SearchRow, SeriesRow, StoreOutcome,
-    StudyRow,
+    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, RowValue, SearchRow,
+    SeriesRow, StoreOutcome, StudyRow,
 };
 
 #[async_trait]

@@ -13,7 +13,8 @@ use sqlx::{AnyPool, Row};
 use super::changes::{self, ChangeEntry};
 use super::group::GroupWriter;
 use super::model::{
-    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow, StoreOutcome, StudyRow,
+    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow,
+    StoreOutcome, StudyRow,
 };
 use super::workers;
 use super::write::{self, placeholders, BatchWriter};

@@ -199,7 +199,11 @@ fn assemble_json(rows: &[InstanceDocument], base: &str) -> Result<String, Retrie
     Ok(out)
 }
 
-fn assemble_xml(rows: &[InstanceDocument], base: &str, boundary: &str) -> Result<String, RetrieveError> {
+fn assemble_xml(
+    rows: &[InstanceDocument],
+    base: &str,
+    boundary: &str,
+) -> Result<String, RetrieveError> {
     let mut out = String::new();
     for row in rows {
         check_object(row)?;
