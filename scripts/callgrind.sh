@@ -42,7 +42,7 @@ count() {
     awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }
 
-declare -A repeats=([ingest]=10 [qido]=50 [frame]=50)
+declare -A repeats=([ingest]=10 [qido]=500 [frame]=200)
 measured="$work/measured.tsv"
 printf 'operation\tinstructions\trepeat\n' >"$measured"
 for op in ingest qido frame; do
