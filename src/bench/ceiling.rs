@@ -26,14 +26,22 @@ pub fn disk_write_mib_s(dir: &Path, megabytes: u64) -> Result<f64, String> {
     Ok(megabytes as f64 / seconds)
 }
 
+/// Size of a `GET /frame` answer: one 512x512 16-bit frame.
+pub const FRAME_BYTES: usize = 512 * 512 * 2;
+/// Frame-sized GETs in flight, as in the OHIF replay at its lower concurrency.
+pub const FRAME_CONCURRENCY: usize = 25;
+
 /// The trivial HTTP server the loopback ceiling is measured against: `GET /ok` answers
-/// "ok", `GET /mib` 1 MiB of constant bytes (shared, never copied). Runs until killed.
+/// "ok", `GET /mib` 1 MiB and `GET /frame` 512 KiB of constant bytes (shared, never
+/// copied). Runs until killed.
 pub async fn serve(addr: std::net::SocketAddr) -> Result<(), String> {
     use axum::routing::get;
     let mib = bytes::Bytes::from(vec![0x5au8; 1 << 20]);
+    let frame = mib.slice(..FRAME_BYTES);
     let app = axum::Router::new()
         .route("/ok", get(|| async { "ok" }))
-        .route("/mib", get(move || async move { mib.clone() }));
+        .route("/mib", get(move || async move { mib.clone() }))
+        .route("/frame", get(move || async move { frame.clone() }));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
@@ -52,10 +60,15 @@ pub struct HttpCeiling {
     pub small_p50_ms: f64,
     /// `GET /mib`, 4 in flight.
     pub mib_mb_per_s: f64,
+    /// `GET /frame` (512 KiB), 25 in flight: the most frames per second a server could
+    /// deliver to this client (0 when the ceiling server has no `/frame`).
+    #[serde(default)]
+    pub frame_per_s: f64,
     pub errors: usize,
 }
 
-/// Measure `requests` small GETs and `mib_requests` 1 MiB GETs against a `serve` server.
+/// Measure `requests` small GETs, `mib_requests` 1 MiB GETs and as many frame-sized GETs
+/// against a `serve` server.
 pub async fn http(
     client: &reqwest::Client,
     url: &str,
@@ -64,13 +77,21 @@ pub async fn http(
 ) -> HttpCeiling {
     let (small_s, mut small, e1) = hammer(client, format!("{url}/ok"), requests, 8).await;
     let (mib_s, _, e2) = hammer(client, format!("{url}/mib"), mib_requests, 4).await;
+    let (frame_s, _, e3) = hammer(
+        client,
+        format!("{url}/frame"),
+        mib_requests,
+        FRAME_CONCURRENCY,
+    )
+    .await;
     small.sort_by(f64::total_cmp);
     HttpCeiling {
         url: url.to_string(),
         small_req_per_s: requests as f64 / small_s.max(1e-9),
         small_p50_ms: super::stats::percentile(&small, 50.0),
         mib_mb_per_s: mib_requests as f64 / mib_s.max(1e-9),
-        errors: e1 + e2,
+        frame_per_s: mib_requests as f64 / frame_s.max(1e-9),
+        errors: e1 + e2 + e3,
     }
 }
 

@@ -354,10 +354,14 @@ async fn http_ceiling(client: &reqwest::Client, plan: &Plan, url: &str) -> serde
     let c = ceiling::http(client, url, small, mib).await;
     println!(
         "ceiling: loopback HTTP, trivial handler: {:.0} req/s (8 in flight, p50 {:.2} ms), \
-         {:.0} MB/s of 1 MiB answers (4 in flight){}",
+         {:.0} MB/s of 1 MiB answers (4 in flight), {:.0} frames/s of 512 KiB answers \
+         ({} in flight: 300 frames in {:.3} s){}",
         c.small_req_per_s,
         c.small_p50_ms,
         c.mib_mb_per_s,
+        c.frame_per_s,
+        ceiling::FRAME_CONCURRENCY,
+        300.0 / c.frame_per_s.max(1e-9),
         if c.errors > 0 {
             format!(", {} error(s)", c.errors)
         } else {
@@ -377,6 +381,7 @@ fn ceiling_fractions(
 ) {
     let get = |key: &str| http.and_then(|h| h.get(key)).and_then(|v| v.as_f64());
     let (small, mib) = (get("small_req_per_s"), get("mib_mb_per_s"));
+    let frames = get("frame_per_s").filter(|f| *f > 0.0);
     if small.is_none() && disk_mb_per_s.is_none() {
         return;
     }
@@ -397,6 +402,16 @@ fn ceiling_fractions(
                 t.mb_per_s,
                 100.0 * t.mb_per_s / mib
             ));
+        }
+        if let (Some(frames), compare::Group::ReplayCold | compare::Group::FramesWarm) =
+            (frames, r.group)
+        {
+            if t.unit == "frames/s" {
+                parts.push(format!(
+                    "{:.1}% of loopback frame-sized answers/s",
+                    100.0 * t.value / frames
+                ));
+            }
         }
         if let (Some(disk), compare::Group::Stow) = (disk_mb_per_s, r.group) {
             parts.push(format!(
