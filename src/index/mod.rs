@@ -48,6 +48,8 @@ pub trait Index: Send + Sync + 'static {
     async fn referenced_blobs(&self, keys: &[BlobKey]) -> Result<HashSet<String>, IndexError>;
     async fn study(&self, uid: &StudyUid) -> Result<Option<StudyRow>, IndexError>;
     async fn series(&self, uid: &SeriesUid) -> Result<Option<SeriesRow>, IndexError>;
+    /// One instance by its UID, without its metadata (`metadata` is empty): frames, rendered
+    /// images and retrieve need its location and pixel description only.
     async fn instance(&self, uid: &SopInstanceUid) -> Result<Option<InstanceRow>, IndexError>;
     /// The instances of a study, optionally of one series or one instance, in series and
     /// instance number order (WADO-RS retrieve and metadata).

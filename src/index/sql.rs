@@ -178,6 +178,12 @@ fn study_row(row: &AnyRow) -> Result<StudyRow, sqlx::Error> {
 }
 
 /// `select` restricted to a study, optionally a series and an instance; the bind values.
+/// Every instance column but the metadata: what a frame, a rendered image or a retrieve's
+/// replacement check needs (the frames hot path then copies no DICOM JSON).
+const LOCATOR_COLUMNS: &str = "sop_uid, series_uid, study_uid, sop_class_uid, instance_number, \
+     num_rows, num_columns, bits_allocated, number_of_frames, transfer_syntax_uid, blob_key, \
+     blob_size, frames, updated_at";
+
 /// Series number, series, instance number, instance: the order of WADO-RS answers.
 const INSTANCE_ORDER: &str = " ORDER BY COALESCE(se.series_number, 0), se.series_uid, \
      COALESCE(i.instance_number, 0), i.sop_uid";
@@ -220,7 +226,11 @@ fn instance_row(row: &AnyRow) -> Result<InstanceRow, IndexError> {
                 blob_key: BlobKey::from_stored(blob_key),
                 blob_size: blob_size as u64,
                 frames: None,
-                metadata: row.try_get("metadata")?,
+                // Absent from the single-instance lookup, which has no use for it.
+                metadata: match row.try_get("metadata") {
+                    Err(sqlx::Error::ColumnNotFound(_)) => String::new(),
+                    other => other?,
+                },
                 updated_at: row.try_get("updated_at")?,
             },
             row.try_get("frames")?,
@@ -319,7 +329,9 @@ impl Index for SqlIndex {
     }
 
     async fn instance(&self, uid: &SopInstanceUid) -> Result<Option<InstanceRow>, IndexError> {
-        let row = sqlx::query("SELECT * FROM instances WHERE sop_uid = $1")
+        let row = sqlx::query(&format!(
+            "SELECT {LOCATOR_COLUMNS} FROM instances WHERE sop_uid = $1"
+        ))
             .bind(uid.as_str())
             .fetch_optional(&self.pool)
             .await

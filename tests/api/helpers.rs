@@ -195,6 +195,24 @@ impl TestApp {
         self.state.store.get(&row.blob_key).await.unwrap()
     }
 
+    /// The DICOM JSON the index keeps for one instance (relative BulkDataURIs).
+    pub async fn stored_metadata(&self, study: &str, series: &str, sop: &str) -> String {
+        use tessera::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
+        let (study, series, sop) = (
+            StudyUid::parse(study).unwrap(),
+            SeriesUid::parse(series).unwrap(),
+            SopInstanceUid::parse(sop).unwrap(),
+        );
+        let mut documents = self
+            .state
+            .index
+            .instance_documents(&study, Some(&series), Some(&sop))
+            .await
+            .unwrap();
+        assert_eq!(documents.len(), 1, "documents of {sop}");
+        documents.remove(0).metadata
+    }
+
     pub async fn study(&self, uid: &str) -> Option<tessera::index::StudyRow> {
         let uid = tessera::dicom::uid::StudyUid::parse(uid).unwrap();
         self.state.index.study(&uid).await.unwrap()

@@ -99,19 +99,14 @@ pub async fn metadata_from_the_index(index: IndexKind, storage: StorageKind) {
         let items = got.as_array().unwrap();
         assert_eq!(items.len(), 1, "{name}");
         // Exactly what STOW indexed, with absolute BulkDataURIs.
-        let row = app
-            .state
-            .index
-            .instance(
-                &tessera::dicom::uid::SopInstanceUid::parse(
-                    exp["sop_instance_uid"].as_str().unwrap(),
-                )
-                .unwrap(),
+        let stored = app
+            .stored_metadata(
+                exp["study_instance_uid"].as_str().unwrap(),
+                exp["series_instance_uid"].as_str().unwrap(),
+                exp["sop_instance_uid"].as_str().unwrap(),
             )
-            .await
-            .unwrap()
-            .unwrap();
-        let want = absolute(&row.metadata, &app.url(&path));
+            .await;
+        let want = absolute(&stored, &app.url(&path));
         assert_eq!(items[0], want, "{name}");
         assert_eq!(items[0]["00080018"]["Value"][0], exp["sop_instance_uid"]);
         by_series
