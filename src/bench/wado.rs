@@ -197,7 +197,8 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         series: &series,
         instances: slices as usize,
         series_in_study: 2,
-        frame: synth.pixel_values(),
+        frames: vec![synth.pixel_values()],
+        label: "",
     };
     // The second study: no frame of it asked for yet, one series.
     let target2 = Target {
@@ -206,7 +207,8 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         series: &series2,
         instances: slices as usize,
         series_in_study: 1,
-        frame: synth.pixel_values(),
+        frames: vec![synth.pixel_values()],
+        label: "",
     };
     let mut replays = Vec::new();
     let replay_cells = [
@@ -234,7 +236,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
                 synth.sop_uid(CELL, index)
             ),
             accept: FRAMES,
-            check: Check::Parts(vec![target.frame.clone()]),
+            check: Check::Parts(vec![synth.pixel_values()]),
         })
         .collect();
     let item = "series frames sustained";
