@@ -96,11 +96,13 @@ pub fn ops(report: &Value) -> Vec<Op> {
     if let Some(wado) = report.get("wado") {
         for row in array(wado, "rows") {
             let item = text(row, "item");
-            if item.starts_with("replay frames") {
+            if item.contains("replay") {
                 continue; // in the replays below, with the time to all frames
             }
             let group = if item.contains("metadata") {
                 Group::Metadata
+            } else if item.contains("frames") && item.contains("cold") {
+                Group::Other // e.g. the cine's first pass: not warm frames
             } else if item.contains("frames") {
                 Group::FramesWarm
             } else if item.contains("retrieve") {
@@ -118,6 +120,11 @@ pub fn ops(report: &Value) -> Vec<Op> {
         }
         for replay in array(wado, "replays") {
             let state = text(replay, "state");
+            // The CT series' replays are the OHIF ones; another series by its label ("MR").
+            let what = match text(replay, "series_label") {
+                "" => "OHIF replay".to_string(),
+                label => format!("{label} replay"),
+            };
             let conc = num(replay, "concurrency") as u64;
             let frames = replay.get("frames_row").filter(|r| !r.is_null());
             let mut base = match frames {
@@ -131,14 +138,14 @@ pub fn ops(report: &Value) -> Vec<Op> {
                 .map(str::to_string);
             if state == "cold" {
                 let mut time = base.clone();
-                time.name = format!("OHIF replay cold c{conc}: time to all frames");
+                time.name = format!("{what} cold c{conc}: time to all frames");
                 time.group = Group::ReplayCold;
                 time.unit = "s".into();
                 time.value = num(replay, "time_to_all_frames_s");
                 time.lower_is_better = true;
                 out.push(time);
             }
-            base.name = format!("OHIF replay {state} c{conc}: frames/s");
+            base.name = format!("{what} {state} c{conc}: frames/s");
             base.group = if state == "warm" {
                 Group::FramesWarm
             } else {
@@ -419,8 +426,18 @@ mod tests {
                                  {"query": "fuzzy", "concurrency": 8, "requests": 10,
                                   "seconds": 1.0, "requests_per_s": 10.0, "p50_ms": 2.0,
                                   "errors": 0, "mean_results": stow / 400.0}]},
-            "wado": {"rows": [], "replays": [{"state": "cold", "concurrency": 25,
+            "wado": {"rows": [
+                {"item": "US cine frames cold", "concurrency": 25, "requests": 10,
+                 "seconds": 1.0, "requests_per_s": 10.0, "errors": 0},
+                {"item": "US cine frames warm", "concurrency": 25, "requests": 10,
+                 "seconds": 1.0, "requests_per_s": 10.0, "errors": 0},
+                {"item": "MR replay cold", "concurrency": 25, "requests": 10,
+                 "seconds": 1.0, "requests_per_s": 10.0, "errors": 0}],
+              "replays": [{"state": "cold", "concurrency": 25,
                       "time_to_all_frames_s": stow / 100.0, "frames_per_s": 5.0,
+                      "errors": 0, "frames_row": null},
+                     {"series_label": "MR", "state": "cold", "concurrency": 25,
+                      "time_to_all_frames_s": stow / 200.0, "frames_per_s": 5.0,
                       "errors": 0, "frames_row": null}]}
         })
     }
@@ -441,7 +458,19 @@ mod tests {
         assert!(fuzzy.note.is_some());
         // A time: compare/target, so a slower target gives < 1.
         let cold = rows.iter().find(|r| r.group == Group::ReplayCold).unwrap();
+        assert_eq!(cold.name, "OHIF replay cold c25: time to all frames");
         assert_eq!(cold.ratio, Some(0.25));
+        let group = |name: &str| rows.iter().find(|r| r.name == name).map(|r| r.group);
+        let mr = "MR replay cold c25: time to all frames";
+        assert_eq!(group(mr), Some(Group::ReplayCold));
+        assert_eq!(group("MR replay cold c25: frames/s"), Some(Group::Other));
+        assert_eq!(
+            group("MR replay cold c25"),
+            None,
+            "the replay's row is in the replay"
+        );
+        assert_eq!(group("US cine frames cold c25"), Some(Group::Other));
+        assert_eq!(group("US cine frames warm c25"), Some(Group::FramesWarm));
         let flat: Vec<_> = rows
             .iter()
             .map(|r| (r.name.clone(), r.group, r.ratio, r.p50_ratio))

@@ -6,10 +6,11 @@
 //! workload; `qido_names` and `qido_synth` make the corpus, `qido_part10` its files,
 //! `qido_populate` stores it, `qido_discover` reads an existing archive instead, `qido_keys`
 //! holds what the queries draw from, `qido_queries` draws them, `qido_run` sends and checks.
-//! WADO: `wado` runs the workload; `wado_synth` makes the multi-frame instance, `wado_store`
-//! stores the study, `wado_get` sends timed and checked GETs (`wado_parts` reads multipart
-//! answers as they stream), `wado_replay` plays a viewer opening a series, `wado_study`
-//! retrieves whole studies and watches the server's memory meanwhile.
+//! WADO: `wado` runs the workload; `wado_synth` makes the multi-frame instance, `wado_mr` the
+//! MR series, `wado_us` the ultrasound cine, `wado_store` stores them, `wado_get` sends timed
+//! and checked GETs (`wado_parts` reads multipart answers as they stream), `wado_replay`
+//! plays a viewer opening a series, `wado_mr_us` stores and measures the MR + ultrasound
+//! study, `wado_study` retrieves whole studies and watches the server's memory meanwhile.
 
 mod big;
 mod callgrind;
@@ -32,11 +33,14 @@ mod stow;
 mod synth;
 mod wado;
 mod wado_get;
+mod wado_mr;
+mod wado_mr_us;
 mod wado_parts;
 mod wado_replay;
 mod wado_store;
 mod wado_study;
 mod wado_synth;
+mod wado_us;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +57,7 @@ pub enum Workload {
     /// QIDO-RS: a populated archive of small studies searched by a query mix.
     Qido,
     /// WADO-RS: series metadata, a viewer opening a series, random frames of a multi-frame
-    /// instance, whole-study retrieve.
+    /// instance, whole-study retrieve, a viewer opening an MR series, an ultrasound cine.
     Wado,
     /// STOW, then QIDO, then WADO.
     All,
@@ -135,6 +139,13 @@ pub struct BenchArgs {
     /// WADO: random frames fetched from the multi-frame instance [default: 2000; smoke: 200].
     #[arg(long)]
     pub wado_random_frames: Option<usize>,
+    /// WADO: slices of the MR series (256x256, 16-bit) [default: 100; smoke: 10].
+    #[arg(long)]
+    pub wado_mr_slices: Option<u32>,
+    /// WADO: frames of the RGB ultrasound cine (640x480; smoke: 64x48) [default: 100;
+    /// smoke: 10].
+    #[arg(long)]
+    pub wado_us_frames: Option<u32>,
     /// WADO: also store a study of about this many MiB (batches of 100 instances) and
     /// retrieve it once, sampling the server's RSS every 50 ms; 0 = off.
     #[arg(long, default_value_t = 0)]
@@ -179,6 +190,8 @@ pub(crate) struct Plan {
     pub wado_frames: u32,
     pub wado_requests: usize,
     pub wado_random_frames: usize,
+    pub wado_mr_slices: u32,
+    pub wado_us_frames: u32,
     pub wado_big_study_mb: u64,
     pub server_pid: Option<u32>,
     pub json: Option<PathBuf>,
@@ -219,6 +232,8 @@ impl Plan {
             wado_frames: args.wado_frames.unwrap_or(pick(500, 20) as u32),
             wado_requests: args.wado_requests.unwrap_or(pick(200, 20)).max(1),
             wado_random_frames: args.wado_random_frames.unwrap_or(pick(2000, 200)).max(1),
+            wado_mr_slices: args.wado_mr_slices.unwrap_or(pick(100, 10) as u32),
+            wado_us_frames: args.wado_us_frames.unwrap_or(pick(100, 10) as u32),
             wado_big_study_mb: args.wado_big_study_mb,
             server_pid: args.server_pid,
             json: args.json,
@@ -254,6 +269,9 @@ impl Plan {
         }
         if plan.wado_slices == 0 || plan.wado_frames == 0 {
             return bad("--wado-slices and --wado-frames must be positive");
+        }
+        if plan.wado_mr_slices == 0 || plan.wado_us_frames == 0 {
+            return bad("--wado-mr-slices and --wado-us-frames must be positive");
         }
         if let Some(pid) = plan.server_pid {
             if rss::read(Some(pid)).is_none() {

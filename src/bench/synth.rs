@@ -72,6 +72,11 @@ impl Synth {
 
     /// The patient and study attributes every instance of study `study` of `cell` carries.
     pub fn study_elements(&self, cell: u32, study: u64) -> Vec<InMemElement> {
+        self.study_elements_as(cell, study, "Synthetic CT phantom")
+    }
+
+    /// [`Synth::study_elements`] with another Study Description.
+    pub fn study_elements_as(&self, cell: u32, study: u64, description: &str) -> Vec<InMemElement> {
         let text = |tag: Tag, vr: VR, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
         vec![
             text(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100"),
@@ -83,7 +88,7 @@ impl Synth {
                 &format!("B{}{cell}{study}", self.seed),
             ),
             text(tags::REFERRING_PHYSICIAN_NAME, VR::PN, ""),
-            text(tags::STUDY_DESCRIPTION, VR::LO, "Synthetic CT phantom"),
+            text(tags::STUDY_DESCRIPTION, VR::LO, description),
             text(
                 tags::PATIENT_NAME,
                 VR::PN,
@@ -185,6 +190,41 @@ impl Synth {
             pixels: self.pixel_element.clone(),
         })
     }
+}
+
+/// `elements` as a Part 10 file up to (not including) Pixel Data: preamble, file meta group
+/// (explicit VR little endian, the bench's implementation UID), then the attributes.
+pub fn part10_header(elements: Vec<InMemElement>, what: &str) -> Result<Vec<u8>, String> {
+    let file = InMemDicomObject::from_element_iter(elements)
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+                .implementation_version_name("TESSERA_BENCH"),
+        )
+        .map_err(|err| format!("building the file meta group of {what}: {err}"))?;
+    let mut header = Vec::with_capacity(2048);
+    file.write_all(&mut header)
+        .map_err(|err| format!("encoding {what}: {err}"))?;
+    Ok(header)
+}
+
+/// The 12-byte explicit VR little endian head of a Pixel Data element (`vr` OB or OW) of
+/// `len` bytes, which must be even.
+pub fn put_pixel_data_head(out: &mut BytesMut, vr: &[u8; 2], len: u32) {
+    out.put_u16_le(tags::PIXEL_DATA.group());
+    out.put_u16_le(tags::PIXEL_DATA.element());
+    out.put_slice(vr);
+    out.put_u16_le(0);
+    out.put_u32_le(len);
+}
+
+/// xorshift64: cheap deterministic noise; `state` must not be 0.
+pub fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 /// The Pixel Data element (OW, explicit VR little endian) of a `size` x `size` signed

@@ -2,8 +2,10 @@
 //! (a CT series of N slices and a multi-frame instance of M frames, both native explicit VR
 //! little endian) and a second CT study, then measures series and study metadata (cold,
 //! warm, gzip), an OHIF-like replay (cold at 25 and 100 in flight, one study each, then warm),
-//! random frames of the multi-frame instance, whole-study retrieve, and optionally the
-//! server's memory while a big study streams out.
+//! random frames of the multi-frame instance, whole-study retrieve; then stores a third
+//! study, an MR series and an RGB ultrasound cine (`wado_mr_us`, its own study so the items
+//! before it are unchanged), and measures the MR series' cold replay and the cine's frames
+//! cold and warm; optionally, last, the server's memory while a big study streams out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +19,8 @@ use super::wado_get::{self, Check, Job, Row, FRAMES, JSON};
 use super::wado_replay::{self, Replay, Target};
 use super::wado_store::{self, Stored};
 use super::wado_study::{self, BigStudy};
-use super::wado_synth;
 use super::Plan;
+use super::{wado_mr_us, wado_synth};
 use crate::error::AppError;
 
 const CELL: u32 = 1;
@@ -42,9 +44,16 @@ pub struct WadoReport {
     pub study_uid: String,
     pub series_uid: String,
     pub multiframe_sop_uid: String,
+    /// The MR + ultrasound study (`wado_mr_us`).
+    pub mr_us_study_uid: String,
+    pub mr_slices: u32,
+    pub mr_size: u16,
+    pub us_frames: u32,
+    /// Columns x rows of the ultrasound cine.
+    pub us_size: (u16, u16),
     pub stored: Vec<Stored>,
     /// Every measured item, in the order run (metadata, replay frame phases, random frames,
-    /// study retrieves).
+    /// study retrieves, the MR replay's frame phase, the cine's frames cold and warm).
     pub rows: Vec<Row>,
     pub replays: Vec<Replay>,
     pub big_study: Option<BigStudy>,
@@ -114,7 +123,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
     .await;
     stored_second.what = format!("second CT study ({STORE_BATCH} per request)");
     stored_second.print();
-    let stored = vec![stored_series, stored_mf, stored_second];
+    let mut stored = vec![stored_series, stored_mf, stored_second];
     if let Some(err) = stored.iter().find_map(|s| s.first_error.as_ref()) {
         return Err(AppError::Bench(format!(
             "storing the WADO study failed: {err}"
@@ -197,7 +206,8 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         series: &series,
         instances: slices as usize,
         series_in_study: 2,
-        frame: synth.pixel_values(),
+        frames: vec![synth.pixel_values()],
+        label: "",
     };
     // The second study: no frame of it asked for yet, one series.
     let target2 = Target {
@@ -206,7 +216,8 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         series: &series2,
         instances: slices as usize,
         series_in_study: 1,
-        frame: synth.pixel_values(),
+        frames: vec![synth.pixel_values()],
+        label: "",
     };
     let mut replays = Vec::new();
     let replay_cells = [
@@ -234,7 +245,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
                 synth.sop_uid(CELL, index)
             ),
             accept: FRAMES,
-            check: Check::Parts(vec![target.frame.clone()]),
+            check: Check::Parts(vec![synth.pixel_values()]),
         })
         .collect();
     let item = "series frames sustained";
@@ -287,6 +298,12 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         rows.push(row);
     }
 
+    // e. The MR + ultrasound study: stored now, its MR series replayed cold, its cine played.
+    let mr_us = wado_mr_us::run(client, plan, &synth).await?;
+    stored.extend(mr_us.stored);
+    rows.extend(mr_us.rows);
+    replays.extend(mr_us.replay);
+
     let big_study = if plan.wado_big_study_mb > 0 {
         let big = wado_study::big(client, url, plan.wado_big_study_mb, size, plan.seed, pid)
             .await
@@ -311,6 +328,11 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Ap
         study_uid: study.clone(),
         series_uid: series.clone(),
         multiframe_sop_uid: mf.sop_uid.clone(),
+        mr_us_study_uid: mr_us.study_uid,
+        mr_slices: plan.wado_mr_slices,
+        mr_size: mr_us.mr_size,
+        us_frames: plan.wado_us_frames,
+        us_size: mr_us.us_size,
         stored,
         rows,
         replays,

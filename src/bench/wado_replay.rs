@@ -1,6 +1,7 @@
 //! What a web viewer (OHIF) does to open a series: QIDO for the study, its series, the
 //! series metadata, then one frame of every instance with N requests in flight. Timed from
-//! the QIDO to the last frame byte; every frame is checked against the stored pixels.
+//! the QIDO to the last frame byte; every frame is checked against the stored pixels. The CT
+//! replays are the "OHIF replay" operations; another series (the MR) is named by its label.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Replay {
+    /// Which series: empty for the CT (the "OHIF replay" operations), else e.g. `MR`.
+    pub series_label: &'static str,
     /// `cold` (right after storing: nothing in the frame cache) or `warm`.
     pub state: &'static str,
     pub concurrency: usize,
@@ -40,8 +43,30 @@ pub struct Target<'a> {
     pub series: &'a str,
     pub instances: usize,
     pub series_in_study: usize,
-    /// Every slice's frame as stored.
-    pub frame: Bytes,
+    /// Frame 1 of each instance as stored, by Instance Number (1-based); a single entry is
+    /// every instance's frame (the CT slices share their pixels).
+    pub frames: Vec<Bytes>,
+    /// Empty for the CT series; else the label of the series' rows, e.g. `MR`.
+    pub label: &'static str,
+}
+
+impl Target<'_> {
+    /// The name of the frame phase's row.
+    pub fn item(&self, state: &str) -> String {
+        if self.label.is_empty() {
+            format!("replay frames {state}")
+        } else {
+            format!("{} replay {state}", self.label)
+        }
+    }
+
+    /// Frame 1 of the instance numbered `number`, as stored.
+    fn frame(&self, number: u64) -> Option<&Bytes> {
+        match self.frames.as_slice() {
+            [shared] => Some(shared),
+            frames => frames.get(usize::try_from(number).ok()?.checked_sub(1)?),
+        }
+    }
 }
 
 pub async fn run(
@@ -52,6 +77,7 @@ pub async fn run(
     server_pid: Option<u32>,
 ) -> Replay {
     let mut replay = Replay {
+        series_label: target.label,
         state,
         concurrency,
         qido_ms: 0.0,
@@ -114,7 +140,7 @@ pub async fn run(
         }
     };
     let before_frames = start.elapsed();
-    let item = format!("replay frames {state}");
+    let item = target.item(state);
     let (row, _) = wado_get::load(
         client,
         &item,
@@ -135,7 +161,7 @@ pub async fn run(
 }
 
 /// Frame 1 of every instance of the metadata, in Instance Number order, each expected to be
-/// `target.frame` (rows x columns x 2 bytes).
+/// the target's frame of that number (rows x columns x 2 bytes).
 fn frame_jobs(target: &Target<'_>, metadata: &[Value]) -> Result<Vec<Job>, String> {
     let mut instances = Vec::with_capacity(metadata.len());
     for item in metadata {
@@ -151,22 +177,26 @@ fn frame_jobs(target: &Target<'_>, metadata: &[Value]) -> Result<Vec<Job>, Strin
         };
         let rows = number("00280010").ok_or("series metadata: no Rows")?;
         let cols = number("00280011").ok_or("series metadata: no Columns")?;
-        if rows * cols * 2 != target.frame.len() as u64 {
+        let instance = number("00200013").unwrap_or(0);
+        let frame = target
+            .frame(instance)
+            .ok_or_else(|| format!("series metadata: no instance {instance} was stored"))?;
+        if rows * cols * 2 != frame.len() as u64 {
             return Err(format!(
                 "series metadata: {rows}x{cols} (x2 bytes) does not match the {} bytes stored",
-                target.frame.len()
+                frame.len()
             ));
         }
-        instances.push((number("00200013").unwrap_or(0), sop));
+        instances.push((instance, sop, frame.clone()));
     }
-    instances.sort();
+    instances.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let (url, study, series) = (target.url, target.study, target.series);
     Ok(instances
         .into_iter()
-        .map(|(_, sop)| Job {
+        .map(|(_, sop, frame)| Job {
             url: format!("{url}/studies/{study}/series/{series}/instances/{sop}/frames/1"),
             accept: FRAMES,
-            check: Check::Parts(vec![target.frame.clone()]),
+            check: Check::Parts(vec![frame]),
         })
         .collect())
 }
@@ -174,8 +204,13 @@ fn frame_jobs(target: &Target<'_>, metadata: &[Value]) -> Result<Vec<Job>, Strin
 pub fn print(replays: &[Replay]) {
     for r in replays {
         println!(
-            "replay {} c{}: QIDO {:.1} ms, series {:.1} ms, metadata {:.1} ms, {} frames; \
+            "{}replay {} c{}: QIDO {:.1} ms, series {:.1} ms, metadata {:.1} ms, {} frames; \
              time to all frames {:.3} s; frames {:.0}/s, {:.1} MB/s{}",
+            if r.series_label.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", r.series_label)
+            },
             r.state,
             r.concurrency,
             r.qido_ms,
@@ -190,5 +225,47 @@ pub fn print(replays: &[Replay]) {
                 r.errors
             )),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn instance(sop: &str, number: u64) -> Value {
+        json!({"00080018": {"vr": "UI", "Value": [sop]},
+               "00200013": {"vr": "IS", "Value": [number]},
+               "00280010": {"vr": "US", "Value": [1]},
+               "00280011": {"vr": "US", "Value": [2]}})
+    }
+
+    fn target(frames: Vec<Bytes>) -> Target<'static> {
+        Target {
+            url: "http://h",
+            study: "1",
+            series: "2",
+            instances: 2,
+            series_in_study: 1,
+            frames,
+            label: "MR",
+        }
+    }
+
+    #[test]
+    fn each_instance_is_checked_against_its_own_frame_in_instance_order() {
+        let (a, b) = (Bytes::from_static(b"aaaa"), Bytes::from_static(b"bbbb"));
+        let metadata = [instance("9.2", 2), instance("9.1", 1)];
+        let jobs = frame_jobs(&target(vec![a.clone(), b.clone()]), &metadata).unwrap();
+        assert!(jobs[0].url.ends_with("/instances/9.1/frames/1"));
+        assert!(matches!(&jobs[0].check, Check::Parts(p) if p == &vec![a.clone()]));
+        assert!(matches!(&jobs[1].check, Check::Parts(p) if p == &vec![b]));
+        // One frame is every instance's; an instance number beyond the frames is an error.
+        let shared = frame_jobs(&target(vec![a.clone()]), &metadata).unwrap();
+        assert!(matches!(&shared[1].check, Check::Parts(p) if p == &vec![a.clone()]));
+        let more = [instance("9.3", 3), instance("9.1", 1)];
+        let two = vec![a.clone(), a];
+        assert!(frame_jobs(&target(two), &more).is_err());
+        assert_eq!(target(Vec::new()).item("cold"), "MR replay cold");
     }
 }

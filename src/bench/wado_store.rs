@@ -1,5 +1,6 @@
 //! Storing the WADO workload's data over STOW-RS (`POST {url}/studies`): the CT series in
-//! batches, the multi-frame instance in one request, and the optional big study.
+//! batches, the multi-frame instances (the 16-bit one, the ultrasound cine) one per request,
+//! the MR series' ready-made files in batches, and the optional big study.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,6 +109,47 @@ pub async fn series(
         }
     }
     finish("series", count, file_bytes, requests, start, errors)
+}
+
+/// Store whole Part 10 `files` in requests of `batch`, `concurrency` requests in flight.
+pub async fn files(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    files: &[Bytes],
+    batch: usize,
+    concurrency: usize,
+) -> Stored {
+    use futures::stream::StreamExt;
+    let endpoint = format!("{url}/studies");
+    let file_bytes = files.iter().map(|f| f.len() as u64).sum();
+    let start = Instant::now();
+    let posts = files.chunks(batch.max(1)).map(|group| {
+        let mut chunks = Vec::with_capacity(2 * group.len() + 1);
+        for (i, file) in group.iter().enumerate() {
+            chunks.push(Bytes::from(multipart::lead(i == 0)));
+            chunks.push(file.clone());
+        }
+        chunks.push(multipart::closing());
+        let len = chunks.iter().map(|c| c.len() as u64).sum();
+        let body = futures::stream::iter(chunks.into_iter().map(Ok));
+        let (client, endpoint) = (client.clone(), endpoint.clone());
+        async move { stow::post(&client, &endpoint, body, Some(len)).await.1 }
+    });
+    let errors: Vec<String> = futures::stream::iter(posts)
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(|error| async move { error })
+        .collect()
+        .await;
+    let requests = files.len().div_ceil(batch.max(1)) as u64;
+    finish(
+        what,
+        files.len() as u64,
+        file_bytes,
+        requests,
+        start,
+        errors,
+    )
 }
 
 /// Store the multi-frame instance in one request.

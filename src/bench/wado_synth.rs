@@ -24,6 +24,29 @@ pub struct MultiFrame {
 }
 
 impl MultiFrame {
+    /// A Part 10 `file` whose `frames` frames of `frame_len` bytes each start at
+    /// `pixel_offset`.
+    pub fn new(
+        file: Bytes,
+        series_uid: String,
+        sop_uid: String,
+        frames: u32,
+        pixel_offset: usize,
+        frame_len: usize,
+    ) -> Result<MultiFrame, String> {
+        if pixel_offset + frames as usize * frame_len > file.len() {
+            return Err("multi-frame: the frames run past the end of the file".into());
+        }
+        Ok(MultiFrame {
+            file,
+            series_uid,
+            sop_uid,
+            frames,
+            pixel_offset,
+            frame_len,
+        })
+    }
+
     /// Frame `number` (1-based) as stored.
     pub fn frame(&self, number: u32) -> Bytes {
         let start = self.pixel_offset + (number as usize - 1) * self.frame_len;
