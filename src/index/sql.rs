@@ -332,10 +332,10 @@ impl Index for SqlIndex {
         let row = sqlx::query(&format!(
             "SELECT {LOCATOR_COLUMNS} FROM instances WHERE sop_uid = $1"
         ))
-            .bind(uid.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(IndexError::db("read instance"))?;
+        .bind(uid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(IndexError::db("read instance"))?;
         row.as_ref().map(instance_row).transpose()
     }
 

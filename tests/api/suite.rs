@@ -208,7 +208,10 @@ pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: Sto
         }
 
         // Metadata: DICOM JSON without bulk data; names as in the file's character set.
-        assert!(row.metadata.is_empty(), "{name}: the locator lookup carries no metadata");
+        assert!(
+            row.metadata.is_empty(),
+            "{name}: the locator lookup carries no metadata"
+        );
         let stored = app.stored_metadata(study_uid, series_uid, sop).await;
         let meta: Value = serde_json::from_str(&stored).unwrap();
         let meta = &meta;
