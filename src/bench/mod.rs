@@ -421,15 +421,13 @@ fn ceiling_fractions(
                 100.0 * t.mb_per_s / mib
             ));
         }
-        if let (Some(frames), compare::Group::ReplayCold | compare::Group::FramesWarm) =
-            (frames, r.group)
-        {
-            if t.unit == "frames/s" {
-                parts.push(format!(
-                    "{:.1}% of loopback frame-sized answers/s",
-                    100.0 * t.value / frames
-                ));
-            }
+        // Frame items against the byte rate of 512 KiB answers at 25 in flight.
+        if let (Some(frames), true) = (frames, r.name.contains("frames") && t.mb_per_s > 0.0) {
+            let ceiling_mb_per_s = frames * ceiling::FRAME_BYTES as f64 / stats::MIB;
+            parts.push(format!(
+                "{:.1}% of loopback frame-sized MB/s",
+                100.0 * t.mb_per_s / ceiling_mb_per_s
+            ));
         }
         if let (Some(disk), compare::Group::Stow) = (disk_mb_per_s, r.group) {
             parts.push(format!(
