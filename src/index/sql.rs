@@ -43,6 +43,29 @@ pub struct SqlIndex {
 }
 
 impl SqlIndex {
+    /// Rows of `select` (which names the instances `i`, and the series `se` when `ordered`)
+    /// for the instances of a study, series or instance; in WADO-RS order when `ordered`.
+    async fn fetch_scope(
+        &self,
+        select: &str,
+        (study, series, sop): (&StudyUid, Option<&SeriesUid>, Option<&SopInstanceUid>),
+        ordered: bool,
+        what: &'static str,
+    ) -> Result<Vec<AnyRow>, IndexError> {
+        let (mut sql, values) = scope_query(select, study, series, sop);
+        if ordered {
+            sql.push_str(INSTANCE_ORDER);
+        }
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(IndexError::db(what))
+    }
+
     pub fn new(pool: AnyPool, dialect: Dialect, extras: Vec<ExtraAttribute>) -> Self {
         let extras = Arc::new(extras);
         let group = (dialect == Dialect::Sqlite)
@@ -345,21 +368,14 @@ impl Index for SqlIndex {
         series: Option<&SeriesUid>,
         sop: Option<&SopInstanceUid>,
     ) -> Result<Vec<InstanceRow>, IndexError> {
-        let (mut sql, values) = scope_query(
-            "SELECT i.* FROM instances i JOIN series se ON se.series_uid = i.series_uid",
-            study,
-            series,
-            sop,
-        );
-        sql.push_str(INSTANCE_ORDER);
-        let mut query = sqlx::query(&sql);
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(IndexError::db("read instances"))?;
+        let rows = self
+            .fetch_scope(
+                "SELECT i.* FROM instances i JOIN series se ON se.series_uid = i.series_uid",
+                (study, series, sop),
+                true,
+                "read instances",
+            )
+            .await?;
         rows.iter().map(instance_row).collect()
     }
 
@@ -369,22 +385,15 @@ impl Index for SqlIndex {
         series: Option<&SeriesUid>,
         sop: Option<&SopInstanceUid>,
     ) -> Result<Vec<InstanceDocument>, IndexError> {
-        let (mut sql, values) = scope_query(
-            "SELECT i.sop_uid, i.series_uid, i.study_uid, i.metadata, i.updated_at \
-             FROM instances i JOIN series se ON se.series_uid = i.series_uid",
-            study,
-            series,
-            sop,
-        );
-        sql.push_str(INSTANCE_ORDER);
-        let mut query = sqlx::query(&sql);
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(IndexError::db("read instance metadata"))?;
+        let rows = self
+            .fetch_scope(
+                "SELECT i.sop_uid, i.series_uid, i.study_uid, i.metadata, i.updated_at \
+                 FROM instances i JOIN series se ON se.series_uid = i.series_uid",
+                (study, series, sop),
+                true,
+                "read instance metadata",
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(InstanceDocument {
@@ -405,20 +414,14 @@ impl Index for SqlIndex {
         series: Option<&SeriesUid>,
         sop: Option<&SopInstanceUid>,
     ) -> Result<Vec<(String, i64)>, IndexError> {
-        let (sql, values) = scope_query(
-            "SELECT i.sop_uid, i.updated_at FROM instances i",
-            study,
-            series,
-            sop,
-        );
-        let mut query = sqlx::query(&sql);
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(IndexError::db("read instance versions"))?;
+        let rows = self
+            .fetch_scope(
+                "SELECT i.sop_uid, i.updated_at FROM instances i",
+                (study, series, sop),
+                false,
+                "read instance versions",
+            )
+            .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("sop_uid")?, row.try_get("updated_at")?)))
             .collect::<Result<_, sqlx::Error>>()
