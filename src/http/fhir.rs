@@ -1,7 +1,8 @@
 //! FHIR R4 handlers under `/fhir`: negotiate JSON (the only format), read the parameters,
 //! let [`crate::fhir::FhirService`] answer. Errors are OperationOutcomes (`FhirError`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -85,13 +86,25 @@ fn respond(resource: Value, pairs: &[(String, String)]) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_TYPE)], body).into_response()
 }
 
+/// The query pairs of a FHIR request whose Accept and `_format` allow JSON: every FHIR
+/// handler takes one, so none can skip negotiation.
+struct Negotiated(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Negotiated {
+    type Rejection = FhirError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, FhirError> {
+        let pairs = query_pairs(parts.uri.query());
+        negotiate(&parts.headers, &pairs)?;
+        Ok(Negotiated(pairs))
+    }
+}
+
 async fn metadata(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Negotiated(pairs): Negotiated,
 ) -> Result<Response, FhirError> {
-    let pairs = query_pairs(query.as_deref());
-    negotiate(&headers, &pairs)?;
     let base = state.base_url(&headers);
     Ok(respond(state.fhir.capability_statement(&base), &pairs))
 }
@@ -99,11 +112,8 @@ async fn metadata(
 async fn read_imaging_study(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Negotiated(pairs): Negotiated,
 ) -> Result<Response, FhirError> {
-    let pairs = query_pairs(query.as_deref());
-    negotiate(&headers, &pairs)?;
     let elements = pairs
         .iter()
         .find(|(name, _)| name == "_elements")
@@ -116,10 +126,8 @@ async fn read_endpoint(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Negotiated(pairs): Negotiated,
 ) -> Result<Response, FhirError> {
-    let pairs = query_pairs(query.as_deref());
-    negotiate(&headers, &pairs)?;
     let base = state.base_url(&headers);
     Ok(respond(state.fhir.endpoint(&id, &base)?, &pairs))
 }
@@ -127,10 +135,8 @@ async fn read_endpoint(
 async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Negotiated(pairs): Negotiated,
 ) -> Result<Response, FhirError> {
-    let pairs = query_pairs(query.as_deref());
-    negotiate(&headers, &pairs)?;
     let base = state.base_url(&headers);
     let bundle = state.fhir.search(&pairs, &base, strict(&headers)).await?;
     Ok(respond(bundle, &pairs))
