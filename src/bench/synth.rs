@@ -123,7 +123,6 @@ impl Synth {
         let spacing = 0.7_f64 * 512.0 / f64::from(self.size.max(1));
         let size = self.size;
 
-        let us = |tag: Tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
         let text = |tag: Tag, vr: VR, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
         let series = [
             text(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\AXIAL"),
@@ -140,18 +139,71 @@ impl Synth {
             text(tags::SERIES_NUMBER, VR::IS, "1"),
             text(tags::INSTANCE_NUMBER, VR::IS, &(slice + 1).to_string()),
             text(
+                tags::RESCALE_INTERCEPT,
+                VR::DS,
+                &RESCALE_INTERCEPT.to_string(),
+            ),
+            text(tags::RESCALE_SLOPE, VR::DS, "1"),
+            text(tags::RESCALE_TYPE, VR::LO, "HU"),
+        ];
+        let plane = SlicePlane {
+            corner: -half,
+            z,
+            frame_uid: &frame_uid,
+            size,
+            spacing,
+            signed: true,
+            window: ("40", "400"),
+        };
+        let elements = self
+            .study_elements(cell, study)
+            .into_iter()
+            .chain(series)
+            .chain(plane.elements())
+            .collect();
+        let header = part10_header(elements, "a synthetic instance")?;
+        Ok(Instance {
+            header: Bytes::from(header),
+            pixels: self.pixel_element.clone(),
+        })
+    }
+}
+
+/// Where an axial 16-bit greyscale slice (12 bits stored) lies and how it is shown: its
+/// Image Plane and Image Pixel attributes and a default window, shared by the CT and MR
+/// generators.
+pub struct SlicePlane<'a> {
+    /// x and y of the first pixel's centre (mm).
+    pub corner: f64,
+    pub z: f64,
+    pub frame_uid: &'a str,
+    pub size: u16,
+    /// Pixel spacing (mm), the same along rows and columns.
+    pub spacing: f64,
+    pub signed: bool,
+    /// Window centre and width.
+    pub window: (&'a str, &'a str),
+}
+
+impl SlicePlane<'_> {
+    pub fn elements(&self) -> Vec<InMemElement> {
+        let us = |tag: Tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+        let text = |tag: Tag, vr: VR, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+        let (corner, z, spacing) = (self.corner, self.z, self.spacing);
+        vec![
+            text(
                 tags::IMAGE_POSITION_PATIENT,
                 VR::DS,
-                &format!("{:.2}\\{:.2}\\{z:.2}", -half, -half),
+                &format!("{corner:.2}\\{corner:.2}\\{z:.2}"),
             ),
             text(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, "1\\0\\0\\0\\1\\0"),
-            text(tags::FRAME_OF_REFERENCE_UID, VR::UI, &frame_uid),
+            text(tags::FRAME_OF_REFERENCE_UID, VR::UI, self.frame_uid),
             text(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""),
             text(tags::SLICE_LOCATION, VR::DS, &format!("{z:.2}")),
             us(tags::SAMPLES_PER_PIXEL, 1),
             text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
-            us(tags::ROWS, size),
-            us(tags::COLUMNS, size),
+            us(tags::ROWS, self.size),
+            us(tags::COLUMNS, self.size),
             text(
                 tags::PIXEL_SPACING,
                 VR::DS,
@@ -160,35 +212,10 @@ impl Synth {
             us(tags::BITS_ALLOCATED, 16),
             us(tags::BITS_STORED, 12),
             us(tags::HIGH_BIT, 11),
-            us(tags::PIXEL_REPRESENTATION, 1),
-            text(tags::WINDOW_CENTER, VR::DS, "40"),
-            text(tags::WINDOW_WIDTH, VR::DS, "400"),
-            text(
-                tags::RESCALE_INTERCEPT,
-                VR::DS,
-                &RESCALE_INTERCEPT.to_string(),
-            ),
-            text(tags::RESCALE_SLOPE, VR::DS, "1"),
-            text(tags::RESCALE_TYPE, VR::LO, "HU"),
-        ];
-        let obj = InMemDicomObject::from_element_iter(
-            self.study_elements(cell, study).into_iter().chain(series),
-        );
-        let file = obj
-            .with_meta(
-                FileMetaTableBuilder::new()
-                    .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-                    .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
-                    .implementation_version_name("TESSERA_BENCH"),
-            )
-            .map_err(|err| format!("building the file meta group: {err}"))?;
-        let mut header = Vec::with_capacity(2048);
-        file.write_all(&mut header)
-            .map_err(|err| format!("encoding a synthetic instance: {err}"))?;
-        Ok(Instance {
-            header: Bytes::from(header),
-            pixels: self.pixel_element.clone(),
-        })
+            us(tags::PIXEL_REPRESENTATION, u16::from(self.signed)),
+            text(tags::WINDOW_CENTER, VR::DS, self.window.0),
+            text(tags::WINDOW_WIDTH, VR::DS, self.window.1),
+        ]
     }
 }
 

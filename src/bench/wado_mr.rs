@@ -9,7 +9,7 @@ use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use rand::{Rng, SeedableRng};
 
-use super::synth::{part10_header, put_pixel_data_head, xorshift, Synth};
+use super::synth::{part10_header, put_pixel_data_head, xorshift, SlicePlane, Synth};
 
 /// Study Description of the study the MR series and the ultrasound cine share.
 pub const STUDY_DESCRIPTION: &str = "Synthetic MR head and ultrasound cine";
@@ -50,7 +50,6 @@ pub fn series(
     let mut files = Vec::with_capacity(slices as usize);
     let mut frames = Vec::with_capacity(slices as usize);
     for slice in 0..u64::from(slices) {
-        let us = |tag: Tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
         let text = |tag: Tag, vr: VR, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
         let z = slice as f64 * SLICE_SPACING_MM - 60.0;
         let own = [
@@ -81,35 +80,21 @@ pub fn series(
             text(tags::SERIES_INSTANCE_UID, VR::UI, &series_uid),
             text(tags::SERIES_NUMBER, VR::IS, "3"),
             text(tags::INSTANCE_NUMBER, VR::IS, &(slice + 1).to_string()),
-            text(
-                tags::IMAGE_POSITION_PATIENT,
-                VR::DS,
-                &format!("{corner:.2}\\{corner:.2}\\{z:.2}"),
-            ),
-            text(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, "1\\0\\0\\0\\1\\0"),
-            text(tags::FRAME_OF_REFERENCE_UID, VR::UI, &frame_uid),
-            text(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""),
-            text(tags::SLICE_LOCATION, VR::DS, &format!("{z:.2}")),
-            us(tags::SAMPLES_PER_PIXEL, 1),
-            text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
-            us(tags::ROWS, size),
-            us(tags::COLUMNS, size),
-            text(
-                tags::PIXEL_SPACING,
-                VR::DS,
-                &format!("{spacing:.4}\\{spacing:.4}"),
-            ),
-            us(tags::BITS_ALLOCATED, 16),
-            us(tags::BITS_STORED, 12),
-            us(tags::HIGH_BIT, 11),
-            us(tags::PIXEL_REPRESENTATION, 0),
-            text(tags::WINDOW_CENTER, VR::DS, "1200"),
-            text(tags::WINDOW_WIDTH, VR::DS, "2400"),
         ];
+        let plane = SlicePlane {
+            corner,
+            z,
+            frame_uid: &frame_uid,
+            size,
+            spacing,
+            signed: false,
+            window: ("1200", "2400"),
+        };
         let elements = synth
             .study_elements_as(cell, study, STUDY_DESCRIPTION)
             .into_iter()
             .chain(own)
+            .chain(plane.elements())
             .collect();
         let header = part10_header(elements, "an MR slice")?;
         let pixels = pixels(
