@@ -98,8 +98,6 @@ const FEED_LOCK: i64 = 0x5453_5241;
 
 /// Rows per INSERT (6 parameters each).
 const CHUNK: usize = 200;
-/// UIDs per `IN (...)` list.
-const IN_CHUNK: usize = 500;
 
 /// Append changes in the caller's transaction, marking earlier entries of the same instances
 /// replaced or deleted. Call it last in the transaction: on PostgreSQL it takes the feed's
@@ -194,20 +192,9 @@ pub(super) async fn append(
     Ok(())
 }
 
-/// Run `prefix IN (...)` over these SOP Instance UIDs, a chunk at a time.
+/// Run `prefix IN (...)` over these SOP Instance UIDs.
 async fn mark(conn: &mut AnyConnection, sops: &[&str], prefix: &str) -> Result<(), IndexError> {
-    for chunk in sops.chunks(IN_CHUNK) {
-        let sql = format!("{prefix} IN ({})", placeholders(1, chunk.len()));
-        let mut query = sqlx::query(&sql);
-        for sop in chunk {
-            query = query.bind(*sop);
-        }
-        query
-            .execute(&mut *conn)
-            .await
-            .map_err(IndexError::db("update change states"))?;
-    }
-    Ok(())
+    super::write::execute_in(conn, prefix, sops, "update change states").await
 }
 
 fn entry(row: &AnyRow, with_metadata: bool) -> Result<ChangeEntry, IndexError> {

@@ -11,13 +11,10 @@ use sqlx::{Any, AnyConnection, Row};
 use super::changes::{self, ChangeAction, NewChange};
 use super::model::{DeleteTarget, Deleted};
 use super::sql::Dialect;
-use super::write::{now_micros, placeholders, recount_series, recount_study, refresh_fragment};
+use super::write::{execute_in, now_micros, recount_series, recount_study, refresh_fragment};
 use crate::error::IndexError;
 use crate::search::attributes::Level;
 use crate::storage::BlobKey;
-
-/// UIDs per `IN (...)` list.
-const CHUNK: usize = 500;
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
@@ -77,20 +74,13 @@ pub(super) async fn delete(
         .map_err(IndexError::db("delete instances"))?;
 
     let sops: Vec<&str> = removed.iter().map(|(sop, _, _)| sop.as_str()).collect();
-    for chunk in sops.chunks(CHUNK) {
-        let sql = format!(
-            "DELETE FROM extra_query_values WHERE owner_uid IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for sop in chunk {
-            query = query.bind(*sop);
-        }
-        query
-            .execute(&mut *conn)
-            .await
-            .map_err(IndexError::db("delete extra values"))?;
-    }
+    execute_in(
+        conn,
+        "DELETE FROM extra_query_values WHERE owner_uid",
+        &sops,
+        "delete extra values",
+    )
+    .await?;
     let series: BTreeSet<&str> = removed.iter().map(|(_, s, _)| s.as_str()).collect();
     for uid in &series {
         recount_series(conn, uid).await?;

@@ -51,6 +51,30 @@ pub(super) fn placeholders(from: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Values per `IN (...)` list.
+const IN_LIST: usize = 500;
+
+/// Run `{prefix} IN ($1, ...)` over `values`, as many statements as the list needs.
+pub(super) async fn execute_in(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    values: &[&str],
+    what: &'static str,
+) -> Result<(), IndexError> {
+    for chunk in values.chunks(IN_LIST) {
+        let sql = format!("{prefix} IN ({})", placeholders(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for value in chunk {
+            query = query.bind(*value);
+        }
+        query
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db(what))?;
+    }
+    Ok(())
+}
+
 /// The serialised parts of an instance row: frame ranges and default QIDO members.
 struct InstanceValues {
     frames: Option<String>,
