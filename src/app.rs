@@ -56,6 +56,10 @@ impl Application {
             index: Arc::clone(&index),
             policy: settings.duplicate_policy,
             max_instance_bytes: settings.max_instance_bytes,
+            spool_bytes: settings.spool_bytes,
+            staging: store
+                .staging_dir()
+                .unwrap_or_else(|| settings.data_dir.join("staging")),
         });
         let search = Arc::new(SearchService {
             index: Arc::clone(&index),
@@ -177,6 +181,7 @@ impl Application {
             tokio::spawn(sweep::run_periodically(
                 self.state.store.clone(),
                 Arc::clone(&self.state.index),
+                self.state.ingest.staging.clone(),
                 Duration::from_secs(self.settings.sweep_interval_secs),
                 Duration::from_secs(self.settings.sweep_grace_secs),
             ))

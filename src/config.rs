@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Largest single instance in a STOW request, e.g. 512MiB.
     #[arg(long, env = "TESSERA_MAX_INSTANCE_SIZE")]
     pub max_instance_size: Option<String>,
+    /// STOW parts larger than this are written to a staging file as they arrive instead of
+    /// being held in memory, e.g. 8MiB [default: 8MiB].
+    #[arg(long, env = "TESSERA_SPOOL_SIZE")]
+    pub spool_size: Option<String>,
     /// reject | keep-first | overwrite [default: reject].
     #[arg(long, env = "TESSERA_DUPLICATE_POLICY")]
     pub duplicate_policy: Option<DuplicatePolicy>,
@@ -139,6 +143,7 @@ struct FileSettings {
     base_url: Option<String>,
     max_request_size: Option<String>,
     max_instance_size: Option<String>,
+    spool_size: Option<String>,
     duplicate_policy: Option<DuplicatePolicy>,
     fsync: Option<bool>,
     db_max_connections: Option<u32>,
@@ -204,6 +209,8 @@ pub struct Settings {
     pub base_url: Option<String>,
     pub max_request_bytes: u64,
     pub max_instance_bytes: u64,
+    /// Parts above this size are spooled to a staging file (see `ingest::spool`).
+    pub spool_bytes: u64,
     pub duplicate_policy: DuplicatePolicy,
     pub fsync: bool,
     pub db_max_connections: u32,
@@ -249,6 +256,10 @@ impl Settings {
             .max_instance_size
             .or(file.max_instance_size)
             .unwrap_or_else(|| "512MiB".into());
+        let spool = args
+            .spool_size
+            .or(file.spool_size)
+            .unwrap_or_else(|| "8MiB".into());
         let frame_cache = args
             .frame_cache_size
             .or(file.frame_cache_size)
@@ -268,6 +279,7 @@ impl Settings {
             base_url,
             max_request_bytes: parse_size("max_request_size", &max_request)?,
             max_instance_bytes: parse_size("max_instance_size", &max_instance)?,
+            spool_bytes: parse_size("spool_size", &spool)?,
             duplicate_policy: args
                 .duplicate_policy
                 .or(file.duplicate_policy)

@@ -30,7 +30,7 @@ mod qido_synth;
 mod rss;
 mod stats;
 mod stow;
-mod synth;
+pub mod synth;
 mod wado;
 mod wado_get;
 mod wado_mr;
@@ -39,7 +39,7 @@ mod wado_parts;
 mod wado_replay;
 mod wado_store;
 mod wado_study;
-mod wado_synth;
+pub mod wado_synth;
 mod wado_us;
 
 use std::path::PathBuf;

@@ -36,6 +36,10 @@ impl Instance {
     pub fn len(&self) -> usize {
         self.header.len() + self.pixels.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Synth {

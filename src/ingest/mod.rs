@@ -6,6 +6,7 @@
 //! at once when the request fails, and otherwise by the [`sweep`] of unreferenced blobs.
 
 mod session;
+pub mod spool;
 pub mod sweep;
 
 use std::sync::Arc;
@@ -23,12 +24,20 @@ pub struct IngestService {
     pub index: Arc<dyn Index>,
     pub policy: DuplicatePolicy,
     pub max_instance_bytes: u64,
+    /// Parts larger than this are staged in `staging` as they arrive (see [`spool`]).
+    pub spool_bytes: u64,
+    pub staging: std::path::PathBuf,
 }
 
 impl IngestService {
     /// Start one STOW request; `expected_study` comes from `/studies/{study}`.
     pub fn session(self: &Arc<Self>, expected_study: Option<StudyUid>) -> IngestSession {
         IngestSession::new(Arc::clone(self), expected_study)
+    }
+
+    /// Collect the next part; `expected` is its likely size (sizes the memory buffer).
+    pub fn spool(&self, expected: u64) -> spool::PartSpool {
+        spool::PartSpool::new(&self.staging, self.spool_bytes, expected)
     }
 }
 

@@ -2,13 +2,14 @@
 //! background (a few at once, so memory stays a small multiple of one instance), and
 //! [`IngestSession::finish`] makes them durable and records them in one index transaction.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
+use super::spool::Received;
 use super::{IngestService, ItemReport};
 use crate::dicom::extract::{self, ExtractedInstance};
 use crate::dicom::status::StatusCode;
@@ -69,13 +70,21 @@ impl IngestSession {
 
     /// Parse, validate and start writing one instance. An error here is a store failure
     /// (the whole request must be aborted); a bad instance is recorded as a failed item.
-    pub async fn add(&mut self, bytes: Bytes) -> Result<(), ServiceError> {
-        let parsed_bytes = bytes.clone();
-        let parsed = tokio::task::spawn_blocking(move || {
-            extract::parse(&parsed_bytes).and_then(|file| file.extract())
-        })
-        .await
-        .map_err(|err| ServiceError::Task(err.to_string()))?;
+    pub async fn add(&mut self, received: Received) -> Result<(), ServiceError> {
+        let parsed = match &received {
+            Received::Memory(bytes) => {
+                let bytes = bytes.clone();
+                tokio::task::spawn_blocking(move || {
+                    Ok(extract::parse(&bytes).and_then(|file| file.extract()))
+                })
+                .await
+            }
+            Received::Staged(staged) => {
+                let path = staged.path().to_path_buf();
+                tokio::task::spawn_blocking(move || parse_staged(&path)).await
+            }
+        }
+        .map_err(|err| ServiceError::Task(err.to_string()))??;
         let extracted = match parsed {
             Ok(extracted) => extracted,
             Err(err) => {
@@ -102,15 +111,19 @@ impl IngestSession {
         self.pending.push(NewInstance {
             extracted,
             blob_key: key.clone(),
-            blob_size: bytes.len() as u64,
+            blob_size: received.len(),
         });
         while self.writes.len() >= WRITES_IN_FLIGHT {
             self.next_write().await?;
         }
         self.written.push(key.clone());
         let store = self.service.store.clone();
-        self.writes
-            .push(tokio::spawn(async move { store.put(&key, bytes).await }));
+        self.writes.push(tokio::spawn(async move {
+            match received {
+                Received::Memory(bytes) => store.put(&key, bytes).await,
+                Received::Staged(staged) => store.put_staged(&key, staged).await,
+            }
+        }));
         Ok(())
     }
 
@@ -183,6 +196,24 @@ impl IngestSession {
             }
         }
     }
+}
+
+/// Parse a staging file through a read-only memory map: the parser reads the header up to
+/// Pixel Data and the layout walk the element headers after it, so only those pages are read
+/// (and count towards memory), whatever the file's size.
+fn parse_staged(path: &Path) -> Result<Result<ExtractedInstance, DicomError>, ServiceError> {
+    let io = |source: std::io::Error| {
+        ServiceError::Storage(StorageError::Io {
+            operation: "read",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: the staging file is private to this request (a random name in the staging
+    // folder, written and closed before this); nothing truncates or writes it while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    Ok(extract::parse(&map).and_then(|parsed| parsed.extract()))
 }
 
 fn failure(extracted: Option<&ExtractedInstance>, err: DicomError) -> ItemReport {

@@ -2,11 +2,13 @@
 //! older than a grace period (so blobs of requests still in flight are left alone).
 //! Blobs are written before their index rows, so this is the only repair ever needed.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 
+use super::spool;
 use crate::error::ServiceError;
 use crate::index::Index;
 use crate::storage::{BlobKey, BlobStore};
@@ -52,14 +54,22 @@ pub async fn sweep_orphans(
     Ok(report)
 }
 
-/// Run [`sweep_orphans`] now and then every `interval` until the task is dropped.
+/// Run [`sweep_orphans`] now and then every `interval` until the task is dropped; each time
+/// also remove staging files (`staging`) older than `grace`, left by a stopped process.
 pub async fn run_periodically(
     store: BlobStore,
     index: Arc<dyn Index>,
+    staging: PathBuf,
     interval: Duration,
     grace: Duration,
 ) {
     loop {
+        let folder = staging.clone();
+        match tokio::task::spawn_blocking(move || spool::remove_stale(&folder, grace)).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "stale staging files removed"),
+            Err(err) => tracing::warn!(%err, "staging clean-up failed"),
+        }
         match sweep_orphans(&store, &index, grace).await {
             Ok(report) => tracing::info!(
                 examined = report.examined,

@@ -20,19 +20,7 @@ fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error)
 /// Write `data` to `path` durably, returning the folders whose entries changed (the file's
 /// folder and the parent of every folder created for it), which [`sync_folders`] must sync.
 pub fn write_synced(path: &Path, data: &[u8]) -> Result<Vec<PathBuf>, StorageError> {
-    let folder = path.parent().unwrap_or(Path::new("."));
-    let mut changed = vec![folder.to_path_buf()];
-    let mut missing = folder;
-    while !missing.exists() {
-        match missing.parent() {
-            Some(parent) => {
-                changed.push(parent.to_path_buf());
-                missing = parent;
-            }
-            None => break,
-        }
-    }
-    std::fs::create_dir_all(folder).map_err(io_error("create folder", folder))?;
+    let (folder, changed) = make_folder(path)?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     // object_store skips `name#digits` when listing: those are staging files.
     let temporary = folder.join(format!("{name}#{}", rand::random::<u32>()));
@@ -47,6 +35,42 @@ pub fn write_synced(path: &Path, data: &[u8]) -> Result<Vec<PathBuf>, StorageErr
         let _ = std::fs::remove_file(&temporary);
         return Err(err);
     }
+    Ok(changed)
+}
+
+/// Create `path`'s folder, returning it and the folders whose entries change by that and by
+/// a new file in it.
+fn make_folder(path: &Path) -> Result<(&Path, Vec<PathBuf>), StorageError> {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut changed = vec![folder.to_path_buf()];
+    let mut missing = folder;
+    while !missing.exists() {
+        match missing.parent() {
+            Some(parent) => {
+                changed.push(parent.to_path_buf());
+                missing = parent;
+            }
+            None => break,
+        }
+    }
+    std::fs::create_dir_all(folder).map_err(io_error("create folder", folder))?;
+    Ok((folder, changed))
+}
+
+/// Move a complete staging file (same file system) to `path`, fsynced first when `fsync`;
+/// returns the folders [`sync_folders`] must sync.
+pub fn move_into_place(
+    staged: &Path,
+    path: &Path,
+    fsync: bool,
+) -> Result<Vec<PathBuf>, StorageError> {
+    if fsync {
+        std::fs::File::open(staged)
+            .and_then(|file| file.sync_data())
+            .map_err(io_error("fsync", staged))?;
+    }
+    let (_, changed) = make_folder(path)?;
+    std::fs::rename(staged, path).map_err(io_error("rename", path))?;
     Ok(changed)
 }
 

@@ -4,6 +4,7 @@
 pub mod keys;
 mod local;
 mod stream;
+mod upload;
 mod url;
 
 use std::collections::BTreeSet;
@@ -19,6 +20,7 @@ use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 
 use crate::error::StorageError;
+use crate::ingest::spool::StagedFile;
 pub use keys::BlobKey;
 pub use stream::ByteStream;
 
@@ -108,6 +110,44 @@ impl BlobStore {
             .await
             .map_err(Self::backend("write", key))?;
         Ok(PendingSync::default())
+    }
+
+    /// Store a complete staging file under `key` (see `ingest::spool`). Local stores move the
+    /// file into place (fsynced first when fsync is on); other stores upload it in parts, so
+    /// it is never read into memory whole.
+    pub async fn put_staged(
+        &self,
+        key: &BlobKey,
+        staged: StagedFile,
+    ) -> Result<PendingSync, StorageError> {
+        if let Some(root) = &self.local_root {
+            let path = root.join(key.as_str());
+            let fsync = self.fsync;
+            let folders = tokio::task::spawn_blocking(move || {
+                let folders = local::move_into_place(staged.path(), &path, fsync)?;
+                staged.into_path();
+                Ok::<_, StorageError>(folders)
+            })
+            .await
+            .map_err(|err| StorageError::Io {
+                operation: "rename",
+                path: PathBuf::from(key.as_str()),
+                source: std::io::Error::other(err.to_string()),
+            })??;
+            return Ok(PendingSync {
+                folders: if fsync { folders } else { Vec::new() },
+            });
+        }
+        upload::from_file(self.store.as_ref(), &Self::path(key), staged.path())
+            .await
+            .map_err(Self::backend("write", key))?;
+        Ok(PendingSync::default())
+    }
+
+    /// Where STOW parts too large to hold in memory are staged: inside the root for a local
+    /// store (so a staged file is renamed into place), `None` for other stores.
+    pub fn staging_dir(&self) -> Option<PathBuf> {
+        self.local_root.as_ref().map(|root| root.join(".staging"))
     }
 
     /// Make written objects durable. S3-compatible stores answer a PUT only once the object is

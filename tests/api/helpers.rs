@@ -245,10 +245,16 @@ impl TestApp {
         items.len()
     }
 
-    /// Assert that nothing at all is stored: no rows, no blobs.
+    /// Files in the staging folder (parts being received, or leaked).
+    pub fn staging_files(&self) -> usize {
+        std::fs::read_dir(&self.state.ingest.staging).map_or(0, |entries| entries.count())
+    }
+
+    /// Assert that nothing at all is stored: no rows, no blobs, no staging files.
     pub async fn assert_empty(&self, context: &str) {
         assert_eq!(self.counts().await, (0, 0, 0), "{context}: index rows left");
         assert_eq!(self.blob_count().await, 0, "{context}: blobs left");
+        assert_eq!(self.staging_files(), 0, "{context}: staging files left");
     }
 }
 

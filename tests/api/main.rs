@@ -78,6 +78,16 @@ macro_rules! backend_suite {
             async fn broken_real_files_never_500() {
                 suite::broken_real_files_never_500($index, $storage).await
             }
+
+            #[tokio::test]
+            async fn spooled_parts_store_bit_exact() {
+                suite::spooled_parts_store_bit_exact($index, $storage).await
+            }
+
+            #[tokio::test]
+            async fn large_instance_streams_through_staging() {
+                suite::large_instance_streams_through_staging($index, $storage).await
+            }
         }
     )*};
 }

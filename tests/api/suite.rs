@@ -73,8 +73,65 @@ fn opt(value: &Value) -> Option<String> {
 }
 
 pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: StorageKind) {
+    every_testdata_file_bit_exact(index, storage, None).await
+}
+
+/// Every part through a staging file (`ingest::spool`), as the largest instances go: the
+/// same bytes, rows and frames as from memory, and no staging file left behind.
+pub async fn spooled_parts_store_bit_exact(index: IndexKind, storage: StorageKind) {
+    every_testdata_file_bit_exact(index, storage, Some(0)).await;
+    bad_input_refused(index, storage, Some(0)).await;
+    broken_files_refused(index, storage, Some(0)).await;
+}
+
+/// A 40-frame 512x512 16-bit instance (20 MiB) with the default spool limit: it goes through
+/// a staging file (renamed into place, or uploaded to S3 in several 8 MiB parts), comes back
+/// byte for byte, frame by frame, and leaves no staging file.
+pub async fn large_instance_streams_through_staging(index: IndexKind, storage: StorageKind) {
+    let app = TestApp::spawn(index, storage).await;
+    assert_eq!(app.settings.spool_bytes, 8 << 20, "the default spool limit");
+    let synth = tessera::bench::synth::Synth::new(512, 1, 7);
+    let big = tessera::bench::wado_synth::multiframe(&synth, 1, 1, 512, 40).unwrap();
+    assert!(big.file.len() > 20 << 20);
+    let result = StowResult::from(app.stow(&[big.file.clone(), ct_variant(1)]).await).await;
+    assert_eq!(result.status, 200, "{}", result.body);
+    assert_eq!(result.referenced().len(), 2);
+    assert_eq!(app.counts().await, (2, 2, 2));
+    assert_eq!(app.staging_files(), 0, "staging files left behind");
+    let stored = app.stored_bytes(&big.sop_uid).await;
+    assert_eq!(stored.len(), big.file.len());
+    assert!(
+        stored == big.file,
+        "the stored blob differs from the sent file"
+    );
+    let study = synth.study_uid(1, 1);
+    for frame in [1, 17, 40] {
+        let path = format!(
+            "/dicom-web/studies/{study}/series/{}/instances/{}/frames/{frame}",
+            big.series_uid, big.sop_uid
+        );
+        let parts = crate::wado_support::get_parts(
+            &app,
+            &path,
+            &[(
+                "accept",
+                "multipart/related; type=\"application/octet-stream\"",
+            )],
+            "application/octet-stream",
+            "frame of a spooled instance",
+        )
+        .await;
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].body == big.frame(frame), "frame {frame} differs");
+    }
+}
+
+async fn every_testdata_file_bit_exact(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
     let app = TestApp::spawn_with(index, storage, |s| {
-        s.duplicate_policy = DuplicatePolicy::Overwrite
+        s.duplicate_policy = DuplicatePolicy::Overwrite;
+        if let Some(limit) = spool {
+            s.spool_bytes = limit;
+        }
     })
     .await;
     let expected = expected();
@@ -249,6 +306,7 @@ pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: Sto
         checked_frames, want_frames,
         "every frame of every file checked"
     );
+    assert_eq!(app.staging_files(), 0, "staging files left behind");
 }
 
 pub async fn stores_a_batch_in_one_request(index: IndexKind, storage: StorageKind) {
@@ -307,7 +365,16 @@ async fn expect_status(response: reqwest::Response, status: u16, context: &str) 
 }
 
 pub async fn bad_input_is_refused_and_nothing_is_stored(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+    bad_input_refused(index, storage, None).await
+}
+
+async fn bad_input_refused(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
+    let app = TestApp::spawn_with(index, storage, |s| {
+        if let Some(limit) = spool {
+            s.spool_bytes = limit;
+        }
+    })
+    .await;
     let ct = read_testdata(CT);
 
     expect_failure(
@@ -768,7 +835,16 @@ pub async fn orphan_blobs_are_swept(index: IndexKind, storage: StorageKind) {
 }
 
 pub async fn broken_real_files_never_500(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+    broken_files_refused(index, storage, None).await
+}
+
+async fn broken_files_refused(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
+    let app = TestApp::spawn_with(index, storage, |s| {
+        if let Some(limit) = spool {
+            s.spool_bytes = limit;
+        }
+    })
+    .await;
     let dir = testdata("bad");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -794,4 +870,5 @@ pub async fn broken_real_files_never_500(index: IndexKind, storage: StorageKind)
             );
         }
     }
+    assert_eq!(app.staging_files(), 0, "staging files left behind");
 }
