@@ -1,6 +1,7 @@
 //! Tessera: a DICOMweb archive. Instances live in object storage, metadata in an index
 //! (SQLite or PostgreSQL). See README.md for the big picture.
 
+pub mod alloc;
 pub mod app;
 pub mod bench;
 pub mod config;

@@ -15,6 +15,7 @@ use tessera::config::{Cli, Command};
 const BLOCKING_THREADS: usize = 16;
 
 fn main() -> std::process::ExitCode {
+    tessera::alloc::configure();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
