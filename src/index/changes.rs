@@ -117,10 +117,6 @@ pub(super) async fn append(
             .await
             .map_err(IndexError::db("lock change feed"))?;
     }
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_feed")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(IndexError::db("read change sequence"))?;
     // The last change of each instance in this batch decides the state of its other entries.
     let mut last_of: HashMap<&str, usize> = HashMap::new();
     for (i, change) in changes.iter().enumerate() {
@@ -162,22 +158,23 @@ pub(super) async fn append(
             }
         })
         .collect();
+    // Sequence numbers continue the feed's: each row's is the largest stored before the
+    // statement plus its place in the statement, read by the INSERT itself.
     let now = now_micros();
-    let mut seq = last;
     for (chunk, states) in changes.chunks(CHUNK).zip(states.chunks(CHUNK)) {
         let values = (0..chunk.len())
-            .map(|r| format!("({}, $1)", placeholders(r * 6 + 2, 6)))
+            .map(|r| format!("({})", placeholders(r * 6 + 2, 6)))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "INSERT INTO change_feed (seq, action, study_uid, series_uid, sop_uid, state, \
-             changed_at) VALUES {values}"
+             changed_at) SELECT (SELECT COALESCE(MAX(seq), 0) FROM change_feed) + v.column1, \
+             v.column2, v.column3, v.column4, v.column5, v.column6, $1 FROM (VALUES {values}) AS v"
         );
         let mut query = sqlx::query(&sql).bind(now);
-        for (change, state) in chunk.iter().zip(states) {
-            seq += 1;
+        for (place, (change, state)) in chunk.iter().zip(states).enumerate() {
             query = query
-                .bind(seq)
+                .bind(place as i64 + 1)
                 .bind(change.action.as_str())
                 .bind(change.study.as_str())
                 .bind(change.series.as_str())

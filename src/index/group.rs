@@ -2,7 +2,7 @@
 //! under way are written together in the next transaction, each inside its own savepoint
 //! (so one request's failure does not touch the others), and share one WAL fsync.
 
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::delete;
@@ -114,6 +114,12 @@ async fn run(pool: AnyPool, extras: Arc<Vec<ExtraAttribute>>, mut receiver: mpsc
     }
 }
 
+/// Opens the transaction and the first job's savepoint in one statement.
+const BEGIN: &str = "BEGIN; SAVEPOINT stow";
+/// Ends a job's savepoint, keeping or discarding what the job wrote.
+const RELEASE: &str = "RELEASE SAVEPOINT stow";
+const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT stow; RELEASE SAVEPOINT stow";
+
 /// One transaction for all jobs; each job in a savepoint. If the commit itself fails, every
 /// job gets the error (none of them was stored).
 async fn write_group(
@@ -121,19 +127,44 @@ async fn write_group(
     extras: &[ExtraAttribute],
     jobs: &[Job],
 ) -> Vec<Result<Done, IndexError>> {
-    let failed_all = |err: &IndexError| {
-        jobs.iter()
-            .map(|_| Err(IndexError::Unavailable(err.to_string())))
-            .collect()
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(source) => return failed_all(jobs, &IndexError::db("begin")(source)),
     };
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(source) => return failed_all(&IndexError::db("begin")(source)),
+    let failure = match conn.begin_with(BEGIN).await {
+        Ok(tx) => return write_jobs(tx, extras, jobs).await,
+        Err(source) => failed_all(jobs, &IndexError::db("begin")(source)),
     };
-    let mut results = Vec::with_capacity(jobs.len());
+    // BEGIN may have succeeded where the savepoint failed: leave no transaction open on a
+    // connection that goes back to the pool.
+    let _ = conn.execute("ROLLBACK").await;
+    failure
+}
+
+/// Every job gets this error.
+fn failed_all(jobs: &[Job], err: &IndexError) -> Vec<Result<Done, IndexError>> {
+    jobs.iter()
+        .map(|_| Err(IndexError::Unavailable(err.to_string())))
+        .collect()
+}
+
+/// The jobs in the transaction `tx` (whose first savepoint is open), then the commit.
+///
+/// Statements are joined where nothing happens between them: the transaction opens with the
+/// first savepoint, a job's savepoint ends with the next one's start, and the last job's
+/// savepoint, when kept, ends with the commit (which keeps every savepoint still open).
+async fn write_jobs(
+    mut tx: Transaction<'_, Any>,
+    extras: &[ExtraAttribute],
+    jobs: &[Job],
+) -> Vec<Result<Done, IndexError>> {
+    let mut results: Vec<Result<Done, IndexError>> = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if let Err(source) = tx.execute("SAVEPOINT stow").await {
-            return failed_all(&IndexError::db("savepoint")(source));
+        if let Some(previous) = results.last() {
+            let next = format!("{}; SAVEPOINT stow", end_of(previous));
+            if let Err(source) = tx.execute(next.as_str()).await {
+                return failed_all(jobs, &IndexError::db("savepoint")(source));
+            }
         }
         let result = match &job.work {
             Work::Store { batch, policy } => BatchWriter::new(&mut tx, Dialect::Sqlite, extras)
@@ -144,18 +175,24 @@ async fn write_group(
                 .await
                 .map(Done::Deleted),
         };
-        let end = if result.is_ok() {
-            "RELEASE SAVEPOINT stow"
-        } else {
-            "ROLLBACK TO SAVEPOINT stow; RELEASE SAVEPOINT stow"
-        };
-        if let Err(source) = tx.execute(end).await {
-            return failed_all(&IndexError::db("savepoint")(source));
-        }
         results.push(result);
+    }
+    if let Some(Err(_)) = results.last() {
+        if let Err(source) = tx.execute(ROLLBACK).await {
+            return failed_all(jobs, &IndexError::db("savepoint")(source));
+        }
     }
     match tx.commit().await {
         Ok(()) => results,
-        Err(source) => failed_all(&IndexError::db("commit")(source)),
+        Err(source) => failed_all(jobs, &IndexError::db("commit")(source)),
+    }
+}
+
+/// The statement that ends the savepoint of a job with this result.
+fn end_of(result: &Result<Done, IndexError>) -> &'static str {
+    if result.is_ok() {
+        RELEASE
+    } else {
+        ROLLBACK
     }
 }

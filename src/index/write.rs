@@ -180,6 +180,116 @@ struct Moved {
     series: String,
 }
 
+/// A study row as the batch found it (after inserting it if missing), locked on PostgreSQL:
+/// what the study's new attributes, counts and QIDO members are computed from.
+struct StoredStudy {
+    num_instances: i64,
+    num_series: i64,
+    modalities: Option<String>,
+    sop_classes: Option<String>,
+    patient_name: Option<String>,
+    referring_physician_name: Option<String>,
+}
+
+impl StoredStudy {
+    /// Rows without instances do not outlive the transaction that made them: an empty row
+    /// is one this batch inserted.
+    fn created(&self) -> bool {
+        self.num_instances == 0
+    }
+}
+
+/// A series row as the batch found it (after inserting it if missing).
+struct StoredSeries {
+    study_uid: String,
+    num_instances: i64,
+    modality: Option<String>,
+}
+
+impl StoredSeries {
+    /// Like [`StoredStudy::created`].
+    fn created(&self) -> bool {
+        self.num_instances == 0
+    }
+}
+
+/// What the batch changes in one study row.
+struct StudyChange<'d> {
+    delta: &'d Delta,
+    /// Series the batch created in the study.
+    new_series: i64,
+    /// ModalitiesInStudy when the batch provably leaves it as stored; `None`: read it.
+    modalities: Option<Option<String>>,
+}
+
+/// The stored ModalitiesInStudy, if the series the batch updates (`updated`: as found, and
+/// what it did to each) cannot have changed it: no series lost a modality (each kept its
+/// own, or had none) and every modality they now have is already listed.
+fn unchanged_modalities<'a>(
+    study: &StoredStudy,
+    mut updated: impl Iterator<Item = (&'a StoredSeries, &'a Delta)>,
+    batch: &[NewInstance],
+) -> Option<Option<String>> {
+    let listed = split_multi(study.modalities.as_deref());
+    let same = updated.all(|(stored, delta)| {
+        let Some(source) = delta.source else {
+            return true;
+        };
+        let new = batch[source].extracted.series.modality.as_deref();
+        let old = stored.modality.as_deref();
+        old == new || (old.is_none() && new.is_none_or(|m| listed.contains(m)))
+    });
+    same.then(|| study.modalities.clone())
+}
+
+/// The values of a multi-valued column stored joined by backslashes.
+fn split_multi(value: Option<&str>) -> BTreeSet<String> {
+    value
+        .iter()
+        .flat_map(|v| v.split('\\'))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Values joined by backslashes as a multi-valued column stores them; none is NULL.
+fn joined(values: Vec<String>) -> Option<String> {
+    (!values.is_empty()).then(|| values.join("\\"))
+}
+
+/// ModalitiesInStudy from the study's series rows.
+async fn list_modalities(
+    conn: &mut AnyConnection,
+    study: &str,
+) -> Result<Option<String>, IndexError> {
+    let modalities: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT modality FROM series WHERE study_uid = $1 AND modality IS NOT NULL \
+         ORDER BY modality",
+    )
+    .bind(study)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(IndexError::db("list modalities"))?;
+    Ok(joined(modalities))
+}
+
+/// The stored default QIDO members of a study or series row from its columns' values
+/// (every column of a default attribute of `level` must be given).
+fn row_fragment(level: Level, columns: &[(&str, RowValue)]) -> Result<String, IndexError> {
+    let mut values = BTreeMap::new();
+    for attribute in ATTRIBUTES.iter().filter(|a| a.level == level) {
+        let value = columns
+            .iter()
+            .find(|(column, _)| *column == attribute.column)
+            .map(|(_, value)| value.clone())
+            .ok_or_else(|| {
+                IndexError::Corrupt(format!("no value for column {}", attribute.column))
+            })?;
+        values.insert(attribute.keyword, value);
+    }
+    Ok(fragments::fragment(level, &values))
+}
+
 pub(super) struct BatchWriter<'c> {
     conn: &'c mut AnyConnection,
     dialect: Dialect,
@@ -213,11 +323,9 @@ impl<'c> BatchWriter<'c> {
             .iter()
             .map(|i| i.extracted.study_uid.as_str())
             .collect();
-        let mut new_studies = HashSet::new();
+        let mut stored_studies = BTreeMap::new();
         for study in &studies {
-            if self.ensure_study(study).await? {
-                new_studies.insert(study.to_string());
-            }
+            stored_studies.insert(*study, self.ensure_study(study).await?);
         }
         // 2. Series rows; a series recorded under another study refuses its instances.
         let series: BTreeMap<&str, &str> = batch
@@ -229,31 +337,20 @@ impl<'c> BatchWriter<'c> {
                 )
             })
             .collect();
-        let mut new_series = HashSet::new();
+        let mut stored_series = BTreeMap::new();
         for (series_uid, study_uid) in &series {
-            let created = sqlx::query(
-                "INSERT INTO series (series_uid, study_uid, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $3) ON CONFLICT (series_uid) DO NOTHING RETURNING series_uid",
-            )
-            .bind(*series_uid)
-            .bind(*study_uid)
-            .bind(self.now)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(IndexError::db("insert series"))?;
-            if created.is_some() {
-                new_series.insert(series_uid.to_string());
-            }
+            stored_series.insert(
+                *series_uid,
+                self.ensure_series(series_uid, study_uid).await?,
+            );
         }
-        let keys: Vec<&str> = series.keys().copied().collect();
-        let owners = self.series_owners(&keys).await?;
         let mut candidates = Vec::new();
         for (idx, item) in batch.iter().enumerate() {
             let ex = &item.extracted;
-            match owners.get(ex.series_uid.as_str()) {
-                Some(owner) if owner != ex.study_uid.as_str() => {
+            match stored_series.get(ex.series_uid.as_str()) {
+                Some(stored) if stored.study_uid != ex.study_uid.as_str() => {
                     outcomes[idx] = Some(StoreOutcome::SeriesInOtherStudy {
-                        existing_study: owner.clone(),
+                        existing_study: stored.study_uid.clone(),
                     });
                 }
                 _ => candidates.push(idx),
@@ -308,17 +405,19 @@ impl<'c> BatchWriter<'c> {
             outcomes[idx] = Some(outcome);
         }
 
-        // 4. Series: attributes and counts, or away with a new series that got nothing.
+        // 4. Series: attributes, counts and QIDO members, or away with a new series that
+        // got nothing.
         let mut series_added_to: BTreeMap<String, i64> = BTreeMap::new();
         for (series_uid, study_uid) in &series {
+            let stored = &stored_series[series_uid];
             match series_delta.get(*series_uid) {
                 Some(delta) => {
-                    self.update_series(series_uid, delta, batch).await?;
-                    if new_series.contains(*series_uid) {
+                    self.update_series(series_uid, stored, delta, batch).await?;
+                    if stored.created() {
                         *series_added_to.entry(study_uid.to_string()).or_default() += 1;
                     }
                 }
-                None if new_series.contains(*series_uid) => {
+                None if stored.created() => {
                     self.delete_if_empty("series", "series_uid", series_uid)
                         .await?;
                 }
@@ -327,13 +426,26 @@ impl<'c> BatchWriter<'c> {
         }
         // 5. Studies likewise.
         for study in &studies {
+            let stored = &stored_studies[study];
             match study_delta.get(*study) {
                 Some(delta) => {
-                    let new_series = series_added_to.get(*study).copied().unwrap_or(0);
-                    self.update_study(study, delta, new_series, batch, &candidates)
+                    let modalities = unchanged_modalities(
+                        stored,
+                        series_delta
+                            .iter()
+                            .map(|(uid, delta)| (&stored_series[uid.as_str()], delta))
+                            .filter(|(stored, _)| stored.study_uid == *study),
+                        batch,
+                    );
+                    let change = StudyChange {
+                        delta,
+                        new_series: series_added_to.get(*study).copied().unwrap_or(0),
+                        modalities,
+                    };
+                    self.update_study(study, stored, &change, batch, &candidates)
                         .await?;
                 }
-                None if new_studies.contains(*study) => {
+                None if stored.created() => {
                     self.delete_if_empty("studies", "study_uid", study).await?;
                 }
                 None => {}
@@ -344,20 +456,15 @@ impl<'c> BatchWriter<'c> {
             recount_series(self.conn, &from.series).await?;
             recount_study(self.conn, &from.study, self.now).await?;
         }
-        // 7. The stored QIDO members of every series and study that changed.
-        let changed_series = series_delta
-            .keys()
-            .cloned()
-            .chain(moved.iter().map(|m| m.series.clone()));
-        for series in changed_series.collect::<BTreeSet<_>>() {
-            refresh_fragment(self.conn, Level::Series, &series).await?;
+        // 7. The stored QIDO members of the series and studies the recounts changed (those
+        // of the others were written with their rows).
+        let moved_series: BTreeSet<&str> = moved.iter().map(|m| m.series.as_str()).collect();
+        for series in moved_series {
+            refresh_fragment(self.conn, Level::Series, series).await?;
         }
-        let changed_studies = study_delta
-            .keys()
-            .cloned()
-            .chain(moved.iter().map(|m| m.study.clone()));
-        for study in changed_studies.collect::<BTreeSet<_>>() {
-            refresh_fragment(self.conn, Level::Study, &study).await?;
+        let moved_studies: BTreeSet<&str> = moved.iter().map(|m| m.study.as_str()).collect();
+        for study in moved_studies {
+            refresh_fragment(self.conn, Level::Study, study).await?;
         }
         let outcomes: Vec<StoreOutcome> = outcomes
             .into_iter()
@@ -386,54 +493,57 @@ impl<'c> BatchWriter<'c> {
         Ok(outcomes)
     }
 
-    /// Insert the study row if missing (returns whether it was created); on PostgreSQL also
-    /// hold its lock until commit.
-    async fn ensure_study(&mut self, study: &str) -> Result<bool, IndexError> {
-        let created = sqlx::query(
+    /// Insert the study row if missing and read what the batch needs of it. The no-op
+    /// update on conflict makes one statement both insert and read the row, and on
+    /// PostgreSQL lock it until commit (the lock that serialises writers of one study).
+    async fn ensure_study(&mut self, study: &str) -> Result<StoredStudy, IndexError> {
+        let row = sqlx::query(
             "INSERT INTO studies (study_uid, created_at, updated_at) VALUES ($1, $2, $2) \
-             ON CONFLICT (study_uid) DO NOTHING RETURNING study_uid",
+             ON CONFLICT (study_uid) DO UPDATE SET updated_at = studies.updated_at \
+             RETURNING num_instances, num_series, modalities_in_study, sop_classes_in_study, \
+             patient_name, referring_physician_name",
         )
         .bind(study)
         .bind(self.now)
-        .fetch_optional(&mut *self.conn)
+        .fetch_one(&mut *self.conn)
         .await
-        .map_err(IndexError::db("insert study"))?
-        .is_some();
-        if self.dialect == Dialect::Postgres && !created {
-            sqlx::query("SELECT study_uid FROM studies WHERE study_uid = $1 FOR UPDATE")
-                .bind(study)
-                .fetch_one(&mut *self.conn)
-                .await
-                .map_err(IndexError::db("lock study"))?;
-        }
-        Ok(created)
+        .map_err(IndexError::db("insert study"))?;
+        let read = |err| IndexError::db("read study")(err);
+        Ok(StoredStudy {
+            num_instances: row.try_get(0).map_err(read)?,
+            num_series: row.try_get(1).map_err(read)?,
+            modalities: row.try_get(2).map_err(read)?,
+            sop_classes: row.try_get(3).map_err(read)?,
+            patient_name: row.try_get(4).map_err(read)?,
+            referring_physician_name: row.try_get(5).map_err(read)?,
+        })
     }
 
-    async fn series_owners(
+    /// Insert the series row if missing and read its study, count and modality (one
+    /// statement, as for the study).
+    async fn ensure_series(
         &mut self,
-        keys: &[&str],
-    ) -> Result<BTreeMap<String, String>, IndexError> {
-        let mut found = BTreeMap::new();
-        for chunk in keys.chunks(500) {
-            let sql = format!(
-                "SELECT series_uid, study_uid FROM series WHERE series_uid IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            let rows = query
-                .fetch_all(&mut *self.conn)
-                .await
-                .map_err(IndexError::db("read series"))?;
-            for row in rows {
-                let series: String = row.try_get(0).map_err(IndexError::db("read series"))?;
-                let study: String = row.try_get(1).map_err(IndexError::db("read series"))?;
-                found.insert(series, study);
-            }
-        }
-        Ok(found)
+        series: &str,
+        study: &str,
+    ) -> Result<StoredSeries, IndexError> {
+        let row = sqlx::query(
+            "INSERT INTO series (series_uid, study_uid, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (series_uid) DO UPDATE SET updated_at = series.updated_at \
+             RETURNING study_uid, num_instances, modality",
+        )
+        .bind(series)
+        .bind(study)
+        .bind(self.now)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(IndexError::db("insert series"))?;
+        let read = |err| IndexError::db("read series")(err);
+        Ok(StoredSeries {
+            study_uid: row.try_get(0).map_err(read)?,
+            num_instances: row.try_get(1).map_err(read)?,
+            modality: row.try_get(2).map_err(read)?,
+        })
     }
 
     async fn insert_instances(
@@ -531,6 +641,7 @@ impl<'c> BatchWriter<'c> {
     async fn update_series(
         &mut self,
         series: &str,
+        stored: &StoredSeries,
         delta: &Delta,
         batch: &[NewInstance],
     ) -> Result<(), IndexError> {
@@ -538,11 +649,42 @@ impl<'c> BatchWriter<'c> {
             return Ok(());
         };
         let s = &batch[source].extracted.series;
+        let time_norm = s
+            .performed_procedure_step_start_time
+            .as_deref()
+            .and_then(|t| datetime::time(t, Bound::Lower));
+        let text = |v: Option<&str>| RowValue::Text(v.map(str::to_string));
+        let qido = row_fragment(
+            Level::Series,
+            &[
+                ("series_uid", text(Some(series))),
+                ("modality", text(s.modality.as_deref())),
+                ("series_number", RowValue::Int(s.series_number)),
+                ("series_description", text(s.series_description.as_deref())),
+                ("series_date", text(s.series_date.as_deref())),
+                ("series_time", text(s.series_time.as_deref())),
+                (
+                    "pps_start_date",
+                    text(s.performed_procedure_step_start_date.as_deref()),
+                ),
+                (
+                    "pps_start_time",
+                    text(s.performed_procedure_step_start_time.as_deref()),
+                ),
+                ("body_part_examined", text(s.body_part_examined.as_deref())),
+                ("laterality", text(s.laterality.as_deref())),
+                (
+                    "num_instances",
+                    RowValue::Int(Some(stored.num_instances + delta.added)),
+                ),
+            ],
+        )?;
         sqlx::query(
             "UPDATE series SET modality = $2, series_number = $3, series_description = $4, \
              series_date = $5, series_time = $6, pps_start_date = $7, pps_start_time = $8, \
              body_part_examined = $9, laterality = $10, updated_at = $11, \
-             num_instances = num_instances + $12, pps_start_time_norm = $13 WHERE series_uid = $1",
+             num_instances = num_instances + $12, pps_start_time_norm = $13, qido_json = $14 \
+             WHERE series_uid = $1",
         )
         .bind(series)
         .bind(s.modality.as_deref())
@@ -556,11 +698,8 @@ impl<'c> BatchWriter<'c> {
         .bind(s.laterality.as_deref())
         .bind(self.now)
         .bind(delta.added)
-        .bind(
-            s.performed_procedure_step_start_time
-                .as_deref()
-                .and_then(|t| datetime::time(t, Bound::Lower)),
-        )
+        .bind(time_norm)
+        .bind(qido)
         .execute(&mut *self.conn)
         .await
         .map_err(IndexError::db("update series"))?;
@@ -570,42 +709,28 @@ impl<'c> BatchWriter<'c> {
     async fn update_study(
         &mut self,
         study: &str,
-        delta: &Delta,
-        new_series: i64,
+        stored: &StoredStudy,
+        change: &StudyChange<'_>,
         batch: &[NewInstance],
         candidates: &[usize],
     ) -> Result<(), IndexError> {
-        let Some(source) = delta.source else {
+        let Some(source) = change.delta.source else {
             return Ok(());
         };
-        // ModalitiesInStudy from the (few) series rows; SOPClassesInStudy as a growing set.
-        let modalities: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT modality FROM series WHERE study_uid = $1 AND modality IS NOT NULL \
-             ORDER BY modality",
-        )
-        .bind(study)
-        .fetch_all(&mut *self.conn)
-        .await
-        .map_err(IndexError::db("list modalities"))?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT sop_classes_in_study FROM studies WHERE study_uid = $1")
-                .bind(study)
-                .fetch_one(&mut *self.conn)
-                .await
-                .map_err(IndexError::db("read study"))?;
-        let mut classes: BTreeSet<String> = current
-            .iter()
-            .flat_map(|c| c.split('\\'))
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
+        // ModalitiesInStudy from the (few) series rows unless the batch provably left it
+        // as stored; SOPClassesInStudy as a growing set.
+        let modalities = match &change.modalities {
+            Some(unchanged) => unchanged.clone(),
+            None => list_modalities(self.conn, study).await?,
+        };
+        let mut classes: BTreeSet<String> = split_multi(stored.sop_classes.as_deref());
         for &idx in candidates {
             let ex = &batch[idx].extracted;
             if ex.study_uid.as_str() == study {
                 classes.insert(ex.sop_class.to_string());
             }
         }
-        let joined = |v: Vec<String>| (!v.is_empty()).then(|| v.join("\\"));
+        let classes = joined(classes.into_iter().collect());
         let item = &batch[source];
         let s = &item.extracted.study;
         let patient = NameForms::of(s.patient_name.as_deref());
@@ -615,6 +740,43 @@ impl<'c> BatchWriter<'c> {
             .as_deref()
             .and_then(|t| datetime::time(t, Bound::Lower));
         let date_time = datetime::combine(s.study_date.as_deref(), s.study_time.as_deref());
+        let charset = item.extracted.specific_character_set.as_deref();
+        let text = |v: Option<&str>| RowValue::Text(v.map(str::to_string));
+        let qido = row_fragment(
+            Level::Study,
+            &[
+                ("study_uid", text(Some(study))),
+                ("patient_name", text(s.patient_name.as_deref())),
+                ("patient_id", text(s.patient_id.as_deref())),
+                (
+                    "issuer_of_patient_id",
+                    text(s.issuer_of_patient_id.as_deref()),
+                ),
+                ("patient_birth_date", text(s.patient_birth_date.as_deref())),
+                ("patient_sex", text(s.patient_sex.as_deref())),
+                ("study_date", text(s.study_date.as_deref())),
+                ("study_time", text(s.study_time.as_deref())),
+                ("timezone_offset", text(s.timezone_offset.as_deref())),
+                ("accession_number", text(s.accession_number.as_deref())),
+                ("study_id", text(s.study_id.as_deref())),
+                ("study_description", text(s.study_description.as_deref())),
+                (
+                    "referring_physician_name",
+                    text(s.referring_physician_name.as_deref()),
+                ),
+                ("specific_character_set", text(charset)),
+                (
+                    "num_instances",
+                    RowValue::Int(Some(stored.num_instances + change.delta.added)),
+                ),
+                (
+                    "num_series",
+                    RowValue::Int(Some(stored.num_series + change.new_series)),
+                ),
+                ("modalities_in_study", text(modalities.as_deref())),
+                ("sop_classes_in_study", text(classes.as_deref())),
+            ],
+        )?;
         sqlx::query(
             "UPDATE studies SET patient_name = $2, patient_id = $3, issuer_of_patient_id = $4, \
              patient_birth_date = $5, patient_sex = $6, study_date = $7, study_time = $8, \
@@ -625,7 +787,7 @@ impl<'c> BatchWriter<'c> {
              modalities_in_study = $18, sop_classes_in_study = $19, \
              pn_patient_a = $20, pn_patient_i = $21, pn_patient_p = $22, \
              pn_referring_a = $23, pn_referring_i = $24, pn_referring_p = $25, \
-             study_time_norm = $26, study_datetime = $27 \
+             study_time_norm = $26, study_datetime = $27, qido_json = $28 \
              WHERE study_uid = $1",
         )
         .bind(study)
@@ -641,12 +803,12 @@ impl<'c> BatchWriter<'c> {
         .bind(s.study_id.as_deref())
         .bind(s.study_description.as_deref())
         .bind(s.referring_physician_name.as_deref())
-        .bind(item.extracted.specific_character_set.as_deref())
+        .bind(charset)
         .bind(self.now)
-        .bind(delta.added)
-        .bind(new_series)
-        .bind(joined(modalities))
-        .bind(joined(classes.into_iter().collect()))
+        .bind(change.delta.added)
+        .bind(change.new_series)
+        .bind(modalities)
+        .bind(classes)
         .bind(patient.groups[0].clone())
         .bind(patient.groups[1].clone())
         .bind(patient.groups[2].clone())
@@ -655,9 +817,16 @@ impl<'c> BatchWriter<'c> {
         .bind(referring.groups[2].clone())
         .bind(time_norm)
         .bind(date_time)
+        .bind(qido)
         .execute(&mut *self.conn)
         .await
         .map_err(IndexError::db("update study"))?;
+        // The words follow from the two names alone: the same names, the same words.
+        if stored.patient_name == s.patient_name
+            && stored.referring_physician_name == s.referring_physician_name
+        {
+            return Ok(());
+        }
         replace_name_words(
             self.conn,
             study,
@@ -709,14 +878,7 @@ pub(super) async fn recount_study(
     study: &str,
     now: i64,
 ) -> Result<(), IndexError> {
-    let modalities: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT modality FROM series WHERE study_uid = $1 AND modality IS NOT NULL \
-         ORDER BY modality",
-    )
-    .bind(study)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(IndexError::db("list modalities"))?;
+    let modalities = list_modalities(conn, study).await?;
     let classes: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT sop_class_uid FROM instances WHERE study_uid = $1 ORDER BY sop_class_uid",
     )
@@ -724,7 +886,6 @@ pub(super) async fn recount_study(
     .fetch_all(&mut *conn)
     .await
     .map_err(IndexError::db("list SOP classes"))?;
-    let joined = |v: Vec<String>| (!v.is_empty()).then(|| v.join("\\"));
     sqlx::query(
         "UPDATE studies SET \
          num_series = (SELECT COUNT(*) FROM series WHERE series.study_uid = $1), \
@@ -733,7 +894,7 @@ pub(super) async fn recount_study(
          WHERE study_uid = $1",
     )
     .bind(study)
-    .bind(joined(modalities))
+    .bind(modalities)
     .bind(joined(classes))
     .bind(now)
     .execute(&mut *conn)
@@ -819,7 +980,7 @@ pub(super) async fn refresh_fragment(
     else {
         return Ok(());
     };
-    let mut values = BTreeMap::new();
+    let mut values = Vec::new();
     for attribute in attributes {
         let value = if attribute.is_integer() {
             RowValue::Int(
@@ -832,12 +993,13 @@ pub(super) async fn refresh_fragment(
                     .map_err(IndexError::db("read row"))?,
             )
         };
-        values.insert(attribute.keyword, value);
+        values.push((attribute.column, value));
     }
+    let qido = row_fragment(level, &values)?;
     let sql = format!("UPDATE {table} SET qido_json = $2 WHERE {key} = $1");
     sqlx::query(&sql)
         .bind(uid)
-        .bind(fragments::fragment(level, &values))
+        .bind(qido)
         .execute(&mut *conn)
         .await
         .map_err(IndexError::db("store QIDO members"))?;

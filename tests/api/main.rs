@@ -13,6 +13,7 @@ mod fhir;
 mod fhir_push;
 mod fhir_server;
 mod helpers;
+mod index_write;
 mod nodes;
 mod pixels;
 mod processes;
