@@ -3,7 +3,7 @@
 //! Clients get a stable code and a clear message; server-side failures are logged with
 //! their detail and never leak a stack trace or a connection string.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +45,18 @@ pub enum StorageError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl StorageError {
+    /// Turns an I/O error of `operation` on `path` into a [`StorageError::Io`] (for `map_err`).
+    pub fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| StorageError::Io {
+            operation,
+            path,
+            source,
+        }
+    }
 }
 
 /// The index (SQLite or PostgreSQL) failed.

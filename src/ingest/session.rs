@@ -202,17 +202,10 @@ impl IngestSession {
 /// Pixel Data and the layout walk the element headers after it, so only those pages are read
 /// (and count towards memory), whatever the file's size.
 fn parse_staged(path: &Path) -> Result<Result<ExtractedInstance, DicomError>, ServiceError> {
-    let io = |source: std::io::Error| {
-        ServiceError::Storage(StorageError::Io {
-            operation: "read",
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(StorageError::io("read", path))?;
     // SAFETY: the staging file is private to this request (a random name in the staging
     // folder, written and closed before this); nothing truncates or writes it while mapped.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(StorageError::io("map", path))?;
     Ok(extract::parse(&map).and_then(|parsed| parsed.extract()))
 }
 

@@ -125,20 +125,22 @@ impl PartSpool {
                 source: std::io::Error::other("staging file vanished"),
             });
         };
-        file.flush().await.map_err(io("write", staged.path()))?;
+        file.flush()
+            .await
+            .map_err(StorageError::io("write", staged.path()))?;
         Ok(Received::Staged(staged))
     }
 
     async fn start_file(&mut self) -> Result<(), StorageError> {
         tokio::fs::create_dir_all(&self.dir)
             .await
-            .map_err(io("create folder", &self.dir))?;
+            .map_err(StorageError::io("create folder", &self.dir))?;
         let path = self
             .dir
             .join(format!("part-{:016x}", rand::random::<u64>()));
         let file = tokio::fs::File::create(&path)
             .await
-            .map_err(io("create", &path))?;
+            .map_err(StorageError::io("create", &path))?;
         let staged = StagedFile {
             path: Some(path),
             len: 0,
@@ -161,19 +163,10 @@ impl PartSpool {
         if let Some((file, staged)) = &mut self.file {
             file.write_all(data)
                 .await
-                .map_err(io("write", staged.path()))?;
+                .map_err(StorageError::io("write", staged.path()))?;
             staged.len += data.len() as u64;
         }
         Ok(())
-    }
-}
-
-fn io(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
-    let path = path.to_path_buf();
-    move |source| StorageError::Io {
-        operation,
-        path,
-        source,
     }
 }
 

@@ -8,15 +8,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::StorageError;
 
-fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
-    let path = path.to_path_buf();
-    move |source| StorageError::Io {
-        operation,
-        path,
-        source,
-    }
-}
-
 /// Write `data` to `path` durably, returning the folders whose entries changed (the file's
 /// folder and the parent of every folder created for it), which [`sync_folders`] must sync.
 pub fn write_synced(path: &Path, data: &[u8]) -> Result<Vec<PathBuf>, StorageError> {
@@ -29,8 +20,8 @@ pub fn write_synced(path: &Path, data: &[u8]) -> Result<Vec<PathBuf>, StorageErr
             file.write_all(data)?;
             file.sync_data()
         })
-        .map_err(io_error("write", &temporary))
-        .and_then(|()| std::fs::rename(&temporary, path).map_err(io_error("rename", path)));
+        .map_err(StorageError::io("write", &temporary))
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(StorageError::io("rename", path)));
     if let Err(err) = written {
         let _ = std::fs::remove_file(&temporary);
         return Err(err);
@@ -53,7 +44,7 @@ fn make_folder(path: &Path) -> Result<(&Path, Vec<PathBuf>), StorageError> {
             None => break,
         }
     }
-    std::fs::create_dir_all(folder).map_err(io_error("create folder", folder))?;
+    std::fs::create_dir_all(folder).map_err(StorageError::io("create folder", folder))?;
     Ok((folder, changed))
 }
 
@@ -67,10 +58,10 @@ pub fn move_into_place(
     if fsync {
         std::fs::File::open(staged)
             .and_then(|file| file.sync_data())
-            .map_err(io_error("fsync", staged))?;
+            .map_err(StorageError::io("fsync", staged))?;
     }
     let (_, changed) = make_folder(path)?;
-    std::fs::rename(staged, path).map_err(io_error("rename", path))?;
+    std::fs::rename(staged, path).map_err(StorageError::io("rename", path))?;
     Ok(changed)
 }
 
@@ -79,7 +70,7 @@ pub fn sync_folders(folders: BTreeSet<PathBuf>) -> Result<(), StorageError> {
     for folder in folders {
         std::fs::File::open(&folder)
             .and_then(|f| f.sync_all())
-            .map_err(io_error("fsync folder", &folder))?;
+            .map_err(StorageError::io("fsync folder", &folder))?;
     }
     Ok(())
 }
