@@ -8,6 +8,22 @@ use std::path::{Path, PathBuf};
 
 use crate::error::StorageError;
 
+/// Run blocking file work on tokio's blocking pool; a task that could not finish (panic,
+/// shutdown) is an I/O error of `operation` on `path`.
+pub(super) async fn blocking<T: Send + 'static>(
+    operation: &'static str,
+    path: &Path,
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| StorageError::Io {
+            operation,
+            path: path.to_path_buf(),
+            source: std::io::Error::other(err.to_string()),
+        })?
+}
+
 /// Write `data` to `path` durably, returning the folders whose entries changed (the file's
 /// folder and the parent of every folder created for it), which [`sync_folders`] must sync.
 pub fn write_synced(path: &Path, data: &[u8]) -> Result<Vec<PathBuf>, StorageError> {

@@ -9,7 +9,7 @@ mod url;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -96,13 +96,10 @@ impl BlobStore {
     pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<PendingSync, StorageError> {
         if let (Some(root), true) = (&self.local_root, self.fsync) {
             let path = root.join(key.as_str());
-            let folders = tokio::task::spawn_blocking(move || local::write_synced(&path, &data))
-                .await
-                .map_err(|err| StorageError::Io {
-                    operation: "write",
-                    path: PathBuf::from(key.as_str()),
-                    source: std::io::Error::other(err.to_string()),
-                })??;
+            let folders = local::blocking("write", Path::new(key.as_str()), move || {
+                local::write_synced(&path, &data)
+            })
+            .await?;
             return Ok(PendingSync { folders });
         }
         self.store
@@ -123,17 +120,12 @@ impl BlobStore {
         if let Some(root) = &self.local_root {
             let path = root.join(key.as_str());
             let fsync = self.fsync;
-            let folders = tokio::task::spawn_blocking(move || {
+            let folders = local::blocking("rename", Path::new(key.as_str()), move || {
                 let folders = local::move_into_place(staged.path(), &path, fsync)?;
                 staged.into_path();
-                Ok::<_, StorageError>(folders)
+                Ok(folders)
             })
-            .await
-            .map_err(|err| StorageError::Io {
-                operation: "rename",
-                path: PathBuf::from(key.as_str()),
-                source: std::io::Error::other(err.to_string()),
-            })??;
+            .await?;
             return Ok(PendingSync {
                 folders: if fsync { folders } else { Vec::new() },
             });
@@ -161,13 +153,10 @@ impl BlobStore {
         if folders.is_empty() {
             return Ok(());
         }
-        tokio::task::spawn_blocking(move || local::sync_folders(folders))
-            .await
-            .map_err(|err| StorageError::Io {
-                operation: "fsync",
-                path: PathBuf::from("<batch>"),
-                source: std::io::Error::other(err.to_string()),
-            })?
+        local::blocking("fsync", Path::new("<batch>"), move || {
+            local::sync_folders(folders)
+        })
+        .await
     }
 
     /// Read a whole object.

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
+use super::local;
 use crate::error::StorageError;
 
 /// Bytes read per chunk from a local file.
@@ -33,15 +34,6 @@ fn io_error(
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    path: &std::path::Path,
-    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
-) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| io_error("read", path, std::io::Error::other(err.to_string())))?
-}
-
 /// Open `path` and stream `range` of it (the whole file when `None`). Opening happens here,
 /// so a missing file is reported before the first byte of an answer is sent.
 pub(super) async fn local_file(
@@ -50,7 +42,7 @@ pub(super) async fn local_file(
     range: Option<Range<u64>>,
 ) -> Result<ByteStream, StorageError> {
     let opened = path.clone();
-    let (file, first, remaining) = blocking(&path, move || {
+    let (file, first, remaining) = local::blocking("read", &path, move || {
         let mut file = match std::fs::File::open(&opened) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -91,7 +83,7 @@ pub(super) async fn local_file(
             }
             let want = remaining.min(LOCAL_CHUNK);
             let read_path = path.clone();
-            let read = blocking(&path, move || {
+            let read = local::blocking("read", &path, move || {
                 let chunk = read_chunk(&mut file, want, &read_path)?;
                 Ok((file, chunk))
             })
