@@ -32,7 +32,11 @@ pub async fn from_file(
             break;
         }
         // At most 2 parts in flight: memory stays a few parts whatever the file's size.
-        writer.wait_for_capacity(2).await?;
+        if let Err(err) = writer.wait_for_capacity(2).await {
+            // Leave no unfinished multipart upload behind in the bucket.
+            writer.abort().await?;
+            return Err(err);
+        }
         writer.write(&buffer[..read]);
     }
     writer.finish().await?;
