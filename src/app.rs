@@ -187,7 +187,7 @@ impl Application {
             ))
         });
         let app = router(self.state);
-        let result = axum::serve(self.listener, app)
+        let result = axum::serve(crate::http::listener::no_delay(self.listener), app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve);

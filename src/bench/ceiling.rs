@@ -46,7 +46,7 @@ pub async fn serve(addr: std::net::SocketAddr) -> Result<(), String> {
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
     println!("ceiling server on http://{addr}");
-    axum::serve(listener, app)
+    axum::serve(crate::http::listener::no_delay(listener), app)
         .await
         .map_err(|e| format!("ceiling server: {e}"))
 }

@@ -9,6 +9,7 @@ mod fhir;
 mod frames;
 mod health;
 mod home;
+pub mod listener;
 pub mod media;
 mod metrics;
 pub mod multipart_out;
