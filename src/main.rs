@@ -15,13 +15,18 @@ use tessera::config::{Cli, Command};
 const BLOCKING_THREADS: usize = 16;
 
 fn main() -> std::process::ExitCode {
-    tessera::alloc::configure();
+    let cli = Cli::parse();
+    // The server's setting (RSS); the load generator keeps mimalloc's default, so that its
+    // own page faults on memory handed back and taken again do not add to what it measures.
+    if matches!(cli.command, Command::Serve(_)) {
+        tessera::alloc::configure();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
         .build();
     match runtime {
-        Ok(runtime) => runtime.block_on(run()),
+        Ok(runtime) => runtime.block_on(run(cli)),
         Err(err) => {
             eprintln!("tessera: cannot start the async runtime: {err}");
             std::process::ExitCode::FAILURE
@@ -29,8 +34,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> std::process::ExitCode {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> std::process::ExitCode {
     tessera::telemetry::init();
     let result = match cli.command {
         Command::Serve(args) => tessera::app::serve(args).await,

@@ -20,6 +20,8 @@ pub const JSON: &str = "application/dicom+json";
 pub const FRAMES: &str = "multipart/related; type=application/octet-stream; transfer-syntax=*";
 pub const STUDY: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
 const ERROR_BODY_CHARS: usize = 300;
+/// Largest body buffer reserved up front from Content-Length.
+const KEEP_PRESIZE_MAX: u64 = 64 << 20;
 
 /// What a GET must return to count as a success.
 #[derive(Debug, Clone)]
@@ -112,7 +114,12 @@ async fn fetch(
         }
         _ => None,
     };
-    let mut kept = Vec::new();
+    // Sized once from Content-Length (capped): growing by doubling copied a 700 KB metadata
+    // answer several times over, into fresh pages, while the server waited to send the rest.
+    let mut kept = Vec::with_capacity(match reader {
+        None => response.content_length().unwrap_or(0).min(KEEP_PRESIZE_MAX) as usize,
+        Some(_) => 0,
+    });
     loop {
         let chunk = response.chunk().await.map_err(|err| {
             format!(
