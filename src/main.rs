@@ -16,9 +16,12 @@ const BLOCKING_THREADS: usize = 16;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The server's setting (RSS); the load generator keeps mimalloc's default, so that its
-    // own page faults on memory handed back and taken again do not add to what it measures.
-    if matches!(cli.command, Command::Serve(_)) {
+    // The server's setting (RSS), also for the in-process server the callgrind operations
+    // run; the load generator keeps mimalloc's default, so that its own page faults on memory
+    // handed back and taken again do not add to what it measures.
+    let load_generator =
+        matches!(&cli.command, Command::Bench(args) if args.callgrind_op.is_none());
+    if !load_generator {
         tessera::alloc::configure();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
