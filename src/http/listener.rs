@@ -21,7 +21,6 @@ pub fn no_delay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::serve::Listener as _;
 
     #[tokio::test]
     async fn accepted_connections_have_no_delay() {
