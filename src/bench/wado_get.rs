@@ -115,7 +115,8 @@ async fn fetch(
         _ => None,
     };
     // Sized once from Content-Length (capped): growing by doubling copied a 700 KB metadata
-    // answer several times over, into fresh pages, while the server waited to send the rest.
+    // answer several times over, into fresh pages, and made the client most of the first
+    // metadata request's time.
     let mut kept = Vec::with_capacity(match reader {
         None => response.content_length().unwrap_or(0).min(KEEP_PRESIZE_MAX) as usize,
         Some(_) => 0,
