@@ -126,12 +126,17 @@ pub async fn large_instance_streams_through_staging(index: IndexKind, storage: S
     }
 }
 
+/// Set the STOW spool limit when a test gives one (0: every part through a staging file).
+fn with_spool_limit(settings: &mut tessera::config::Settings, spool: Option<u64>) {
+    if let Some(limit) = spool {
+        settings.spool_bytes = limit;
+    }
+}
+
 async fn every_testdata_file_bit_exact(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
     let app = TestApp::spawn_with(index, storage, |s| {
         s.duplicate_policy = DuplicatePolicy::Overwrite;
-        if let Some(limit) = spool {
-            s.spool_bytes = limit;
-        }
+        with_spool_limit(s, spool);
     })
     .await;
     let expected = expected();
@@ -369,12 +374,7 @@ pub async fn bad_input_is_refused_and_nothing_is_stored(index: IndexKind, storag
 }
 
 async fn bad_input_refused(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
-    let app = TestApp::spawn_with(index, storage, |s| {
-        if let Some(limit) = spool {
-            s.spool_bytes = limit;
-        }
-    })
-    .await;
+    let app = TestApp::spawn_with(index, storage, |s| with_spool_limit(s, spool)).await;
     let ct = read_testdata(CT);
 
     expect_failure(
@@ -839,12 +839,7 @@ pub async fn broken_real_files_never_500(index: IndexKind, storage: StorageKind)
 }
 
 async fn broken_files_refused(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
-    let app = TestApp::spawn_with(index, storage, |s| {
-        if let Some(limit) = spool {
-            s.spool_bytes = limit;
-        }
-    })
-    .await;
+    let app = TestApp::spawn_with(index, storage, |s| with_spool_limit(s, spool)).await;
     let dir = testdata("bad");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
