@@ -322,7 +322,7 @@ async fn a_delete_interrupted_before_the_blobs_leaves_only_orphans() {
         .state
         .index
         .delete(tessera::index::DeleteTarget {
-            study: tessera::dicom::uid::StudyUid::parse(&uid("3")).unwrap(),
+            study: tessera_dicom::uid::StudyUid::parse(&uid("3")).unwrap(),
             series: None,
             sop: None,
         })

@@ -1,4 +1,4 @@
-//! The FHIR push against the real test FHIR server (tools/fhir-server, which validates every
+//! The FHIR push against the real test FHIR server (tests/support/fhir-server, which validates every
 //! body it is sent): ImagingStudy, Endpoint and Patient kept current through stores,
 //! overwrites and deletes; and the outbox: the server down during 200 stores and a restart of
 //! Tessera, then up, and every study ends in the right state there.

@@ -1,5 +1,5 @@
-//! The external FHIR R4 server that Tessera pushes to in tests (tools/fhir-server, started by
-//! scripts/test.sh through scripts/fhir-server.sh): helpers for the push tests, and a smoke test
+//! The external FHIR R4 server that Tessera pushes to in tests (tests/support/fhir-server, started by
+//! scripts/test.sh through scripts/test/fhir-server.sh): helpers for the push tests, and a smoke test
 //! proving that the server behaves the way Tessera uses it (conditional create and update by
 //! identifier, search, validation, data kept across a restart).
 //!
@@ -25,7 +25,7 @@ pub fn fhir_url() -> String {
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|_| {
             panic!(
-                "TESSERA_TEST_FHIR_URL is not set: run scripts/test.sh, or `scripts/fhir-server.sh start` \
+                "TESSERA_TEST_FHIR_URL is not set: run scripts/test.sh, or `scripts/test/fhir-server.sh start` \
                  and `. /tmp/tessera-fhir/env` before cargo test"
             )
         })
@@ -37,7 +37,7 @@ fn server_script() -> PathBuf {
         .unwrap_or_else(|_| {
             panic!(
                 "TESSERA_TEST_FHIR_SERVER_SCRIPT is not set: run scripts/test.sh, or \
-                 `. /tmp/tessera-fhir/env` after `scripts/fhir-server.sh start`"
+                 `. /tmp/tessera-fhir/env` after `scripts/test/fhir-server.sh start`"
             )
         })
 }
@@ -58,7 +58,7 @@ fn run_script(command: &str) {
     );
 }
 
-/// Stops the FHIR server (blocking: runs scripts/fhir-server.sh stop, which waits until the port is
+/// Stops the FHIR server (blocking: runs scripts/test/fhir-server.sh stop, which waits until the port is
 /// closed). Hold `lock_exclusive()` around stop and start.
 pub fn stop_server() {
     run_script("stop");

@@ -35,10 +35,13 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The repository's root folder (these tests belong to crates/tessera).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 pub fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name)
+    repo_root().join("testdata").join(name)
 }
 
 pub fn read_testdata(name: &str) -> Bytes {
@@ -184,7 +187,7 @@ impl TestApp {
 
     /// The bytes stored for a SOP Instance UID (through its index row).
     pub async fn stored_bytes(&self, sop: &str) -> Bytes {
-        let sop = tessera::dicom::uid::SopInstanceUid::parse(sop).unwrap();
+        let sop = tessera_dicom::uid::SopInstanceUid::parse(sop).unwrap();
         let row = self
             .state
             .index
@@ -197,7 +200,7 @@ impl TestApp {
 
     /// The DICOM JSON the index keeps for one instance (relative BulkDataURIs).
     pub async fn stored_metadata(&self, study: &str, series: &str, sop: &str) -> String {
-        use tessera::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
+        use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
         let (study, series, sop) = (
             StudyUid::parse(study).unwrap(),
             SeriesUid::parse(series).unwrap(),
@@ -214,12 +217,12 @@ impl TestApp {
     }
 
     pub async fn study(&self, uid: &str) -> Option<tessera::index::StudyRow> {
-        let uid = tessera::dicom::uid::StudyUid::parse(uid).unwrap();
+        let uid = tessera_dicom::uid::StudyUid::parse(uid).unwrap();
         self.state.index.study(&uid).await.unwrap()
     }
 
     pub async fn series(&self, uid: &str) -> Option<tessera::index::SeriesRow> {
-        let uid = tessera::dicom::uid::SeriesUid::parse(uid).unwrap();
+        let uid = tessera_dicom::uid::SeriesUid::parse(uid).unwrap();
         self.state.index.series(&uid).await.unwrap()
     }
 

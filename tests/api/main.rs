@@ -7,7 +7,6 @@ mod macros;
 #[macro_use]
 mod wado_support;
 
-mod bench_smoke;
 mod delete_feed;
 mod fhir;
 mod fhir_push;
@@ -21,6 +20,7 @@ mod qido;
 mod qido_fixtures;
 mod qido_plans;
 mod suite;
+mod synthetic;
 mod viewer;
 mod wado_bulkdata;
 mod wado_frames;

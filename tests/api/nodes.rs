@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tessera::dicom::uid::SopInstanceUid;
+use tessera_dicom::uid::SopInstanceUid;
 
 use crate::helpers::*;
 use crate::suite::{ct_variant, ct_variant_uid};

@@ -1,5 +1,5 @@
 //! Shared by the frames and rendered tests: pydicom's decoded frames (the reference, made by
-//! scripts/pydicom_frames.py once per test run), a strict multipart/related parser, paths
+//! tests/support/pydicom_frames.py once per test run), a strict multipart/related parser, paths
 //! and metrics of a running app.
 
 use std::collections::HashMap;
@@ -189,12 +189,12 @@ impl Reference {
     }
 }
 
-/// Run scripts/pydicom_frames.py once for the whole test binary.
+/// Run tests/support/pydicom_frames.py once for the whole test binary.
 pub fn reference() -> &'static Reference {
     static REFERENCE: OnceLock<Reference> = OnceLock::new();
     REFERENCE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pydicom_frames.py");
+        let script = repo_root().join("tests/support/pydicom_frames.py");
         let files: Vec<PathBuf> = files_with_pixels().iter().map(|n| testdata(n)).collect();
         let output = std::process::Command::new("python3")
             .arg(&script)
@@ -204,7 +204,7 @@ pub fn reference() -> &'static Reference {
             .unwrap_or_else(|e| panic!("python3 could not run: {e}"));
         assert!(
             output.status.success(),
-            "scripts/pydicom_frames.py failed (pip install -r scripts/requirements-test.txt?): {}",
+            "tests/support/pydicom_frames.py failed (pip install -r scripts/test/requirements.txt?): {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let index = std::fs::read_to_string(dir.join("index.json")).unwrap();

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use tessera::dicom::uid::{SeriesUid, StudyUid};
 use tessera::search::attributes::Level;
 use tessera::search::query::{self, Limits};
+use tessera_dicom::uid::{SeriesUid, StudyUid};
 
 use crate::helpers::*;
 

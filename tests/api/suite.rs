@@ -5,9 +5,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 use tessera::config::DuplicatePolicy;
-use tessera::dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 use tessera::ingest::sweep::sweep_orphans;
 use tessera::storage::BlobKey;
+use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
 use crate::helpers::*;
 
@@ -90,8 +90,7 @@ pub async fn spooled_parts_store_bit_exact(index: IndexKind, storage: StorageKin
 pub async fn large_instance_streams_through_staging(index: IndexKind, storage: StorageKind) {
     let app = TestApp::spawn(index, storage).await;
     assert_eq!(app.settings.spool_bytes, 8 << 20, "the default spool limit");
-    let synth = tessera::bench::synth::Synth::new(512, 1, 7);
-    let big = tessera::bench::wado_synth::multiframe(&synth, 1, 1, 512, 40).unwrap();
+    let big = crate::synthetic::MultiFrame::new(1, 512, 40);
     assert!(big.file.len() > 20 << 20);
     let result = StowResult::from(app.stow(&[big.file.clone(), ct_variant(1)]).await).await;
     assert_eq!(result.status, 200, "{}", result.body);
@@ -104,7 +103,7 @@ pub async fn large_instance_streams_through_staging(index: IndexKind, storage: S
         stored == big.file,
         "the stored blob differs from the sent file"
     );
-    let study = synth.study_uid(1, 1);
+    let study = &big.study_uid;
     for frame in [1, 17, 40] {
         let path = format!(
             "/dicom-web/studies/{study}/series/{}/instances/{}/frames/{frame}",

@@ -1,7 +1,7 @@
 //! WADO-RS Retrieve Frames (PS3.18 10.4, 8.7.3) through HTTP against the real app, on the
 //! SQLite and the PostgreSQL index (memory blob store): stored frames against pydicom's
 //! hashes (testdata/expected.json), decoded frames against what pydicom decodes
-//! (scripts/pydicom_frames.py), negotiation, errors, the cache in /metrics.
+//! (tests/support/pydicom_frames.py), negotiation, errors, the cache in /metrics.
 
 use sha2::Digest;
 

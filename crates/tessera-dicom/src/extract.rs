@@ -1,0 +1,356 @@
+//! Parse one Part 10 file and pull out what the index needs: the typed identifiers, the
+//! attributes QIDO matches on, and the byte ranges of every frame.
+//!
+//! Text is decoded from the raw bytes with [`CharacterSets`] so that ISO 2022 code extensions
+//! (Japanese, Korean, Chinese) come out as correct UTF-8; dicom-rs alone honours only the
+//! first Specific Character Set value.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::file::ReadPreamble;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::charset::CharacterSets;
+use crate::error::DicomError;
+use crate::layout::{self, DatasetEncoding, LayoutError, Part10Layout};
+use crate::uid::{SeriesUid, SopClassUid, SopInstanceUid, StudyUid, TransferSyntaxUid};
+
+/// Study-level attributes (patient attributes live with the study).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StudyAttributes {
+    pub patient_name: Option<String>,
+    pub patient_id: Option<String>,
+    pub issuer_of_patient_id: Option<String>,
+    pub patient_birth_date: Option<String>,
+    pub patient_sex: Option<String>,
+    pub study_date: Option<String>,
+    pub study_time: Option<String>,
+    pub timezone_offset: Option<String>,
+    pub accession_number: Option<String>,
+    pub study_id: Option<String>,
+    pub study_description: Option<String>,
+    pub referring_physician_name: Option<String>,
+}
+
+/// Series-level attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesAttributes {
+    pub modality: Option<String>,
+    pub series_number: Option<i64>,
+    pub series_description: Option<String>,
+    pub series_date: Option<String>,
+    pub series_time: Option<String>,
+    pub performed_procedure_step_start_date: Option<String>,
+    pub performed_procedure_step_start_time: Option<String>,
+    pub body_part_examined: Option<String>,
+    pub laterality: Option<String>,
+}
+
+/// Instance-level attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceAttributes {
+    pub instance_number: Option<i64>,
+    pub rows: Option<i64>,
+    pub columns: Option<i64>,
+    pub bits_allocated: Option<i64>,
+    pub samples_per_pixel: Option<i64>,
+    pub number_of_frames: Option<i64>,
+    pub photometric_interpretation: Option<String>,
+}
+
+/// Byte ranges `(offset, length)` in the stored file, per frame.
+pub type FrameRanges = Vec<Vec<(u64, u64)>>;
+
+/// Everything ingest learns from one file.
+#[derive(Debug, Clone)]
+pub struct ExtractedInstance {
+    pub study_uid: StudyUid,
+    pub series_uid: SeriesUid,
+    pub sop_uid: SopInstanceUid,
+    pub sop_class: SopClassUid,
+    pub transfer_syntax: TransferSyntaxUid,
+    pub specific_character_set: Option<String>,
+    pub study: StudyAttributes,
+    pub series: SeriesAttributes,
+    pub instance: InstanceAttributes,
+    /// None when frames cannot be addressed by byte range (deflated data set, bit-packed
+    /// frames, fragments that do not map onto frames); WADO then decodes the whole object.
+    pub frames: Option<FrameRanges>,
+    /// DICOM JSON of the data set (compact text), bulk data replaced by relative
+    /// BulkDataURIs. Kept as text: a large STOW request holds thousands of these.
+    pub metadata: String,
+}
+
+/// A parsed file: its byte layout and the data set without pixel data.
+pub struct ParsedFile<'a> {
+    pub bytes: &'a [u8],
+    pub layout: Part10Layout,
+    pub object: DefaultDicomObject,
+    pub charsets: CharacterSets,
+    /// VR of the top-level Pixel Data element, when there is one.
+    pub pixel_data_vr: Option<String>,
+}
+
+/// Parse and validate one Part 10 file.
+pub fn parse(bytes: &[u8]) -> Result<ParsedFile<'_>, DicomError> {
+    let layout = layout::walk(bytes).map_err(|err| match err {
+        LayoutError::NotPart10 => DicomError::NotPart10,
+        LayoutError::Truncated { offset } => DicomError::Malformed {
+            offset,
+            reason: "unexpected end of data".into(),
+        },
+        LayoutError::Malformed { offset, reason } => DicomError::Malformed {
+            offset,
+            reason: reason.to_string(),
+        },
+        other => DicomError::Unreadable(other.to_string()),
+    })?;
+    let ts = TransferSyntaxUid::parse(&layout.transfer_syntax)
+        .map_err(|_| DicomError::UnsupportedTransferSyntax(layout.transfer_syntax.clone()))?;
+    match TransferSyntaxRegistry.get(ts.as_str()) {
+        Some(known) if !known.is_unsupported() => {}
+        _ => return Err(DicomError::UnsupportedTransferSyntax(ts.to_string())),
+    }
+    reject_what_the_parser_mishandles(&layout, bytes)?;
+    let start = if layout.has_preamble { 128 } else { 0 };
+    let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
+    if layout.encoding != DatasetEncoding::Deflated {
+        // Pixel data is located by the layout walk; never decode it here.
+        options = options.read_until(tags::PIXEL_DATA);
+    }
+    let mut object = options
+        .from_reader(&bytes[start..])
+        .map_err(|err| DicomError::Unreadable(err.to_string()))?;
+    let pixel_data_vr = match &layout.pixel_data {
+        Some(_) => Some(
+            layout
+                .elements
+                .iter()
+                .find(|e| e.tag == (0x7FE0, 0x0010))
+                .and_then(|e| e.vr)
+                .map(|vr| String::from_utf8_lossy(&vr).into_owned())
+                .unwrap_or_else(|| "OW".to_string()),
+        ),
+        None => object
+            .element(tags::PIXEL_DATA)
+            .ok()
+            .map(|e| e.vr().to_string().to_string()),
+    };
+    object.remove_element(tags::PIXEL_DATA);
+    let raw_charset = raw_value(&layout, bytes, tags::SPECIFIC_CHARACTER_SET);
+    let charsets = match raw_charset {
+        Some(raw) => CharacterSets::parse(raw).unwrap_or_else(|err| {
+            tracing::warn!(%err, "unknown Specific Character Set; decoding as default repertoire");
+            CharacterSets::default_repertoire()
+        }),
+        None => CharacterSets::default_repertoire(),
+    };
+    crate::un::resolve_unknown_vrs(
+        &mut object,
+        layout.encoding == DatasetEncoding::ExplicitBig,
+        &charsets,
+    );
+    Ok(ParsedFile {
+        bytes,
+        layout,
+        object,
+        charsets,
+        pixel_data_vr,
+    })
+}
+
+/// dicom-rs reads the data set by its declared transfer syntax and allocates what length
+/// fields claim: a data set in another encoding than declared, or a UN element of undefined
+/// length (which it reads as a 4 GiB value), costs it seconds and gigabytes. Refuse both.
+fn reject_what_the_parser_mishandles(
+    layout: &Part10Layout,
+    bytes: &[u8],
+) -> Result<(), DicomError> {
+    let declared_implicit = layout.transfer_syntax == "1.2.840.10008.1.2";
+    if layout.encoding == DatasetEncoding::ImplicitLittle && !declared_implicit {
+        return Err(DicomError::Malformed {
+            offset: layout.dataset_offset,
+            reason: format!(
+                "the data set is encoded in implicit VR but transfer syntax {} says explicit VR",
+                layout.transfer_syntax
+            ),
+        });
+    }
+    if matches!(
+        layout.encoding,
+        DatasetEncoding::ExplicitLittle | DatasetEncoding::ExplicitBig
+    ) {
+        let header_end = match &layout.pixel_data {
+            Some(layout::PixelDataLayout::Native { value_offset, .. }) => *value_offset,
+            Some(layout::PixelDataLayout::Encapsulated { fragments, .. }) => fragments
+                .first()
+                .map(|f| f.item_offset)
+                .unwrap_or(bytes.len() as u64),
+            None => bytes.len() as u64,
+        };
+        let start = usize::try_from(layout.dataset_offset).unwrap_or(usize::MAX);
+        let end = usize::try_from(header_end)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let pattern = b"UN\0\0\xFF\xFF\xFF\xFF";
+        if let Some(found) = bytes
+            .get(start..end)
+            .and_then(|region| region.windows(pattern.len()).position(|w| w == pattern))
+        {
+            return Err(DicomError::Malformed {
+                offset: (start + found) as u64,
+                reason: "UN elements of undefined length are not supported".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn raw_value<'b>(layout: &Part10Layout, bytes: &'b [u8], tag: Tag) -> Option<&'b [u8]> {
+    let element = layout
+        .elements
+        .iter()
+        .find(|e| e.tag == (tag.group(), tag.element()))?;
+    let start = usize::try_from(element.value_offset).ok()?;
+    let len = usize::try_from(element.value_length?).ok()?;
+    bytes.get(start..start.checked_add(len)?)
+}
+
+impl ParsedFile<'_> {
+    /// A top-level text attribute, decoded per Specific Character Set, trimmed, None if empty.
+    pub fn text(&self, tag: Tag, vr: [u8; 2]) -> Option<String> {
+        let decoded = match raw_value(&self.layout, self.bytes, tag) {
+            Some(raw) => self.charsets.decode(raw, vr),
+            // Deflated data sets have no byte layout: use dicom-rs's decoding.
+            None => self.object.element(tag).ok()?.to_str().ok()?.into_owned(),
+        };
+        let trimmed = decoded.trim_matches(|c: char| c == ' ' || c == '\0');
+        (!trimmed.is_empty()).then(|| trimmed.to_string())
+    }
+
+    /// Whether any top-level text needs our own decoder (non-default character set).
+    pub fn needs_text_fixup(&self) -> bool {
+        !self.charsets.is_default()
+    }
+
+    fn int(&self, tag: Tag) -> Option<i64> {
+        self.object.element(tag).ok()?.to_int::<i64>().ok()
+    }
+
+    fn uid(&self, tag: Tag) -> Option<String> {
+        let value = self.object.element(tag).ok()?.to_str().ok()?;
+        Some(value.into_owned())
+    }
+
+    /// Validate the identifiers and collect the indexed attributes and frame ranges.
+    pub fn extract(&self) -> Result<ExtractedInstance, DicomError> {
+        let study_uid = StudyUid::parse(
+            &self
+                .uid(tags::STUDY_INSTANCE_UID)
+                .ok_or(DicomError::MissingAttribute(StudyUid::KIND))?,
+        )?;
+        let series_uid = SeriesUid::parse(
+            &self
+                .uid(tags::SERIES_INSTANCE_UID)
+                .ok_or(DicomError::MissingAttribute(SeriesUid::KIND))?,
+        )?;
+        let sop_uid = SopInstanceUid::parse(
+            &self
+                .uid(tags::SOP_INSTANCE_UID)
+                .ok_or(DicomError::MissingAttribute(SopInstanceUid::KIND))?,
+        )?;
+        let sop_class = SopClassUid::parse(
+            &self
+                .uid(tags::SOP_CLASS_UID)
+                .ok_or(DicomError::MissingAttribute(SopClassUid::KIND))?,
+        )?;
+        // PS3.10 wants MediaStorageSOPInstanceUID to equal SOPInstanceUID; real files break
+        // that rule. The data set's UID is the instance's identity, as in other archives.
+        let meta_sop = crate::uid::trim_uid(&self.object.meta().media_storage_sop_instance_uid);
+        if !meta_sop.is_empty() && meta_sop != sop_uid.as_str() {
+            tracing::debug!(
+                "MediaStorageSOPInstanceUID differs from SOPInstanceUID; using the latter"
+            );
+        }
+        let transfer_syntax = TransferSyntaxUid::parse(&self.layout.transfer_syntax)?;
+        let instance = InstanceAttributes {
+            instance_number: self.int(tags::INSTANCE_NUMBER),
+            rows: self.int(tags::ROWS),
+            columns: self.int(tags::COLUMNS),
+            bits_allocated: self.int(tags::BITS_ALLOCATED),
+            samples_per_pixel: self.int(tags::SAMPLES_PER_PIXEL),
+            number_of_frames: self.int(tags::NUMBER_OF_FRAMES),
+            photometric_interpretation: self.text(tags::PHOTOMETRIC_INTERPRETATION, *b"CS"),
+        };
+        let frames = self.frame_ranges(&instance);
+        let metadata = crate::json::instance_metadata(self)
+            .and_then(|json| serde_json::to_string(&json))
+            .map_err(|err| DicomError::Unreadable(format!("cannot build DICOM JSON: {err}")))?;
+        Ok(ExtractedInstance {
+            study_uid,
+            series_uid,
+            sop_uid,
+            sop_class,
+            transfer_syntax,
+            specific_character_set: self.text(tags::SPECIFIC_CHARACTER_SET, *b"CS"),
+            study: StudyAttributes {
+                patient_name: self.text(tags::PATIENT_NAME, *b"PN"),
+                patient_id: self.text(tags::PATIENT_ID, *b"LO"),
+                issuer_of_patient_id: self.text(tags::ISSUER_OF_PATIENT_ID, *b"LO"),
+                patient_birth_date: self.text(tags::PATIENT_BIRTH_DATE, *b"DA"),
+                patient_sex: self.text(tags::PATIENT_SEX, *b"CS"),
+                study_date: self.text(tags::STUDY_DATE, *b"DA"),
+                study_time: self.text(tags::STUDY_TIME, *b"TM"),
+                timezone_offset: self.text(tags::TIMEZONE_OFFSET_FROM_UTC, *b"SH"),
+                accession_number: self.text(tags::ACCESSION_NUMBER, *b"SH"),
+                study_id: self.text(tags::STUDY_ID, *b"SH"),
+                study_description: self.text(tags::STUDY_DESCRIPTION, *b"LO"),
+                referring_physician_name: self.text(tags::REFERRING_PHYSICIAN_NAME, *b"PN"),
+            },
+            series: SeriesAttributes {
+                modality: self.text(tags::MODALITY, *b"CS"),
+                series_number: self.int(tags::SERIES_NUMBER),
+                series_description: self.text(tags::SERIES_DESCRIPTION, *b"LO"),
+                series_date: self.text(tags::SERIES_DATE, *b"DA"),
+                series_time: self.text(tags::SERIES_TIME, *b"TM"),
+                performed_procedure_step_start_date: self
+                    .text(tags::PERFORMED_PROCEDURE_STEP_START_DATE, *b"DA"),
+                performed_procedure_step_start_time: self
+                    .text(tags::PERFORMED_PROCEDURE_STEP_START_TIME, *b"TM"),
+                body_part_examined: self.text(tags::BODY_PART_EXAMINED, *b"CS"),
+                laterality: self.text(tags::LATERALITY, *b"CS"),
+            },
+            instance,
+            frames,
+            metadata,
+        })
+    }
+
+    fn layout_is_encapsulated(&self) -> bool {
+        matches!(
+            self.layout.pixel_data,
+            Some(layout::PixelDataLayout::Encapsulated { .. })
+        )
+    }
+
+    fn frame_ranges(&self, instance: &InstanceAttributes) -> Option<FrameRanges> {
+        self.layout.pixel_data.as_ref()?;
+        let frames = u32::try_from(instance.number_of_frames.unwrap_or(1).max(1)).ok()?;
+        // Native YBR_FULL_422 stores two samples per pixel (PS3.3 C.7.6.3.1.2).
+        let samples = match instance.photometric_interpretation.as_deref() {
+            Some("YBR_FULL_422") if !self.layout_is_encapsulated() => 2,
+            _ => instance.samples_per_pixel.unwrap_or(1),
+        };
+        let bits = instance.rows? * instance.columns? * samples * instance.bits_allocated?;
+        let native_len = (bits > 0 && bits % 8 == 0).then_some((bits / 8) as u64);
+        match layout::frame_ranges(&self.layout, self.bytes, frames, native_len) {
+            Ok(ranges) => Some(ranges),
+            Err(err) => {
+                tracing::warn!(%err, "frames are not addressable by byte range");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! DICOM knowledge that is independent of HTTP and storage: typed UIDs, status codes,
+//! byte layout of Part 10 files, character sets, attribute extraction, DICOM JSON.
+
+pub mod charset;
+pub mod datetime;
+pub mod error;
+pub mod extract;
+pub mod json;
+pub mod layout;
+pub mod person_name;
+pub mod status;
+pub mod uid;
+pub mod un;
+pub mod xml;

@@ -1,0 +1,245 @@
+//! Build the stores from settings, run migrations, bind, serve until stopped.
+//! Tests use [`Application::build`] with port 0 and drive the real app over HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::{ServeArgs, Settings};
+use crate::delete::DeleteService;
+use crate::error::AppError;
+use crate::feed::FeedService;
+use crate::fhir::push::served::ServedStudies;
+use crate::fhir::push::FhirPush;
+use crate::fhir::{FhirService, MappingOptions};
+use crate::frames::FrameService;
+use crate::http::{router, AppState};
+use crate::index::{self, Index};
+use crate::ingest::{sweep, IngestService};
+use crate::metrics::Metrics;
+use crate::retrieve::RetrieveService;
+use crate::search::extra;
+use crate::search::query::Limits;
+use crate::search::service::SearchService;
+use crate::storage::BlobStore;
+
+/// Threads for blocking work (file reads and writes, fsync, parsing, decoding). Tokio's
+/// default of 512 let a burst of 100 frame requests start 100 threads, each keeping its own
+/// allocator pages afterwards (peak RSS +30-70 MB in the WADO benchmark) while a disk and two
+/// cores gain nothing from more than a few reads in flight.
+pub const BLOCKING_THREADS: usize = 16;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, AppError> {
+        let store = BlobStore::from_url(&settings.storage_url, settings.fsync)?;
+        let extras = extra::parse_config(&settings.extra_query_attributes)?;
+        let index: Arc<dyn Index> = index::connect(
+            &settings.database_url,
+            settings.db_max_connections,
+            extras.clone(),
+        )
+        .await?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| AppError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(AppError::Serve)?;
+        let ingest = Arc::new(IngestService {
+            store: store.clone(),
+            index: Arc::clone(&index),
+            policy: settings.duplicate_policy,
+            max_instance_bytes: settings.max_instance_bytes,
+            spool_bytes: settings.spool_bytes,
+            staging: store
+                .staging_dir()
+                .unwrap_or_else(|| settings.data_dir.join("staging")),
+        });
+        let search = Arc::new(SearchService {
+            index: Arc::clone(&index),
+            extras,
+            limits: Limits {
+                default_limit: settings.qido_default_limit,
+                max_limit: settings.qido_max_limit,
+            },
+        });
+        let metrics = Arc::new(Metrics::new());
+        let frames = Arc::new(FrameService::new(
+            Arc::clone(&index),
+            store.clone(),
+            settings.frame_cache_bytes,
+            Arc::clone(&metrics),
+        ));
+        let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
+        let delete = Arc::new(DeleteService {
+            index: Arc::clone(&index),
+            store: store.clone(),
+        });
+        let feed = Arc::new(FeedService {
+            index: Arc::clone(&index),
+        });
+        let fhir = Arc::new(FhirService::new(
+            Arc::clone(&index),
+            MappingOptions {
+                patient_id_system: settings.fhir_patient_id_system.clone(),
+            },
+        ));
+        let state = AppState {
+            ingest,
+            search,
+            retrieve,
+            index,
+            store,
+            base_url: settings.base_url.clone(),
+            max_request_bytes: settings.max_request_bytes,
+            frames,
+            metrics,
+            delete,
+            feed,
+            fhir,
+            viewer: settings.viewer_dir.clone().map(|dir| {
+                Arc::new(crate::viewer::Viewer::new(
+                    dir,
+                    settings.viewer_dicomweb_url.clone(),
+                ))
+            }),
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
+        };
+        if let Some(viewer) = &state.viewer {
+            if viewer.looks_built() {
+                tracing::info!(dir = %viewer.dir().display(), "viewer served at /viewer/");
+            } else {
+                tracing::warn!(
+                    dir = %viewer.dir().display(),
+                    "viewer dir has no index.html (install it with scripts/dev/ohif.sh)"
+                );
+            }
+        }
+        tracing::info!(
+            %addr,
+            index = %settings.redacted_database_url(),
+            storage = %settings.redacted_storage_url(),
+            duplicate_policy = ?settings.duplicate_policy,
+            "tessera ready"
+        );
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            settings,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The stores, for tests that look behind the HTTP interface.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` completes; in-flight requests finish first.
+    pub async fn run_until<F>(self, shutdown: F) -> Result<(), AppError>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let pusher = match &self.settings.fhir_push {
+            Some(push) => {
+                let base = self
+                    .settings
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", self.addr));
+                let resources = Arc::new(ServedStudies {
+                    fhir: Arc::clone(&self.state.fhir),
+                    base,
+                });
+                let worker = FhirPush::new(
+                    push,
+                    Arc::clone(&self.state.index),
+                    resources,
+                    Arc::clone(&self.state.metrics),
+                )
+                .map_err(|err| AppError::FhirPush(err.to_string()))?;
+                let worker = Arc::new(worker);
+                Some((Arc::clone(&worker), tokio::spawn(worker.run())))
+            }
+            None => None,
+        };
+        let sweeper = (self.settings.sweep_interval_secs > 0).then(|| {
+            tokio::spawn(sweep::run_periodically(
+                self.state.store.clone(),
+                Arc::clone(&self.state.index),
+                self.state.ingest.staging.clone(),
+                Duration::from_secs(self.settings.sweep_interval_secs),
+                Duration::from_secs(self.settings.sweep_grace_secs),
+            ))
+        });
+        let app = router(self.state);
+        let result = axum::serve(crate::http::listener::no_delay(self.listener), app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(AppError::Serve);
+        if let Some(task) = sweeper {
+            task.abort();
+        }
+        if let Some((worker, task)) = pusher {
+            task.abort();
+            worker.release().await;
+        }
+        result
+    }
+
+    /// Serve until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> Result<(), AppError> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `tessera serve`.
+pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
+    let settings = Settings::resolve(args)?;
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await
+}

@@ -1,0 +1,30 @@
+//! What the push sends: the ImagingStudy and Endpoint exactly as `/fhir` serves them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::StudyResources;
+use crate::fhir::{endpoint, FhirService};
+use tessera_dicom::uid::StudyUid;
+
+pub struct ServedStudies {
+    pub fhir: Arc<FhirService>,
+    /// Where this archive is reached (scheme, host, port), for the Endpoint's address.
+    pub base: String,
+}
+
+#[async_trait]
+impl StudyResources for ServedStudies {
+    async fn imaging_study(&self, study: &StudyUid) -> Result<Option<Value>, String> {
+        self.fhir
+            .study_resource(study)
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    fn endpoint(&self) -> Value {
+        endpoint::endpoint(&self.base)
+    }
+}

@@ -1,0 +1,146 @@
+//! The index: studies, series and instances with what QIDO matches on and what WADO needs.
+//!
+//! One trait, [`Index`]; one SQL implementation ([`sql::SqlIndex`]) shared by SQLite
+//! ([`sqlite`]) and PostgreSQL ([`postgres`]), which differ only in how they connect, their
+//! migrations, and a few words of SQL ([`sql::Dialect`]). Nothing outside this module writes SQL.
+
+pub mod changes;
+mod delete;
+mod group;
+pub mod model;
+pub mod postgres;
+mod search;
+pub mod sql;
+pub mod sqlite;
+mod workers;
+mod write;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::DuplicatePolicy;
+use crate::error::IndexError;
+use crate::search::extra::ExtraAttribute;
+use crate::search::query::SearchQuery;
+use crate::storage::BlobKey;
+pub use changes::{ChangeAction, ChangeEntry, ChangeState};
+pub use model::{
+    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, RowValue, SearchRow,
+    SeriesRow, StoreOutcome, StudyRow,
+};
+use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
+
+#[async_trait]
+pub trait Index: Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+    /// Whether the database answers.
+    async fn health(&self) -> Result<(), IndexError>;
+    /// Record a batch in one transaction; one outcome per input, in input order.
+    async fn store(
+        &self,
+        batch: Vec<NewInstance>,
+        policy: DuplicatePolicy,
+    ) -> Result<Vec<StoreOutcome>, IndexError>;
+    /// Which of these blob keys some instance row references.
+    async fn referenced_blobs(&self, keys: &[BlobKey]) -> Result<HashSet<String>, IndexError>;
+    async fn study(&self, uid: &StudyUid) -> Result<Option<StudyRow>, IndexError>;
+    async fn series(&self, uid: &SeriesUid) -> Result<Option<SeriesRow>, IndexError>;
+    /// One instance by its UID, without its metadata (`metadata` is empty): frames, rendered
+    /// images and retrieve need its location and pixel description only.
+    async fn instance(&self, uid: &SopInstanceUid) -> Result<Option<InstanceRow>, IndexError>;
+    /// The instances of a study, optionally of one series or one instance, in series and
+    /// instance number order (WADO-RS retrieve and metadata).
+    async fn instances_of(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<InstanceRow>, IndexError>;
+    /// The stored DICOM JSON of the same instances as [`Index::instances_of`], in the same
+    /// order, without the other columns (WADO-RS metadata).
+    async fn instance_documents(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<InstanceDocument>, IndexError>;
+    /// (SOP Instance UID, updated_at) of the same instances as [`Index::instances_of`],
+    /// without their metadata: what a WADO-RS metadata ETag is computed from.
+    async fn instance_versions(
+        &self,
+        study: &StudyUid,
+        series: Option<&SeriesUid>,
+        sop: Option<&SopInstanceUid>,
+    ) -> Result<Vec<(String, i64)>, IndexError>;
+    /// Number of (studies, series, instances).
+    async fn counts(&self) -> Result<(i64, i64, i64), IndexError>;
+    /// Remove what the target names (rows, counts, change feed) in one transaction; `None`
+    /// when nothing stored matches. The returned blobs are the caller's to delete.
+    async fn delete(&self, target: DeleteTarget) -> Result<Option<Deleted>, IndexError>;
+    /// Change-feed entries after sequence number `after`, oldest first.
+    async fn changes(
+        &self,
+        after: i64,
+        limit: u32,
+        with_metadata: bool,
+    ) -> Result<Vec<ChangeEntry>, IndexError>;
+    /// The newest change-feed entry, of the whole archive or of one study.
+    async fn latest_change(
+        &self,
+        study: Option<&StudyUid>,
+    ) -> Result<Option<ChangeEntry>, IndexError>;
+    /// Take or renew a feed worker's lease; its cursor when `holder` has it.
+    async fn claim_worker(
+        &self,
+        name: &str,
+        holder: &str,
+        lease_micros: i64,
+    ) -> Result<Option<i64>, IndexError>;
+    /// Store a feed worker's cursor if `holder` still has the lease.
+    async fn advance_worker(
+        &self,
+        name: &str,
+        holder: &str,
+        cursor: i64,
+        last_error: Option<&str>,
+    ) -> Result<bool, IndexError>;
+    /// Give up a feed worker's lease held by `holder`.
+    async fn release_worker(&self, name: &str, holder: &str) -> Result<(), IndexError>;
+    /// A feed worker's stored cursor (0 when it never ran).
+    async fn worker_cursor(&self, name: &str) -> Result<i64, IndexError>;
+    /// QIDO-RS: up to `limit + 1` rows from `offset` (the extra row tells the result was cut).
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchRow>, IndexError>;
+    /// How many rows match a query's filters, ignoring its limit and offset.
+    async fn count_matches(&self, query: &SearchQuery) -> Result<u64, IndexError>;
+    /// The database's plan for a query (EXPLAIN), for tests and the benchmark.
+    async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError>;
+    /// Refresh the planner's statistics (ANALYZE).
+    async fn analyze(&self) -> Result<(), IndexError>;
+}
+
+/// Connect to the index named by a URL and bring its schema up to date.
+/// Extra query attributes are indexed at ingest and back-filled here when new.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    extras: Vec<ExtraAttribute>,
+) -> Result<Arc<dyn Index>, IndexError> {
+    let index = if url.starts_with("sqlite:") {
+        sqlite::connect(url, max_connections, extras).await?
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        postgres::connect(url, max_connections, extras).await?
+    } else {
+        return Err(IndexError::InvalidUrl {
+            url: url.split('@').next_back().unwrap_or_default().to_string(),
+            reason: "use sqlite://path or postgres://user@host/db".into(),
+        });
+    };
+    let read = index.backfill_extra_attributes().await?;
+    if read > 0 {
+        tracing::info!(instances = read, "back-filled new extra query attributes");
+    }
+    Ok(Arc::new(index))
+}

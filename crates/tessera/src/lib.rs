@@ -1,0 +1,20 @@
+//! Tessera: a DICOMweb archive. Instances live in object storage, metadata in an index
+//! (SQLite or PostgreSQL). See README.md for the big picture.
+
+pub mod alloc;
+pub mod app;
+pub mod config;
+pub mod delete;
+pub mod error;
+pub mod feed;
+pub mod fhir;
+pub mod frames;
+pub mod http;
+pub mod index;
+pub mod ingest;
+pub mod metrics;
+pub mod retrieve;
+pub mod search;
+pub mod storage;
+pub mod telemetry;
+pub mod viewer;

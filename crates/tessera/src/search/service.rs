@@ -1,0 +1,33 @@
+//! The search service: settings (extra attributes, limits) + index -> shaped results.
+
+use std::sync::Arc;
+
+use super::attributes::Level;
+use super::extra::ExtraAttribute;
+use super::query::{self, Limits};
+use super::response::{self, SearchResults};
+use crate::error::ServiceError;
+use crate::index::Index;
+use tessera_dicom::uid::{SeriesUid, StudyUid};
+
+pub struct SearchService {
+    pub index: Arc<dyn Index>,
+    pub extras: Vec<ExtraAttribute>,
+    pub limits: Limits,
+}
+
+impl SearchService {
+    /// Answer one QIDO-RS request: `pairs` are its decoded query parameters.
+    pub async fn search(
+        &self,
+        level: Level,
+        study: Option<StudyUid>,
+        series: Option<SeriesUid>,
+        pairs: &[(String, String)],
+        base: &str,
+    ) -> Result<SearchResults, ServiceError> {
+        let query = query::parse(level, study, series, pairs, &self.extras, self.limits)?;
+        let rows = self.index.search(&query).await?;
+        Ok(response::shape(&query, rows, base))
+    }
+}
