@@ -2,7 +2,7 @@
 # The single test command of Tessera.
 #
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
-# on loopback via scripts/garage.sh, a FHIR R4 server on loopback via scripts/fhir-server.sh),
+# on loopback via scripts/test/garage.sh, a FHIR R4 server on loopback via scripts/test/fhir-server.sh),
 # then runs, in order:
 #   cargo fmt --check, cargo clippy -D warnings, cargo test, pytest on tests/python
 #   (only if that directory exists), and the browser end-to-end test (tests/browser/run.sh:
@@ -34,11 +34,11 @@ on_exit() {
     trap - EXIT
     if [[ -n "${GARAGE_STARTED:-}" ]]; then
         section "Stopping Garage"
-        "$REPO_ROOT/scripts/garage.sh" stop || echo "test.sh: WARNING: could not stop Garage" >&2
+        "$REPO_ROOT/scripts/test/garage.sh" stop || echo "test.sh: WARNING: could not stop Garage" >&2
     fi
     if [[ -n "${FHIR_STARTED:-}" ]]; then
         section "Stopping the FHIR server"
-        "$REPO_ROOT/scripts/fhir-server.sh" stop || echo "test.sh: WARNING: could not stop the FHIR server" >&2
+        "$REPO_ROOT/scripts/test/fhir-server.sh" stop || echo "test.sh: WARNING: could not stop the FHIR server" >&2
     fi
     echo
     if [[ $rc -eq 0 ]]; then
@@ -76,9 +76,9 @@ export TESSERA_TEST_POSTGRES_URL="${TESSERA_TEST_POSTGRES_URL:-postgres://root@1
 echo "TESSERA_TEST_POSTGRES_URL=$TESSERA_TEST_POSTGRES_URL"
 
 # ---------------------------------------------------------------------------
-section "Garage S3 server (scripts/garage.sh start)"
+section "Garage S3 server (scripts/test/garage.sh start)"
 GARAGE_STARTED=1
-"$REPO_ROOT/scripts/garage.sh" start
+"$REPO_ROOT/scripts/test/garage.sh" start
 GARAGE_ENV="$TESSERA_GARAGE_DIR/env"
 [[ -f "$GARAGE_ENV" ]] || die "garage.sh start did not write $GARAGE_ENV"
 # shellcheck source=/dev/null
@@ -90,14 +90,14 @@ done
 echo "TESSERA_TEST_S3_ENDPOINT=$TESSERA_TEST_S3_ENDPOINT TESSERA_TEST_S3_BUCKET=$TESSERA_TEST_S3_BUCKET"
 
 # ---------------------------------------------------------------------------
-section "FHIR R4 test server (scripts/fhir-server.sh start --fresh)"
+section "FHIR R4 test server (scripts/test/fhir-server.sh start --fresh)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "node or npm not found; installing them from Debian's packages"
     { apt-get update -q && apt-get install -y -q nodejs npm; } || die "could not install nodejs and npm"
 fi
 echo "node $(node --version), npm $(npm --version)"
 FHIR_STARTED=1
-"$REPO_ROOT/scripts/fhir-server.sh" start --fresh || die "the FHIR test server did not start"
+"$REPO_ROOT/scripts/test/fhir-server.sh" start --fresh || die "the FHIR test server did not start"
 FHIR_ENV="$TESSERA_FHIR_DIR/env"
 [[ -f "$FHIR_ENV" ]] || die "fhir-server.sh start did not write $FHIR_ENV"
 # shellcheck source=/dev/null
@@ -109,9 +109,9 @@ export TESSERA_TEST_FHIR_URL TESSERA_TEST_FHIR_SERVER_SCRIPT TESSERA_FHIR_DIR TE
 echo "TESSERA_TEST_FHIR_URL=$TESSERA_TEST_FHIR_URL"
 
 # ---------------------------------------------------------------------------
-section "Python test requirements (pip install -r scripts/requirements-test.txt)"
+section "Python test requirements (pip install -r scripts/test/requirements.txt)"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-    -r scripts/requirements-test.txt
+    -r scripts/test/requirements.txt
 
 # ---------------------------------------------------------------------------
 section "Build tools (cmake: CharLS, for the jpeg-ls feature that --all-features builds)"
@@ -125,16 +125,16 @@ cmake --version | head -1
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-section "cargo clippy --all-targets --all-features -- -D warnings"
-cargo clippy --all-targets --all-features -- -D warnings
+section "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 section "Dropping test databases left by earlier runs"
 psql -q -h 127.0.0.1 -p 5432 -d postgres -At \
     -c "SELECT datname FROM pg_database WHERE datname LIKE 'tessera_t_%'" |
     while read -r db; do psql -q -h 127.0.0.1 -p 5432 -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null; done
 
-section "cargo test --all-features"
-cargo test --all-features
+section "cargo test --workspace --all-features"
+cargo test --workspace --all-features
 
 # ---------------------------------------------------------------------------
 if [[ -d tests/python ]]; then

@@ -1,32 +1,32 @@
 #!/usr/bin/env bash
 # Instruction counts of Tessera's hot paths under valgrind's callgrind: ingest of one
 # 512x512 16-bit CT instance, one QIDO, one frame. Each runs in-process
-# (`tessera bench --callgrind-op OP --callgrind-repeat N`, no sockets) twice, with 0 and N
+# (`tessera-bench --callgrind-op OP --callgrind-repeat N`, no sockets) twice, with 0 and N
 # repetitions after the same setup; (Ir(N) - Ir(0)) / N is the cost of one operation.
 # Instruction counts do not depend on the machine's load, so they show a slower hot path
 # where wall-clock benchmarks on a shared machine cannot.
-#   scripts/callgrind.sh           measure and rewrite bench/callgrind.tsv
-#   scripts/callgrind.sh --check   measure and compare with bench/callgrind.tsv; exit 1 if an
+#   scripts/bench/callgrind.sh           measure and rewrite scripts/bench/callgrind.tsv
+#   scripts/bench/callgrind.sh --check   measure and compare with scripts/bench/callgrind.tsv; exit 1 if an
 #                                  operation costs more than TOLERANCE percent (default 5)
 #                                  more (or less: then the table is stale) than recorded
 # Not part of scripts/test.sh: it takes a few minutes (valgrind is ~50x slower).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 MODE="${1:-record}"
-TABLE=bench/callgrind.tsv
+TABLE=scripts/bench/callgrind.tsv
 TOLERANCE="${TOLERANCE:-5}"
 command -v valgrind >/dev/null || {
     echo "valgrind is missing: apt-get install -y valgrind" >&2
     exit 1
 }
-# TESSERA_BIN: a binary built from this checkout already (skips the build).
-[ -n "${TESSERA_BIN:-}" ] || cargo build --release --quiet
+# TESSERA_BENCH_BIN: a tessera-bench built from this checkout already (skips the build).
+[ -n "${TESSERA_BENCH_BIN:-}" ] || cargo build --release --quiet -p tessera-bench
 work="$(mktemp -d /tmp/tessera-callgrind.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 # A private copy: the target folder may be shared with other checkouts' builds.
-BIN="$work/tessera"
-cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
-"$BIN" bench --help | grep -q -- --callgrind-op || {
+BIN="$work/tessera-bench"
+cp "${TESSERA_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera-bench}" "$BIN"
+"$BIN" --help | grep -q -- --callgrind-op || {
     echo "$BIN is not this checkout's build (no --callgrind-op); run again" >&2
     exit 1
 }
@@ -35,7 +35,7 @@ cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
 count() {
     local op="$1" repeat="$2" out="$work/$1-$2.out"
     valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$BIN" bench --callgrind-op "$op" --callgrind-repeat "$repeat" >"$work/$1-$2.log" 2>&1 || {
+        "$BIN" --callgrind-op "$op" --callgrind-repeat "$repeat" >"$work/$1-$2.log" 2>&1 || {
         cat "$work/$1-$2.log" >&2
         return 1
     }
@@ -56,7 +56,7 @@ done
 
 if [ "$MODE" = "--check" ]; then
     [ -f "$TABLE" ] || {
-        echo "no $TABLE to check against; run scripts/callgrind.sh first" >&2
+        echo "no $TABLE to check against; run scripts/bench/callgrind.sh first" >&2
         exit 1
     }
     status=0

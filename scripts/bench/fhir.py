@@ -3,7 +3,7 @@
 disk), store one study of N instances (no pixel data) and M small studies, then time
 GET /fhir/ImagingStudy/{big} and search pages of 100.
 
-    python3 scripts/bench-fhir.py target/release/tessera [N] [M]
+    python3 scripts/bench/fhir.py target/release/tessera [N] [M]
 """
 
 import os

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Frame latency against a running Tessera, the way a web viewer loads frames.
 
-Usage: python3 scripts/bench-frames.py BASE_URL [CONCURRENCY] [REQUESTS]
-  e.g. python3 scripts/bench-frames.py http://127.0.0.1:8080 25 3000
+Usage: python3 scripts/bench/frames.py BASE_URL [CONCURRENCY] [REQUESTS]
+  e.g. python3 scripts/bench/frames.py http://127.0.0.1:8080 25 3000
 
 Stores a few testdata files (409 if already there is fine), then per scenario sends REQUESTS
 single-frame GETs from CONCURRENCY threads, each on its own keep-alive connection, and prints

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Markdown tables of a `tessera bench --summarize ... --json summary.json` file, as pasted
+"""Markdown tables of a `tessera-bench --summarize ... --json summary.json` file, as pasted
 into the README's "Tessera vs Orthanc" section: one row per operation (median and range over
 the repetitions of each server's figure, the ratio, the p50 ratio, CPU seconds and peak RSS),
 then the targets.
 
-    scripts/bench-table.py bench-out/vs-orthanc/summary.json
+    scripts/bench/table.py bench-out/vs-orthanc/summary.json
 """
 import json
 import sys

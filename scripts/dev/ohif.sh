@@ -2,7 +2,7 @@
 # Install the OHIF viewer (npm's @ohif/app, which ships a built dist/) for `tessera serve
 # --viewer-dir`. Nothing is built: the published package is unpacked as is.
 #
-#   scripts/ohif.sh            install (if missing) and print the folder to pass to --viewer-dir
+#   scripts/dev/ohif.sh            install (if missing) and print the folder to pass to --viewer-dir
 #
 # Folder: $TESSERA_OHIF_DIR, default .cache/ohif/<version>/ in the repository (ignored by git).
 # Also writes .gz siblings of the text and WebAssembly files, which Tessera serves to clients
@@ -10,7 +10,7 @@
 set -euo pipefail
 
 VERSION="${OHIF_VERSION:-3.13.2}"
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BASE="${TESSERA_OHIF_DIR:-$REPO_ROOT/.cache/ohif}"
 DEST="$BASE/$VERSION"
 DIST="$DEST/dist"

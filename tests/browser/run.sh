@@ -5,7 +5,7 @@
 #   BROWSER_BENCH=1 ...                  then also run bench.mjs (timings, information only)
 #
 # Installs what it needs when missing (Debian's chromium, playwright-core from npm into
-# tests/browser/node_modules, the OHIF viewer via scripts/ohif.sh), writes the synthetic study
+# tests/browser/node_modules, the OHIF viewer via scripts/dev/ohif.sh), writes the synthetic study
 # (make_study.py), starts two Tessera servers on loopback in a temporary folder (SQLite +
 # local disk): A holds the study and serves the viewer, B serves only the viewer with its
 # app-config pointing at A (another origin). Stores the study into A over STOW-RS and runs
@@ -31,7 +31,7 @@ if ! command -v npm >/dev/null 2>&1; then
         || die "could not install nodejs and npm"
 fi
 (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci (playwright-core) failed"
-VIEWER_DIR="$("$REPO_ROOT/scripts/ohif.sh")" || die "scripts/ohif.sh failed"
+VIEWER_DIR="$("$REPO_ROOT/scripts/dev/ohif.sh")" || die "scripts/dev/ohif.sh failed"
 
 BIN="${TESSERA_BIN:-}"
 if [[ -z "$BIN" ]]; then

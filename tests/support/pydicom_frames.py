@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What pydicom decodes from DICOM files: the reference for Tessera's decoded frames.
 
-Usage: python3 scripts/pydicom_frames.py OUT_DIR FILE...
+Usage: python3 tests/support/pydicom_frames.py OUT_DIR FILE...
 
 For every FILE with Pixel Data, writes OUT_DIR/<name>.<frame>.raw (frame numbers from 1):
 the frame's samples as pydicom 3.0.2 returns them from `pixel_array` (with pylibjpeg,
@@ -9,7 +9,7 @@ pylibjpeg-libjpeg, pylibjpeg-openjpeg and pylibjpeg-rle as decoders; colour conv
 RGB, samples interleaved), little endian. For PALETTE COLOR files it also writes
 OUT_DIR/<name>.<frame>.rgb.raw: the palette applied (pydicom's apply_color_lut), reduced to
 8 bits per sample. OUT_DIR/index.json describes each file: dtype, shape of one frame,
-number of frames, or the error pydicom raised. Pinned versions: scripts/requirements-test.txt.
+number of frames, or the error pydicom raised. Pinned versions: scripts/test/requirements.txt.
 """
 
 import json

@@ -1,5 +1,5 @@
 'use strict';
-// A FHIR R4 server for Tessera's FHIR push tests (see scripts/fhir-server.sh, which starts it).
+// A FHIR R4 server for Tessera's FHIR push tests (see scripts/test/fhir-server.sh, which starts it).
 //
 // The FHIR REST semantics are Medplum's (@medplum/fhir-router, the router of the Medplum FHIR server):
 // read, vread, history, search, create, conditional create (If-None-Exist), update, conditional
@@ -30,7 +30,7 @@ function arg(name, fallback) {
 const host = arg('host', '127.0.0.1');
 const port = Number(arg('port', '18090'));
 const dataDir = arg('data-dir', '/tmp/tessera-fhir');
-// Where the compact definitions file is kept (made on the first start): scripts/fhir-server.sh passes
+// Where the compact definitions file is kept (made on the first start): scripts/test/fhir-server.sh passes
 // the npm install's directory, so it lives as long as the packages it was made from.
 const cacheDir = arg('cache-dir', path.join(os.tmpdir(), 'tessera-fhir-definitions'));
 
