@@ -333,10 +333,14 @@ async fn a_delete_interrupted_before_the_blobs_leaves_only_orphans() {
     assert_eq!(deleted.blobs.len(), 3);
     assert_eq!(app.counts().await, (0, 0, 0));
     assert_eq!(app.blob_count().await, 3, "orphans until the sweep");
-    let report =
-        tessera::ingest::sweep::sweep_orphans(&app.state.store, &app.state.index, Duration::ZERO)
-            .await
-            .unwrap();
+    let report = tessera::ingest::sweep::sweep_orphans(
+        &app.state.store,
+        &app.state.index,
+        Duration::ZERO,
+        std::time::SystemTime::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.deleted, 3);
     app.assert_empty("after the sweep").await;
 }

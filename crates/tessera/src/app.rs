@@ -238,8 +238,18 @@ async fn shutdown_signal() {
 /// `tessera serve`.
 pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
     let settings = Settings::resolve(args)?;
-    Application::build(settings)
-        .await?
-        .run_until_stopped()
-        .await
+    let app = Application::build(settings).await?;
+    announce(app.addr());
+    app.run_until_stopped().await
+}
+
+/// One line on standard output once the socket is bound, the same in every release: how a
+/// supervisor or a test that started `tessera serve --listen 127.0.0.1:0` learns the port
+/// the system chose (no port reserved beforehand and released, which another process can
+/// take in between).
+fn announce(addr: SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "tessera: listening on http://{addr}");
+    let _ = out.flush();
 }

@@ -20,15 +20,15 @@ pub struct SweepReport {
     pub deleted: u64,
 }
 
-/// Delete unreferenced instance blobs last modified more than `grace` ago.
+/// Delete unreferenced instance blobs last modified more than `grace` before `now` (the
+/// caller's clock: the system's in service, one a test moves forward).
 pub async fn sweep_orphans(
     store: &BlobStore,
     index: &Arc<dyn Index>,
     grace: Duration,
+    now: SystemTime,
 ) -> Result<SweepReport, ServiceError> {
-    let cutoff = SystemTime::now()
-        .checked_sub(grace)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = now.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut report = SweepReport::default();
     let mut listing = store.list_instances().chunks(500);
     while let Some(chunk) = listing.next().await {
@@ -70,7 +70,7 @@ pub async fn run_periodically(
             Ok(removed) => tracing::info!(removed, "stale staging files removed"),
             Err(err) => tracing::warn!(%err, "staging clean-up failed"),
         }
-        match sweep_orphans(&store, &index, grace).await {
+        match sweep_orphans(&store, &index, grace, SystemTime::now()).await {
             Ok(report) => tracing::info!(
                 examined = report.examined,
                 deleted = report.deleted,
