@@ -9,5 +9,5 @@ pub enum BenchError {
     Failed(String),
     /// The in-process Tessera of the callgrind operations did not start.
     #[error("cannot start the in-process server: {0}")]
-    Server(#[from] tessera::error::AppError),
+    Server(#[from] tessera::app::AppError),
 }

@@ -9,13 +9,13 @@ use tokio::net::TcpListener;
 
 use crate::config::{ServeArgs, Settings};
 use crate::delete::DeleteService;
-use crate::error::AppError;
 use crate::feed::FeedService;
 use crate::fhir::push::served::ServedStudies;
 use crate::fhir::push::FhirPush;
 use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
 use crate::http::{router, AppState};
+use crate::index::IndexError;
 use crate::index::{self, Index};
 use crate::ingest::{sweep, IngestService};
 use crate::metrics::Metrics;
@@ -24,6 +24,27 @@ use crate::search::extra;
 use crate::search::query::Limits;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
+use crate::storage::StorageError;
+
+/// Starting the application failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("cannot start the FHIR push: {0}")]
+    FhirPush(String),
+}
 
 /// Threads for blocking work (file reads and writes, fsync, parsing, decoding). Tokio's
 /// default of 512 let a burst of 100 frame requests start 100 threads, each keeping its own

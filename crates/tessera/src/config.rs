@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
-use crate::error::ConfigError;
-
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about = "A DICOMweb archive")]
 pub struct Cli {
@@ -195,6 +193,24 @@ pub struct FhirPushSettings {
     pub url: String,
     pub auth: Option<FhirAuth>,
     pub create_patients: bool,
+}
+
+/// Settings could not be read or make no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot parse config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("invalid {name} {value:?}: expected {expected}")]
+    InvalidValue {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// Resolved settings.

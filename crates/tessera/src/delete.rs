@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
-use crate::error::ServiceError;
 use crate::index::{DeleteTarget, Index};
+use crate::service::ServiceError;
 use crate::storage::BlobStore;
 
 /// Blob deletions in flight at once.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::index::{ChangeEntry, Index};
 
 /// Entries per page unless asked, and at most.

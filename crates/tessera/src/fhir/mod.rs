@@ -8,6 +8,7 @@ pub mod capability;
 pub mod codes;
 pub mod datetime;
 pub mod endpoint;
+mod error;
 pub mod imaging_study;
 pub mod names;
 pub mod outcome;
@@ -16,6 +17,7 @@ pub mod push;
 pub mod service;
 pub mod values;
 
+pub use error::FhirError;
 pub use imaging_study::MappingOptions;
 pub use service::FhirService;
 

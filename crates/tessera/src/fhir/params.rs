@@ -23,7 +23,7 @@
 
 use super::codes;
 use super::datetime;
-use crate::error::FhirError;
+use crate::fhir::FhirError;
 use crate::search::attributes;
 use crate::search::query::{Filter, Matcher, Target};
 

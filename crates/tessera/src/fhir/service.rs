@@ -10,7 +10,7 @@ use super::capability;
 use super::endpoint::{self, ENDPOINT_ID};
 use super::imaging_study::{self, MappingOptions};
 use super::params::{self, Check, SearchPlan};
-use crate::error::FhirError;
+use crate::fhir::FhirError;
 use crate::index::{ChangeAction, Index};
 use crate::search::attributes::Level;
 use crate::search::query::SearchQuery;

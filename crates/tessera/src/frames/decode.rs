@@ -18,7 +18,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use super::info::PixelInfo;
 use super::syntax::{is_native, EXPLICIT_VR_BIG_ENDIAN, RLE_LOSSLESS};
 use super::{jpeg, rle};
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// Whether a codec built into this server can decode frames of this transfer syntax.
 pub fn can_decode(transfer_syntax: &str) -> bool {

@@ -10,7 +10,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// The VOI LUT function (PS3.3 C.11.2.1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// Whether the stream carries an APP0 JFIF or APP14 Adobe segment before its scan.
 fn has_colour_marker(data: &[u8]) -> bool {

@@ -1,7 +1,7 @@
 //! The `{frames}` path segment (PS3.18 8.3.3.1 and 10.4.1.1.3): a comma-separated list of
 //! 1-based frame numbers, in the order the client wants them back.
 
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// Most frame numbers one request may name.
 pub const MAX_FRAMES_PER_REQUEST: usize = 10_000;

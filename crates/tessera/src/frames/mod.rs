@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod decode;
+mod error;
 pub mod info;
 pub mod jpeg;
 pub mod list;
@@ -27,11 +28,11 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
-use crate::error::FrameError;
 use crate::index::{Index, InstanceRow};
 use crate::metrics::Metrics;
 use crate::storage::BlobStore;
 use cache::{CacheKey, Cached, FrameCache, Kind};
+pub use error::FrameError;
 use info::PixelInfo;
 use params::RenderParams;
 use render::ImageFormat;

@@ -3,7 +3,7 @@
 //! burnt in, no ICC profile is embedded); other names are ignored as the standard allows.
 
 use super::info::{VoiFunction, Window};
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// JPEG quality when the request gives none.
 pub const DEFAULT_QUALITY: u8 = 90;

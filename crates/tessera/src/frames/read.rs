@@ -7,7 +7,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::error::StorageError;
+use crate::storage::StorageError;
 use crate::storage::{BlobKey, BlobStore};
 
 /// The bytes of one frame: its ranges `(offset, length)` joined, plus `extra` bytes after

@@ -15,7 +15,7 @@ use super::decode::native_layout;
 use super::info::PixelInfo;
 use super::params::RenderParams;
 use super::window::{stored_value, to_grey};
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// An output format of rendered resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! order (G.2). The result is little endian with interleaved samples (Planar Configuration
 //! 0), as native data is expected after decoding.
 
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 fn bad(reason: impl Into<String>) -> FrameError {
     FrameError::Undecodable(format!("RLE: {}", reason.into()))

@@ -13,7 +13,7 @@ use dicom_pixeldata::PixelDecoder;
 use super::decode::{describe, to_native};
 use super::info::PixelInfo;
 use super::syntax::EXPLICIT_VR_LITTLE_ENDIAN;
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// Every frame of one object.
 #[derive(Debug)]

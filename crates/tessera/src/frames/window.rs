@@ -6,7 +6,7 @@
 //! is stretched over 0–255 (a LINEAR_EXACT window from its minimum to its maximum).
 
 use super::info::{PixelInfo, VoiFunction, Window};
-use crate::error::FrameError;
+use crate::frames::FrameError;
 
 /// Stored sample `index` of a native little endian frame, masked to Bits Stored, shifted by
 /// High Bit and sign-extended when Pixel Representation says so.

@@ -15,8 +15,9 @@ use super::multipart_out::{self, OutPart};
 use super::range::{self, RangeRequest};
 use super::wado::{header_value, instance_scope, query_accept, targets_for, Form};
 use super::AppState;
-use crate::error::{ApiError, RetrieveError};
+use crate::http::error::ApiError;
 use crate::retrieve::instances::PartBody;
+use crate::retrieve::RetrieveError;
 
 const OCTET_STREAM: &str = "application/octet-stream";
 

@@ -8,8 +8,8 @@ use axum::Json;
 
 use super::path::query_pairs;
 use super::AppState;
-use crate::error::ApiError;
 use crate::feed::DEFAULT_LIMIT;
+use crate::http::error::ApiError;
 
 struct FeedQuery {
     start_after: i64,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 
 use super::path::{series_uid, sop_uid, study_uid};
 use super::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::index::DeleteTarget;
 
 async fn run(state: &AppState, target: DeleteTarget, what: String) -> Result<StatusCode, ApiError> {

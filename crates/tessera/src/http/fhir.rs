@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::media::accept_ranges;
 use super::path::query_pairs;
 use super::AppState;
-use crate::error::FhirError;
+use crate::fhir::FhirError;
 use crate::fhir::MEDIA_TYPE;
 
 /// The FHIR routes, to be nested under `/fhir`.

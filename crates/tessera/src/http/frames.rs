@@ -14,9 +14,9 @@ use axum::response::Response;
 use super::accept::wanted_from;
 use super::path::{accept_parameter, instance_uids, query_pairs};
 use super::{related, AppState};
-use crate::error::ApiError;
 use crate::frames::list::parse_frame_list;
 use crate::frames::syntax::choose;
+use crate::http::error::ApiError;
 
 pub async fn frames(
     State(state): State<AppState>,

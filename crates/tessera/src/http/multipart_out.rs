@@ -8,8 +8,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use crate::error::RetrieveError;
 use crate::retrieve::instances::PartBody;
+use crate::retrieve::RetrieveError;
 
 /// One part to write.
 pub struct OutPart {

@@ -2,7 +2,7 @@
 //! ones are 400, PS3.18 8.2) and the decoded query parameters, including `accept`
 //! (PS3.18 8.3.3.1), which overrides the Accept header.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid, UidError};
 
 fn bad(err: UidError) -> ApiError {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::media::accept_ranges;
 use super::path::{query_pairs, series_uid, study_uid};
 use super::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::search::attributes::Level;
 use crate::search::response::SearchResults;
 use tessera_dicom::uid::{SeriesUid, StudyUid};

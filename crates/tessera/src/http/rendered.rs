@@ -22,11 +22,12 @@ use axum::response::Response;
 use super::accept::{wanted_from, Wanted};
 use super::path::{accept_parameter, instance_uids, query_pairs, series_uid, study_uid};
 use super::{related, AppState};
-use crate::error::{ApiError, FrameError};
 use crate::frames::list::parse_frame_list;
 use crate::frames::params::{self, RenderParams, THUMBNAIL_VIEWPORT};
 use crate::frames::render::ImageFormat;
+use crate::frames::FrameError;
 use crate::frames::Instance;
+use crate::http::error::ApiError;
 
 /// What the request wants: the image format and whether it accepts multipart.
 struct Request {

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use super::media::MediaType;
 use super::path::study_uid;
 use super::{stow_response, AppState};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::ingest::IngestSession;
 use tessera_dicom::status::StatusCode;
 use tessera_dicom::uid::StudyUid;

@@ -13,7 +13,7 @@ use super::accept::{wanted_from, Wanted};
 use super::multipart_out::{self, OutPart};
 use super::path::{accept_parameter, instance_uids, query_pairs, series_uid, study_uid};
 use super::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::retrieve::instances::PartPlan;
 use crate::retrieve::metadata::{MetadataAnswer, MetadataFormat};
 use crate::retrieve::transcode::Target;

@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::sql::Dialect;
 use super::write::{now_micros, placeholders};
-use crate::error::IndexError;
+use crate::index::IndexError;
 
 /// What happened to an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::changes::{self, ChangeAction, NewChange};
 use super::model::{DeleteTarget, Deleted};
 use super::sql::Dialect;
 use super::write::{execute_in, now_micros, recount_series, recount_study, refresh_fragment};
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::search::attributes::Level;
 use crate::storage::BlobKey;
 

@@ -10,7 +10,7 @@ use super::model::{DeleteTarget, Deleted, NewInstance, StoreOutcome};
 use super::sql::Dialect;
 use super::write::BatchWriter;
 use crate::config::DuplicatePolicy;
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::search::extra::ExtraAttribute;
 use std::sync::Arc;
 

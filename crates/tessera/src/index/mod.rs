@@ -6,6 +6,7 @@
 
 pub mod changes;
 mod delete;
+mod error;
 mod group;
 pub mod model;
 pub mod postgres;
@@ -21,11 +22,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::DuplicatePolicy;
-use crate::error::IndexError;
 use crate::search::extra::ExtraAttribute;
 use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;
 pub use changes::{ChangeAction, ChangeEntry, ChangeState};
+pub use error::IndexError;
 pub use model::{
     DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, RowValue, SearchRow,
     SeriesRow, StoreOutcome, StudyRow,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 
 use super::sql::{Dialect, SqlIndex};
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::search::extra::ExtraAttribute;
 
 pub async fn connect(

@@ -11,7 +11,7 @@ use sqlx::{Any, AnyPool, Row};
 
 use super::model::{RowValue, SearchRow};
 use super::sql::Dialect;
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::search::attributes::{Attribute, Kind, Level};
 use crate::search::query::{Filter, Matcher, SearchQuery, Target};
 use tessera_dicom::person_name::FuzzyTerm;

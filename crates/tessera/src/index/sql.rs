@@ -20,7 +20,7 @@ use super::workers;
 use super::write::{self, placeholders, BatchWriter};
 use super::Index;
 use crate::config::DuplicatePolicy;
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::search::extra::ExtraAttribute;
 use crate::search::query::SearchQuery;
 use crate::storage::BlobKey;

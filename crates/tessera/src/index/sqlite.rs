@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::Executor;
 
 use super::sql::{Dialect, SqlIndex};
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::search::extra::ExtraAttribute;
 
 pub async fn connect(

@@ -5,7 +5,7 @@
 use sqlx::AnyPool;
 
 use super::write::now_micros;
-use crate::error::IndexError;
+use crate::index::IndexError;
 
 /// Take or renew the lease of worker `name` for `holder` until `lease_micros` from now.
 /// Returns the worker's cursor when `holder` has the lease.

@@ -16,7 +16,7 @@ use super::changes::{self, ChangeAction, NewChange};
 use super::model::{NewInstance, StoreOutcome};
 use super::sql::Dialect;
 use crate::config::DuplicatePolicy;
-use crate::error::IndexError;
+use crate::index::IndexError;
 use crate::index::RowValue;
 use crate::search::attributes::{Level, ATTRIBUTES};
 use crate::search::extra::ExtraAttribute;

@@ -11,8 +11,9 @@ use tokio::task::JoinHandle;
 
 use super::spool::Received;
 use super::{IngestService, ItemReport};
-use crate::error::{ServiceError, StorageError};
 use crate::index::{NewInstance, StoreOutcome};
+use crate::service::ServiceError;
+use crate::storage::StorageError;
 use crate::storage::{BlobKey, PendingSync};
 use tessera_dicom::error::DicomError;
 use tessera_dicom::extract::{self, ExtractedInstance};

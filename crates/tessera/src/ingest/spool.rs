@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::StorageError;
+use crate::storage::StorageError;
 
 /// Bytes written to a staging file per write call.
 const WRITE_CHUNK: usize = 1 << 20;

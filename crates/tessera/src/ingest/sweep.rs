@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 
 use super::spool;
-use crate::error::ServiceError;
 use crate::index::Index;
+use crate::service::ServiceError;
 use crate::storage::{BlobKey, BlobStore};
 
 /// What one sweep did.

@@ -29,8 +29,8 @@ use super::transcode::{
 };
 use super::values::{primitive_bytes, swap_units, unit_size};
 use super::{blocking, RetrieveService, Scope};
-use crate::error::RetrieveError;
 use crate::index::InstanceRow;
+use crate::retrieve::RetrieveError;
 use crate::storage::{BlobKey, ByteStream};
 use tessera_dicom::layout::{self, PixelDataLayout};
 

@@ -8,9 +8,10 @@ use futures::stream::{self, StreamExt};
 
 use super::transcode::{self, Decision, Pixels, Target};
 use super::{blocking, RetrieveService, Scope};
-use crate::error::{RetrieveError, StorageError};
 use crate::index::InstanceRow;
+use crate::retrieve::RetrieveError;
 use crate::storage::ByteStream;
+use crate::storage::StorageError;
 
 /// One instance of a retrieve and how it is sent.
 #[derive(Debug, Clone)]

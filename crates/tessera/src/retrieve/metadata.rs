@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{not_found, RetrieveService, Scope};
-use crate::error::RetrieveError;
 use crate::index::InstanceDocument;
+use crate::retrieve::RetrieveError;
 use tessera_dicom::xml::native_dicom_model;
 
 /// The representation asked for.

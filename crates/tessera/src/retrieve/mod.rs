@@ -14,6 +14,7 @@
 
 pub mod bulkdata;
 pub mod cache;
+mod error;
 pub mod instances;
 pub mod metadata;
 pub mod transcode;
@@ -21,9 +22,9 @@ pub mod values;
 
 use std::sync::Arc;
 
-use crate::error::RetrieveError;
 use crate::index::{Index, InstanceRow};
 use crate::storage::BlobStore;
+pub use error::RetrieveError;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
 /// What a WADO-RS request addresses: a study, one of its series, or one instance.

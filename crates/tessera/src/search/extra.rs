@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::attributes::{self, Level};
 use super::query::resolve_attribute;
-use crate::error::ConfigError;
+use crate::config::ConfigError;
 use tessera_dicom::datetime::{self, Bound};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

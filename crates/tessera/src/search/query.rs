@@ -8,10 +8,26 @@ use dicom_dictionary_std::StandardDataDictionary;
 
 use super::attributes::{self, Attribute, Kind, Level};
 use super::extra::ExtraAttribute;
-use crate::error::QueryError;
 use tessera_dicom::datetime::{self, Bound};
 use tessera_dicom::person_name::{self, FuzzyTerm};
 use tessera_dicom::uid::{SeriesUid, StudyUid};
+
+/// A QIDO-RS query that cannot be answered as asked; the message names the parameter.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{parameter}: {reason}")]
+pub struct QueryError {
+    pub parameter: String,
+    pub reason: String,
+}
+
+impl QueryError {
+    pub fn new(parameter: impl Into<String>, reason: impl Into<String>) -> Self {
+        QueryError {
+            parameter: parameter.into(),
+            reason: reason.into(),
+        }
+    }
+}
 
 /// What a filter is about.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@ use super::attributes::Level;
 use super::extra::ExtraAttribute;
 use super::query::{self, Limits};
 use super::response::{self, SearchResults};
-use crate::error::ServiceError;
 use crate::index::Index;
+use crate::service::ServiceError;
 use tessera_dicom::uid::{SeriesUid, StudyUid};
 
 pub struct SearchService {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::StorageError;
+use crate::storage::StorageError;
 
 /// Run blocking file work on tokio's blocking pool; a task that could not finish (panic,
 /// shutdown) is an I/O error of `operation` on `path`.

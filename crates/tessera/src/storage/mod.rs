@@ -1,6 +1,7 @@
 //! The blob store: DICOM instances as objects, over `object_store` (local disk, memory, S3).
 //! Only this module knows how keys look ([`keys`]) and how a URL becomes a store.
 
+mod error;
 pub mod keys;
 mod local;
 mod stream;
@@ -19,8 +20,8 @@ use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 
-use crate::error::StorageError;
 use crate::ingest::spool::StagedFile;
+pub use error::StorageError;
 pub use keys::BlobKey;
 pub use stream::ByteStream;
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use super::local;
-use crate::error::StorageError;
+use crate::storage::StorageError;
 
 /// Bytes read per chunk from a local file.
 const LOCAL_CHUNK: u64 = 1024 * 1024;

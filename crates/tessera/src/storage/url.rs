@@ -11,7 +11,7 @@ use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 
-use crate::error::StorageError;
+use crate::storage::StorageError;
 
 pub(super) struct Built {
     pub store: Arc<dyn ObjectStore>,

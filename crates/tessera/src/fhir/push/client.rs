@@ -8,7 +8,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 
 use crate::config::FhirAuth;
-use crate::error::PushError;
+use crate::fhir::push::PushError;
 
 const FHIR_JSON: &str = "application/fhir+json";
 

@@ -9,6 +9,7 @@
 //! become one update. With several nodes, a lease in the index lets one of them push at a time.
 
 pub mod client;
+mod error;
 pub mod served;
 
 use std::collections::BTreeSet;
@@ -21,10 +22,10 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use crate::config::FhirPushSettings;
-use crate::error::PushError;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use client::{query, FhirClient};
+pub use error::PushError;
 use tessera_dicom::uid::StudyUid;
 
 /// The worker's name in the index (its cursor and lease).
@@ -112,7 +113,7 @@ impl FhirPush {
     }
 
     /// Take or keep the lease; the cursor when this node holds it.
-    async fn hold(&self, lease: &mut Lease) -> Result<Option<i64>, crate::error::IndexError> {
+    async fn hold(&self, lease: &mut Lease) -> Result<Option<i64>, crate::index::IndexError> {
         let now = tokio::time::Instant::now();
         if let Some(until) = lease.until {
             if until > now + (LEASE - RENEW_BEFORE) {
@@ -127,7 +128,7 @@ impl FhirPush {
         Ok(cursor)
     }
 
-    async fn step(&self, lease: &mut Lease) -> Result<Step, crate::error::IndexError> {
+    async fn step(&self, lease: &mut Lease) -> Result<Step, crate::index::IndexError> {
         let Some(cursor) = self.hold(lease).await? else {
             return Ok(Step::Follower);
         };

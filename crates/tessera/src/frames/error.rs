@@ -1,0 +1,26 @@
+//! The frames service's error.
+
+use crate::index::IndexError;
+use crate::storage::StorageError;
+
+/// WADO-RS frames, rendered images and thumbnails (`frames` service).
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// Unknown instance, a frame number past the last, no pixel data.
+    #[error("{0}")]
+    NotFound(String),
+    /// A malformed frame list or rendering parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The stored pixel data cannot be turned into what was asked (no codec for its
+    /// transfer syntax, a photometric interpretation rendering does not handle, data the
+    /// codec refuses). The client may still get the frames as stored.
+    #[error("cannot decode the stored pixel data: {0}")]
+    Undecodable(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("background task failed: {0}")]
+    Task(String),
+}

@@ -1,0 +1,137 @@
+//! The one mapping from errors to HTTP answers (DICOMweb and the rest; FHIR has its own in
+//! `fhir_error`). Clients get a stable code and a clear message; server-side failures are
+//! logged with their detail and never leak a stack trace or a connection string.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::frames::FrameError;
+use crate::index::IndexError;
+use crate::retrieve::RetrieveError;
+use crate::search::query::QueryError;
+use crate::service::ServiceError;
+use crate::storage::StorageError;
+
+/// An HTTP-level failure: the one mapping from errors to status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// A Range request outside the value (the value's length goes in Content-Range).
+    #[error("the requested range lies outside the {length} bytes of the value")]
+    RangeNotSatisfiable { length: u64 },
+    #[error("storage unavailable")]
+    Storage(#[from] StorageError),
+    #[error("index unavailable")]
+    Index(#[from] IndexError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
+            ApiError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
+            ApiError::Storage(StorageError::NotFound { .. }) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            ApiError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            ApiError::Index(IndexError::Database { .. } | IndexError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "index_unavailable")
+            }
+            ApiError::Index(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, detail = ?self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request rejected");
+        }
+        let body = serde_json::json!({ "error": code, "message": self.to_string() });
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if let ApiError::RangeNotSatisfiable { length } = &self {
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Storage(err) => ApiError::Storage(err),
+            ServiceError::Index(err) => ApiError::Index(err),
+            ServiceError::Task(message) => ApiError::Internal(message),
+            ServiceError::Query(err) => ApiError::BadRequest(err.to_string()),
+        }
+    }
+}
+
+impl From<FrameError> for ApiError {
+    fn from(err: FrameError) -> Self {
+        match err {
+            FrameError::NotFound(message) => ApiError::NotFound(message),
+            FrameError::BadRequest(message) => ApiError::BadRequest(message),
+            FrameError::Undecodable(_) => ApiError::NotAcceptable(err.to_string()),
+            FrameError::Storage(err) => ApiError::Storage(err),
+            FrameError::Index(err) => ApiError::Index(err),
+            FrameError::Task(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(err: QueryError) -> Self {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+impl From<RetrieveError> for ApiError {
+    fn from(err: RetrieveError) -> Self {
+        match err {
+            RetrieveError::NotFound(message) => ApiError::NotFound(message),
+            RetrieveError::NotAcceptable(message) => ApiError::NotAcceptable(message),
+            RetrieveError::Storage(err) => ApiError::Storage(err),
+            RetrieveError::Index(err) => ApiError::Index(err),
+            RetrieveError::Unreadable(message) | RetrieveError::Task(message) => {
+                ApiError::Internal(message)
+            }
+        }
+    }
+}
