@@ -10,7 +10,7 @@ use bytes::Bytes;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use serde_json::Value;
-use tessera::config::DuplicatePolicy;
+use tessera::index::DuplicatePolicy;
 
 use crate::helpers::*;
 use crate::qido_fixtures::{Part10, CT, MR};

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use serde_json::Value;
-use tessera::config::{DuplicatePolicy, FhirPushSettings, Settings};
+use tessera::config::Settings;
+use tessera::index::DuplicatePolicy;
 
 use crate::fhir_server::{self, entries, fhir_url, search};
 use crate::helpers::*;
@@ -78,11 +79,7 @@ impl Corpus {
 
 fn with_push(settings: &mut Settings) {
     settings.duplicate_policy = DuplicatePolicy::Overwrite;
-    settings.fhir_push = Some(FhirPushSettings {
-        url: fhir_url(),
-        auth: None,
-        create_patients: true,
-    });
+    settings.fhir_url = Some(fhir_url());
 }
 
 /// The ImagingStudy resources the FHIR server holds for a study UID.

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sqlx::Connection;
 use tessera::app::Application;
-use tessera::config::{DuplicatePolicy, Settings};
+use tessera::config::Settings;
 use tessera::http::AppState;
+use tessera::index::DuplicatePolicy;
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,15 +108,15 @@ impl TestApp {
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_data_dir(dir.path()).unwrap();
-        settings.sweep_interval_secs = 0;
+        settings.sweep_interval = 0;
         settings.duplicate_policy = DuplicatePolicy::Reject;
         if index == IndexKind::Postgres {
-            settings.database_url = fresh_postgres_database().await;
+            settings.database_url = Some(fresh_postgres_database().await);
         }
         match storage {
             StorageKind::Local => {}
-            StorageKind::Memory => settings.storage_url = "memory://".into(),
-            StorageKind::S3 => settings.storage_url = fresh_s3_url(),
+            StorageKind::Memory => settings.storage_url = Some("memory://".into()),
+            StorageKind::S3 => settings.storage_url = Some(fresh_s3_url()),
         }
         tweak(&mut settings);
         Self::start(settings, Arc::new(dir)).await

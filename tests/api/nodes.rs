@@ -84,7 +84,7 @@ async fn two_nodes_share_postgres_and_s3() {
 #[tokio::test]
 async fn health_is_503_when_the_blob_store_is_down() {
     let app = TestApp::spawn_with(IndexKind::Sqlite, StorageKind::Local, |s| {
-        s.storage_url = "s3://nobucket?endpoint=http://127.0.0.1:9&region=garage".into();
+        s.storage_url = Some("s3://nobucket?endpoint=http://127.0.0.1:9&region=garage".into());
     })
     .await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();

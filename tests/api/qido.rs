@@ -9,7 +9,7 @@ use bytes::Bytes;
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use serde_json::{json, Value};
-use tessera::config::{ServeArgs, Settings};
+use tessera::config::Settings;
 
 use crate::helpers::*;
 use crate::qido_fixtures::*;
@@ -863,15 +863,12 @@ fn settings_with(base: &Settings, extra: &str) -> Settings {
         "data_dir = {:?}\ndatabase_url = {:?}\nstorage_url = {:?}\nlisten = \"127.0.0.1:0\"\n\
          sweep_interval = 0\nduplicate_policy = \"reject\"\n{extra}\n",
         base.data_dir.display().to_string(),
-        base.database_url,
-        base.storage_url,
+        base.database_url(),
+        base.storage_url(),
     );
     std::fs::write(&path, text).unwrap();
-    Settings::resolve(ServeArgs {
-        config: Some(path),
-        ..ServeArgs::default()
-    })
-    .unwrap_or_else(|e| panic!("the settings file does not take {extra:?}: {e}"))
+    Settings::from_file(&path)
+        .unwrap_or_else(|e| panic!("the settings file does not take {extra:?}: {e}"))
 }
 
 struct Answer {

@@ -6,8 +6,7 @@ use bytes::Bytes;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use tessera::search::attributes::Level;
-use tessera::search::query::{self, Limits};
+use tessera::query::{parse, Level, Limits};
 use tessera_dicom::uid::{SeriesUid, StudyUid};
 
 use crate::helpers::*;
@@ -163,7 +162,7 @@ async fn plans(index: IndexKind) {
         ),
     ];
     for (name, level, study, series, params) in cases {
-        let query = query::parse(level, study, series, &pairs(params), &[], limits).unwrap();
+        let query = parse::parse(level, study, series, &pairs(params), &[], limits).unwrap();
         let plan = app.state.index.explain(&query).await.unwrap();
         println!("--- {index:?} {name}: {params}\n{plan}");
         let full_scan = match index {

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde_json::Value;
-use tessera::config::DuplicatePolicy;
+use tessera::index::DuplicatePolicy;
 use tessera::ingest::sweep::sweep_orphans;
 use tessera::storage::BlobKey;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
@@ -89,7 +89,11 @@ pub async fn spooled_parts_store_bit_exact(index: IndexKind, storage: StorageKin
 /// byte for byte, frame by frame, and leaves no staging file.
 pub async fn large_instance_streams_through_staging(index: IndexKind, storage: StorageKind) {
     let app = TestApp::spawn(index, storage).await;
-    assert_eq!(app.settings.spool_bytes, 8 << 20, "the default spool limit");
+    assert_eq!(
+        app.settings.spool_size.bytes(),
+        8 << 20,
+        "the default spool limit"
+    );
     let big = crate::synthetic::MultiFrame::new(1, 512, 40);
     assert!(big.file.len() > 20 << 20);
     let result = StowResult::from(app.stow(&[big.file.clone(), ct_variant(1)]).await).await;
@@ -128,7 +132,7 @@ pub async fn large_instance_streams_through_staging(index: IndexKind, storage: S
 /// Set the STOW spool limit when a test gives one (0: every part through a staging file).
 fn with_spool_limit(settings: &mut tessera::config::Settings, spool: Option<u64>) {
     if let Some(limit) = spool {
-        settings.spool_bytes = limit;
+        settings.spool_size = tessera::config::ByteSize(limit);
     }
 }
 
@@ -498,8 +502,8 @@ async fn bad_input_refused(index: IndexKind, storage: StorageKind, spool: Option
 
 pub async fn size_limits_answer_413(index: IndexKind, storage: StorageKind) {
     let app = TestApp::spawn_with(index, storage, |s| {
-        s.max_instance_bytes = 20_000;
-        s.max_request_bytes = 60_000;
+        s.max_instance_size = tessera::config::ByteSize(20_000);
+        s.max_request_size = tessera::config::ByteSize(60_000);
     })
     .await;
     let ct = read_testdata(CT); // 39 KB

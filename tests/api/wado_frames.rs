@@ -23,7 +23,7 @@ const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 async fn app(index: IndexKind) -> TestApp {
     TestApp::spawn_with(index, StorageKind::Memory, |s| {
-        s.duplicate_policy = tessera::config::DuplicatePolicy::Overwrite
+        s.duplicate_policy = tessera::index::DuplicatePolicy::Overwrite
     })
     .await
 }
@@ -481,7 +481,7 @@ pub async fn cache_hits_show_in_metrics(index: IndexKind) {
     // Frames as stored are cached from a remote store only (local files and memory blobs
     // need no second copy): this runs on the real S3 server.
     let app = TestApp::spawn_with(index, StorageKind::S3, |s| {
-        s.duplicate_policy = tessera::config::DuplicatePolicy::Overwrite
+        s.duplicate_policy = tessera::index::DuplicatePolicy::Overwrite
     })
     .await;
     store(&app, "CT_small.dcm").await;
@@ -550,7 +550,7 @@ pub async fn cache_hits_show_in_metrics(index: IndexKind) {
 
 pub async fn small_cache_evicts_and_concurrent_reads_agree(index: IndexKind) {
     let app = TestApp::spawn_with(index, StorageKind::S3, |s| {
-        s.frame_cache_bytes = 64 * 1024;
+        s.frame_cache_size = tessera::config::ByteSize(64 * 1024);
     })
     .await;
     store(&app, "examples_ybr_color.dcm").await;

@@ -10,7 +10,7 @@ use dicom_core::header::Header;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use serde_json::Value;
-use tessera::config::DuplicatePolicy;
+use tessera::index::DuplicatePolicy;
 
 use crate::helpers::*;
 use crate::wado_support::*;

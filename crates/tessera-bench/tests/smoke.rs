@@ -22,9 +22,9 @@ impl Server {
     async fn start(memory_blobs: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_data_dir(dir.path()).unwrap();
-        settings.sweep_interval_secs = 0;
+        settings.sweep_interval = 0;
         if memory_blobs {
-            settings.storage_url = "memory://".into();
+            settings.storage_url = Some("memory://".into());
         }
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{ServeArgs, Settings};
+use crate::config::Settings;
 use crate::delete::DeleteService;
 use crate::feed::FeedService;
 use crate::fhir::push::served::ServedStudies;
@@ -19,9 +19,9 @@ use crate::index::IndexError;
 use crate::index::{self, Index};
 use crate::ingest::{sweep, IngestService};
 use crate::metrics::Metrics;
+use crate::query::extra;
+use crate::query::Limits;
 use crate::retrieve::RetrieveService;
-use crate::search::extra;
-use crate::search::query::Limits;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 use crate::storage::StorageError;
@@ -31,6 +31,8 @@ use crate::storage::StorageError;
 pub enum AppError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    ExtraAttribute(#[from] crate::query::extra::ExtraAttributeError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -62,10 +64,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
-        let store = BlobStore::from_url(&settings.storage_url, settings.fsync)?;
+        let store = BlobStore::from_url(&settings.storage_url(), settings.fsync)?;
         let extras = extra::parse_config(&settings.extra_query_attributes)?;
         let index: Arc<dyn Index> = index::connect(
-            &settings.database_url,
+            &settings.database_url(),
             settings.db_max_connections,
             extras.clone(),
         )
@@ -82,8 +84,8 @@ impl Application {
             store: store.clone(),
             index: Arc::clone(&index),
             policy: settings.duplicate_policy,
-            max_instance_bytes: settings.max_instance_bytes,
-            spool_bytes: settings.spool_bytes,
+            max_instance_bytes: settings.max_instance_size.bytes(),
+            spool_bytes: settings.spool_size.bytes(),
             staging: store
                 .staging_dir()
                 .unwrap_or_else(|| settings.data_dir.join("staging")),
@@ -100,7 +102,7 @@ impl Application {
         let frames = Arc::new(FrameService::new(
             Arc::clone(&index),
             store.clone(),
-            settings.frame_cache_bytes,
+            settings.frame_cache_size.bytes(),
             Arc::clone(&metrics),
         ));
         let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
@@ -124,7 +126,7 @@ impl Application {
             index,
             store,
             base_url: settings.base_url.clone(),
-            max_request_bytes: settings.max_request_bytes,
+            max_request_bytes: settings.max_request_size.bytes(),
             frames,
             metrics,
             delete,
@@ -181,7 +183,7 @@ impl Application {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let pusher = match &self.settings.fhir_push {
+        let pusher = match &self.settings.fhir_push() {
             Some(push) => {
                 let base = self
                     .settings
@@ -204,13 +206,13 @@ impl Application {
             }
             None => None,
         };
-        let sweeper = (self.settings.sweep_interval_secs > 0).then(|| {
+        let sweeper = (self.settings.sweep_interval > 0).then(|| {
             tokio::spawn(sweep::run_periodically(
                 self.state.store.clone(),
                 Arc::clone(&self.state.index),
                 self.state.ingest.staging.clone(),
-                Duration::from_secs(self.settings.sweep_interval_secs),
-                Duration::from_secs(self.settings.sweep_grace_secs),
+                Duration::from_secs(self.settings.sweep_interval),
+                Duration::from_secs(self.settings.sweep_grace),
             ))
         });
         let app = router(self.state);
@@ -256,9 +258,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// `tessera serve`.
-pub async fn serve(args: ServeArgs) -> Result<(), AppError> {
-    let settings = Settings::resolve(args)?;
+/// `tessera serve`: build, announce the address, serve until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> Result<(), AppError> {
     let app = Application::build(settings).await?;
     announce(app.addr());
     app.run_until_stopped().await

@@ -12,6 +12,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
+pub mod query;
 pub mod retrieve;
 pub mod search;
 pub mod service;

@@ -2,7 +2,7 @@
 //! orphan sweep, search, delete); frames and retrieve have errors of their own.
 
 use crate::index::IndexError;
-use crate::search::query::QueryError;
+use crate::query::QueryError;
 use crate::storage::StorageError;
 
 /// A service (ingest, sweep) could not reach its stores.

@@ -1,5 +1,5 @@
 //! FHIR search parameters of `GET /fhir/ImagingStudy` as a plan: filters the QIDO machinery
-//! runs in the index (`search::query::Filter` on study columns), checks that need the built
+//! runs in the index (`query::Filter` on study columns), checks that need the built
 //! resource (identifier systems), paging and `_elements`.
 //!
 //! Decisions:
@@ -24,8 +24,8 @@
 use super::codes;
 use super::datetime;
 use crate::fhir::FhirError;
-use crate::search::attributes;
-use crate::search::query::{Filter, Matcher, Target};
+use crate::query::attributes;
+use crate::query::{Filter, Matcher, Target};
 
 pub const DEFAULT_COUNT: u32 = 20;
 pub const MAX_COUNT: u32 = 100;

@@ -1,5 +1,5 @@
 //! The FHIR service: reads and searches ImagingStudy resources over the index, with the
-//! QIDO query machinery (`search::query`) finding the studies.
+//! QIDO query machinery (`query`) finding the studies.
 
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use super::imaging_study::{self, MappingOptions};
 use super::params::{self, Check, SearchPlan};
 use crate::fhir::FhirError;
 use crate::index::{ChangeAction, Index};
-use crate::search::attributes::Level;
-use crate::search::query::SearchQuery;
+use crate::query::attributes::Level;
+use crate::query::SearchQuery;
 use tessera_dicom::uid::StudyUid;
 
 /// Most candidate studies a search with identifier-system checks looks at.
@@ -170,7 +170,7 @@ impl FhirService {
         Ok(rows
             .into_iter()
             .filter_map(|row| match row.values.get("StudyInstanceUID") {
-                Some(crate::index::RowValue::Text(Some(uid))) => Some(uid.clone()),
+                Some(crate::query::values::RowValue::Text(Some(uid))) => Some(uid.clone()),
                 _ => None,
             })
             .collect())

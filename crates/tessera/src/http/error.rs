@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::frames::FrameError;
 use crate::index::IndexError;
+use crate::query::QueryError;
 use crate::retrieve::RetrieveError;
-use crate::search::query::QueryError;
 use crate::service::ServiceError;
 use crate::storage::StorageError;
 

@@ -10,7 +10,7 @@ use super::media::accept_ranges;
 use super::path::{query_pairs, series_uid, study_uid};
 use super::AppState;
 use crate::http::error::ApiError;
-use crate::search::attributes::Level;
+use crate::query::attributes::Level;
 use crate::search::response::SearchResults;
 use tessera_dicom::uid::{SeriesUid, StudyUid};
 use tessera_dicom::xml::native_dicom_model;

@@ -13,7 +13,7 @@ use super::model::{DeleteTarget, Deleted};
 use super::sql::Dialect;
 use super::write::{execute_in, now_micros, recount_series, recount_study, refresh_fragment};
 use crate::index::IndexError;
-use crate::search::attributes::Level;
+use crate::query::attributes::Level;
 use crate::storage::BlobKey;
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;

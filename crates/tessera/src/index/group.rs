@@ -9,9 +9,9 @@ use super::delete;
 use super::model::{DeleteTarget, Deleted, NewInstance, StoreOutcome};
 use super::sql::Dialect;
 use super::write::BatchWriter;
-use crate::config::DuplicatePolicy;
+use crate::index::DuplicatePolicy;
 use crate::index::IndexError;
-use crate::search::extra::ExtraAttribute;
+use crate::query::extra::ExtraAttribute;
 use std::sync::Arc;
 
 /// Requests taken into one transaction at most, and instances at most.

@@ -9,6 +9,7 @@ mod delete;
 mod error;
 mod group;
 pub mod model;
+mod policy;
 pub mod postgres;
 mod search;
 pub mod sql;
@@ -21,16 +22,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::DuplicatePolicy;
-use crate::search::extra::ExtraAttribute;
-use crate::search::query::SearchQuery;
+use crate::query::extra::ExtraAttribute;
+use crate::query::SearchQuery;
 use crate::storage::BlobKey;
 pub use changes::{ChangeAction, ChangeEntry, ChangeState};
 pub use error::IndexError;
 pub use model::{
-    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, RowValue, SearchRow,
-    SeriesRow, StoreOutcome, StudyRow,
+    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow,
+    StoreOutcome, StudyRow,
 };
+pub use policy::{DuplicatePolicy, UnknownPolicy};
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
 #[async_trait]

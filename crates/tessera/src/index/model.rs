@@ -99,19 +99,12 @@ pub struct InstanceDocument {
     pub updated_at: i64,
 }
 
-/// A value read for a QIDO result.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RowValue {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
-
 /// One QIDO result row: the UIDs and the extra columns asked for, by keyword; the stored
 /// default members of each level returned (in `SearchQuery::fragment_levels` order); and
 /// (when asked for) the stored metadata of the instance, or of a representative one.
 #[derive(Debug, Clone)]
 pub struct SearchRow {
-    pub values: std::collections::BTreeMap<&'static str, RowValue>,
+    pub values: std::collections::BTreeMap<&'static str, crate::query::values::RowValue>,
     pub fragments: Vec<String>,
     pub metadata: Option<String>,
 }

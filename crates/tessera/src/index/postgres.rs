@@ -7,7 +7,7 @@ use sqlx::any::AnyPoolOptions;
 
 use super::sql::{Dialect, SqlIndex};
 use crate::index::IndexError;
-use crate::search::extra::ExtraAttribute;
+use crate::query::extra::ExtraAttribute;
 
 pub async fn connect(
     url: &str,

@@ -9,11 +9,12 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Row};
 
-use super::model::{RowValue, SearchRow};
+use super::model::SearchRow;
 use super::sql::Dialect;
 use crate::index::IndexError;
-use crate::search::attributes::{Attribute, Kind, Level};
-use crate::search::query::{Filter, Matcher, SearchQuery, Target};
+use crate::query::attributes::{Attribute, Kind, Level};
+use crate::query::values::RowValue;
+use crate::query::{Filter, Matcher, SearchQuery, Target};
 use tessera_dicom::person_name::FuzzyTerm;
 
 /// A bind parameter.

@@ -19,10 +19,10 @@ use super::model::{
 use super::workers;
 use super::write::{self, placeholders, BatchWriter};
 use super::Index;
-use crate::config::DuplicatePolicy;
+use crate::index::DuplicatePolicy;
 use crate::index::IndexError;
-use crate::search::extra::ExtraAttribute;
-use crate::search::query::SearchQuery;
+use crate::query::extra::ExtraAttribute;
+use crate::query::SearchQuery;
 use crate::storage::BlobKey;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 

@@ -10,7 +10,7 @@ use sqlx::Executor;
 
 use super::sql::{Dialect, SqlIndex};
 use crate::index::IndexError;
-use crate::search::extra::ExtraAttribute;
+use crate::query::extra::ExtraAttribute;
 
 pub async fn connect(
     url: &str,

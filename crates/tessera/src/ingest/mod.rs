@@ -11,7 +11,7 @@ pub mod sweep;
 
 use std::sync::Arc;
 
-use crate::config::DuplicatePolicy;
+use crate::index::DuplicatePolicy;
 use crate::index::Index;
 use crate::storage::BlobStore;
 pub use session::IngestSession;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
-use crate::storage::StorageError;
+use crate::storage::{StagedFile, StorageError};
 
 /// Bytes written to a staging file per write call.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -24,50 +24,12 @@ impl Received {
     pub fn len(&self) -> u64 {
         match self {
             Received::Memory(bytes) => bytes.len() as u64,
-            Received::Staged(file) => file.len,
+            Received::Staged(file) => file.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// A complete staging file; removed when dropped unless [`StagedFile::into_path`] took it.
-#[derive(Debug)]
-pub struct StagedFile {
-    path: Option<PathBuf>,
-    len: u64,
-}
-
-impl StagedFile {
-    pub fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
-    }
-
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Take the file over: it is no longer removed on drop (it was renamed into the store).
-    pub fn into_path(mut self) -> PathBuf {
-        self.path.take().unwrap_or_default()
-    }
-}
-
-impl Drop for StagedFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            if let Err(err) = std::fs::remove_file(&path) {
-                if err.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(%err, path = %path.display(), "could not remove a staging file");
-                }
-            }
-        }
     }
 }
 
@@ -94,7 +56,7 @@ impl PartSpool {
 
     /// Bytes received so far.
     pub fn len(&self) -> u64 {
-        let staged = self.file.as_ref().map_or(0, |(_, staged)| staged.len);
+        let staged = self.file.as_ref().map_or(0, |(_, staged)| staged.len());
         staged + self.buffer.len() as u64
     }
 
@@ -141,10 +103,7 @@ impl PartSpool {
         let file = tokio::fs::File::create(&path)
             .await
             .map_err(StorageError::io("create", &path))?;
-        let staged = StagedFile {
-            path: Some(path),
-            len: 0,
-        };
+        let staged = StagedFile::new(path);
         self.file = Some((file, staged));
         // Memory kept for the rest of the part: one write chunk, not the spool limit.
         let held = std::mem::replace(&mut self.buffer, BytesMut::with_capacity(WRITE_CHUNK));
@@ -164,7 +123,7 @@ impl PartSpool {
             file.write_all(data)
                 .await
                 .map_err(StorageError::io("write", staged.path()))?;
-            staged.len += data.len() as u64;
+            staged.grow(data.len() as u64);
         }
         Ok(())
     }

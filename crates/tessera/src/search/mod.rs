@@ -1,9 +1,5 @@
 //! The search service behind QIDO-RS (PS3.18 10.6): parse a request into a
-//! [`query::SearchQuery`], let the index find the rows, shape them as DICOM JSON.
+//! [`crate::query::SearchQuery`], let the index find the rows, shape them as DICOM JSON.
 
-pub mod attributes;
-pub mod extra;
-pub mod fragments;
-pub mod query;
 pub mod response;
 pub mod service;

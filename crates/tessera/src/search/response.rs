@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use std::collections::HashSet;
 
-use super::attributes::{self, Attribute, Level};
-use super::query::SearchQuery;
-use crate::index::{RowValue, SearchRow};
-use tessera_dicom::json::person_name;
+use crate::index::SearchRow;
+use crate::query::attributes::{self, Attribute, Level};
+use crate::query::values::{element, RowValue};
+use crate::query::SearchQuery;
 
 /// Shaped results (a DICOM JSON array as text) and whether the server's limit cut them.
 pub struct SearchResults {
@@ -24,36 +24,6 @@ pub struct SearchResults {
 
 fn tag_hex(tag: Tag) -> String {
     format!("{:04X}{:04X}", tag.group(), tag.element())
-}
-
-/// One attribute as a DICOM JSON element.
-pub fn element(vr: &str, value: &RowValue, keyword: &str) -> Value {
-    let values: Vec<Value> = match value {
-        RowValue::Int(Some(n)) => vec![json!(n)],
-        RowValue::Text(Some(text)) if keyword == "SpecificCharacterSet" => {
-            let _ = text;
-            vec![json!("ISO_IR 192")]
-        }
-        RowValue::Text(Some(text)) if vr == "PN" => match person_name(text) {
-            Value::Null => vec![],
-            pn => vec![pn],
-        },
-        RowValue::Text(Some(text))
-            if keyword == "ModalitiesInStudy" || keyword == "SOPClassesInStudy" =>
-        {
-            text.split('\\')
-                .filter(|v| !v.is_empty())
-                .map(|v| json!(v))
-                .collect()
-        }
-        RowValue::Text(Some(text)) => vec![json!(text)],
-        RowValue::Text(None) | RowValue::Int(None) => vec![],
-    };
-    if values.is_empty() {
-        json!({ "vr": vr })
-    } else {
-        json!({ "vr": vr, "Value": values })
-    }
 }
 
 fn dictionary_vr(tag: Tag) -> String {

@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use super::attributes::Level;
-use super::extra::ExtraAttribute;
-use super::query::{self, Limits};
 use super::response::{self, SearchResults};
 use crate::index::Index;
+use crate::query::extra::ExtraAttribute;
+use crate::query::{parse, Level, Limits};
 use crate::service::ServiceError;
 use tessera_dicom::uid::{SeriesUid, StudyUid};
 
@@ -26,7 +25,7 @@ impl SearchService {
         pairs: &[(String, String)],
         base: &str,
     ) -> Result<SearchResults, ServiceError> {
-        let query = query::parse(level, study, series, pairs, &self.extras, self.limits)?;
+        let query = parse::parse(level, study, series, pairs, &self.extras, self.limits)?;
         let rows = self.index.search(&query).await?;
         Ok(response::shape(&query, rows, base))
     }

@@ -4,6 +4,7 @@
 mod error;
 pub mod keys;
 mod local;
+mod staged;
 mod stream;
 mod upload;
 mod url;
@@ -20,9 +21,9 @@ use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 
-use crate::ingest::spool::StagedFile;
 pub use error::StorageError;
 pub use keys::BlobKey;
+pub use staged::StagedFile;
 pub use stream::ByteStream;
 
 /// What a [`BlobStore::put`] leaves to [`BlobStore::make_durable`]: local folders to fsync.

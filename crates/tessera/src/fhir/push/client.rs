@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 
-use crate::config::FhirAuth;
+use super::FhirAuth;
 use crate::fhir::push::PushError;
 
 const FHIR_JSON: &str = "application/fhir+json";

@@ -11,6 +11,7 @@
 pub mod client;
 mod error;
 pub mod served;
+mod settings;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -21,11 +22,11 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::config::FhirPushSettings;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use client::{query, FhirClient};
 pub use error::PushError;
+pub use settings::{FhirAuth, FhirPushSettings};
 use tessera_dicom::uid::StudyUid;
 
 /// The worker's name in the index (its cursor and lease).

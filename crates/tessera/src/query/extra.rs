@@ -5,9 +5,7 @@
 use dicom_core::Tag;
 use serde_json::Value;
 
-use super::attributes::{self, Level};
-use super::query::resolve_attribute;
-use crate::config::ConfigError;
+use super::attributes::{self, resolve_attribute, Level};
 use tessera_dicom::datetime::{self, Bound};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,11 +17,18 @@ pub struct ExtraAttribute {
     pub level: Level,
 }
 
+/// A configured extra query attribute that cannot be used, and what was expected.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid extra_query_attributes {entry:?}: expected {expected}")]
+pub struct ExtraAttributeError {
+    pub entry: String,
+    pub expected: &'static str,
+}
+
 /// Parse the configured entries.
-pub fn parse_config(entries: &[String]) -> Result<Vec<ExtraAttribute>, ConfigError> {
-    let invalid = |value: &str, why: &'static str| ConfigError::InvalidValue {
-        name: "extra_query_attributes",
-        value: value.to_string(),
+pub fn parse_config(entries: &[String]) -> Result<Vec<ExtraAttribute>, ExtraAttributeError> {
+    let invalid = |value: &str, why: &'static str| ExtraAttributeError {
+        entry: value.to_string(),
         expected: why,
     };
     let mut out: Vec<ExtraAttribute> = Vec::new();

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::attributes::{self, Level};
-use super::response::element;
-use crate::index::RowValue;
+use super::values::{element, RowValue};
 
 /// The members for the defaults of `level` from the row's values (by keyword).
 pub fn fragment(level: Level, values: &BTreeMap<&'static str, RowValue>) -> String {

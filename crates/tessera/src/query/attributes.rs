@@ -1,7 +1,11 @@
 //! The attributes QIDO-RS matches on and returns, per level, and where the index keeps them.
 //! PS3.18 Table 10.6.1-5 (required matching) and 10.6.3-3..5 (required return attributes).
 
-use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+use super::error::QueryError;
 
 /// Query / information model level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -259,4 +263,29 @@ pub fn belongs_to(tag: Tag, level: Level) -> bool {
         Level::Series => series,
         Level::Instance => !study && !series,
     }
+}
+
+/// Resolve a parameter name (keyword or 8 hex digits) to a tag and its dictionary VR.
+pub fn resolve_attribute(name: &str) -> Result<(Tag, Option<VR>), QueryError> {
+    let entry = if name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+        let number =
+            u32::from_str_radix(name, 16).map_err(|_| QueryError::new(name, "not a tag"))?;
+        let tag = Tag((number >> 16) as u16, (number & 0xFFFF) as u16);
+        match StandardDataDictionary.by_tag(tag) {
+            Some(entry) => entry,
+            None => return Ok((tag, None)),
+        }
+    } else {
+        StandardDataDictionary.by_name(name).ok_or_else(|| {
+            QueryError::new(
+                name,
+                "unknown attribute (use a DICOM keyword or an 8-digit hexadecimal tag)",
+            )
+        })?
+    };
+    let vr = match entry.vr() {
+        VirtualVr::Exact(vr) => Some(vr),
+        _ => None,
+    };
+    Ok((entry.tag(), vr))
 }

@@ -1,168 +1,15 @@
-//! A QIDO-RS request as typed data: level, scope from the path, filters, what to return,
-//! paging. Parsing validates everything; errors name the offending parameter.
-//! Matching rules: PS3.4 C.2.2.2 (single value, list of UIDs, wild card, range, universal).
+//! Parsing of QIDO-RS query parameters into a [`SearchQuery`]: everything is validated and
+//! errors name the offending parameter. Matching rules: PS3.4 C.2.2.2.
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-use dicom_core::{Tag, VR};
-use dicom_dictionary_std::StandardDataDictionary;
+use dicom_core::VR;
 
-use super::attributes::{self, Attribute, Kind, Level};
+use super::attributes::{self, resolve_attribute, Kind, Level};
+use super::error::QueryError;
 use super::extra::ExtraAttribute;
+use super::model::{Filter, Limits, Matcher, SearchQuery, Target};
 use tessera_dicom::datetime::{self, Bound};
-use tessera_dicom::person_name::{self, FuzzyTerm};
+use tessera_dicom::person_name;
 use tessera_dicom::uid::{SeriesUid, StudyUid};
-
-/// A QIDO-RS query that cannot be answered as asked; the message names the parameter.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{parameter}: {reason}")]
-pub struct QueryError {
-    pub parameter: String,
-    pub reason: String,
-}
-
-impl QueryError {
-    pub fn new(parameter: impl Into<String>, reason: impl Into<String>) -> Self {
-        QueryError {
-            parameter: parameter.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// What a filter is about.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// An attribute with its own column.
-    Column(&'static Attribute),
-    /// StudyDate and StudyTime ranges combined (PS3.4 C.2.2.2.5.1).
-    StudyDateTime,
-    /// An operator-configured extra query attribute.
-    Extra(ExtraAttribute),
-}
-
-/// How values are matched.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Matcher {
-    Exact(String),
-    /// `*` and `?` wild cards; every other character literal.
-    Wildcard(String),
-    /// Any of these values.
-    List(Vec<String>),
-    /// Normalised bounds, inclusive; either may be open.
-    Range {
-        from: Option<String>,
-        to: Option<String>,
-    },
-    Integer(i64),
-    /// Case-insensitive literal per component group: (group index or any, lower-cased pattern).
-    NameLiteral(Vec<(Option<usize>, String)>),
-    /// Fuzzy word prefixes.
-    NameFuzzy(Vec<FuzzyTerm>),
-}
-
-#[derive(Debug, Clone)]
-pub struct Filter {
-    pub target: Target,
-    pub matcher: Matcher,
-}
-
-/// Paging limits from settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub default_limit: u32,
-    pub max_limit: u32,
-}
-
-/// A parsed QIDO-RS request.
-#[derive(Debug, Clone)]
-pub struct SearchQuery {
-    pub level: Level,
-    pub study: Option<StudyUid>,
-    pub series: Option<SeriesUid>,
-    pub filters: Vec<Filter>,
-    /// Tags to return beyond the defaults (includefield, universal matches).
-    pub include: Vec<Tag>,
-    pub include_all: bool,
-    pub limit: u32,
-    pub offset: u64,
-    /// Whether a cut at `limit` is the server's doing (then a Warning is due).
-    pub limit_is_servers: bool,
-}
-
-impl SearchQuery {
-    /// The levels whose default attributes are returned: the query's own, and those above
-    /// it that the path does not fix.
-    pub fn fragment_levels(&self) -> Vec<Level> {
-        let mut levels = vec![self.level];
-        if self.level == Level::Instance && self.series.is_none() {
-            levels.push(Level::Series);
-        }
-        if self.level >= Level::Series && self.study.is_none() {
-            levels.push(Level::Study);
-        }
-        levels
-    }
-
-    /// Column-backed attributes asked for (includefield, universal matching, filters) that
-    /// the returned defaults do not already contain.
-    pub fn extra_columns(&self) -> Vec<&'static attributes::Attribute> {
-        let levels = self.fragment_levels();
-        let mut out: Vec<&'static attributes::Attribute> = Vec::new();
-        for tag in &self.include {
-            let Some(attribute) = attributes::by_tag(*tag) else {
-                continue;
-            };
-            let covered = levels.contains(&attribute.level)
-                && attributes::defaults(attribute.level).contains(&attribute.keyword);
-            let uid = matches!(
-                attribute.keyword,
-                "StudyInstanceUID" | "SeriesInstanceUID" | "SOPInstanceUID"
-            );
-            if attribute.level <= self.level
-                && !covered
-                && !uid
-                && !out.iter().any(|a| a.tag == *tag)
-            {
-                out.push(attribute);
-            }
-        }
-        out
-    }
-
-    /// Whether answering needs stored instance metadata (attributes without a column).
-    pub fn needs_metadata(&self) -> bool {
-        self.include_all
-            || self
-                .include
-                .iter()
-                .any(|t| attributes::by_tag(*t).is_none())
-    }
-}
-
-/// Resolve a parameter name (keyword or 8 hex digits) to a tag and its dictionary VR.
-pub fn resolve_attribute(name: &str) -> Result<(Tag, Option<VR>), QueryError> {
-    let entry = if name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit()) {
-        let number =
-            u32::from_str_radix(name, 16).map_err(|_| QueryError::new(name, "not a tag"))?;
-        let tag = Tag((number >> 16) as u16, (number & 0xFFFF) as u16);
-        match StandardDataDictionary.by_tag(tag) {
-            Some(entry) => entry,
-            None => return Ok((tag, None)),
-        }
-    } else {
-        StandardDataDictionary.by_name(name).ok_or_else(|| {
-            QueryError::new(
-                name,
-                "unknown attribute (use a DICOM keyword or an 8-digit hexadecimal tag)",
-            )
-        })?
-    };
-    let vr = match entry.vr() {
-        VirtualVr::Exact(vr) => Some(vr),
-        _ => None,
-    };
-    Ok((entry.tag(), vr))
-}
 
 fn has_wildcard(value: &str) -> bool {
     value.contains(['*', '?'])
@@ -474,6 +321,7 @@ fn scope_filter(keyword: &str, uid: &str) -> Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_core::Tag;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items

@@ -1,0 +1,195 @@
+//! Every setting of Tessera, declared once: its flag, environment variable, file key,
+//! default and meaning are all on one field of [`Settings`] (clap reads flags and
+//! `TESSERA_*` variables, serde the TOML file, one generic merge puts them in order:
+//! built-in default < file < environment < flag). docs/configuration.md's table is checked
+//! against these declarations by a test. Secrets (passwords in URLs) are never printed: use
+//! [`Settings::redacted_database_url`] in logs.
+
+mod checks;
+#[cfg(test)]
+mod docs_table;
+mod error;
+mod merge;
+mod size;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, ArgMatches, Args, FromArgMatches};
+use serde::{Deserialize, Serialize};
+
+use crate::fhir::push::{FhirAuth, FhirPushSettings};
+use crate::index::DuplicatePolicy;
+pub use error::ConfigError;
+pub use size::{ByteSize, NotASize};
+
+/// The settings of `tessera serve` (and of every command that opens the archive).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (port 0: any free port, announced on standard output).
+    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the embedded defaults (SQLite index, local blobs, staging files) live.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The index: sqlite://path/index.db or postgres://user@host/db
+    /// [default: sqlite://DATA_DIR/index.db].
+    #[arg(long, env = "TESSERA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The blob store: file:///path, memory://, or
+    /// s3://bucket/prefix?endpoint=http://host:port&region=R [default: file://DATA_DIR/blobs].
+    #[arg(long, env = "TESSERA_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// What RetrieveURLs and links start with, e.g. https://pacs.example.org
+    /// [default: from the request's Host].
+    #[arg(long, env = "TESSERA_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Largest STOW request body (413 beyond it).
+    #[arg(long, env = "TESSERA_MAX_REQUEST_SIZE", default_value = "8GiB")]
+    pub max_request_size: ByteSize,
+    /// Largest single instance in a STOW request (413 beyond it).
+    #[arg(long, env = "TESSERA_MAX_INSTANCE_SIZE", default_value = "512MiB")]
+    pub max_instance_size: ByteSize,
+    /// STOW parts larger than this go to a staging file as they arrive instead of being held
+    /// in memory.
+    #[arg(long, env = "TESSERA_SPOOL_SIZE", default_value = "8MiB")]
+    pub spool_size: ByteSize,
+    /// What to do with a second copy of a stored SOP Instance UID.
+    #[arg(
+        long,
+        env = "TESSERA_DUPLICATE_POLICY",
+        default_value = "reject",
+        value_parser = PossibleValuesParser::new(DuplicatePolicy::NAMES)
+            .try_map(|name| name.parse::<DuplicatePolicy>())
+    )]
+    pub duplicate_policy: DuplicatePolicy,
+    /// fsync local blobs (files and folders) before answering a STOW.
+    #[arg(long, env = "TESSERA_FSYNC", default_value_t = true, action = ArgAction::Set)]
+    pub fsync: bool,
+    /// Most connections to the index database.
+    #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Seconds between sweeps for blobs without an index row; 0 turns the sweeper off.
+    #[arg(long, env = "TESSERA_SWEEP_INTERVAL", default_value_t = 3600)]
+    pub sweep_interval: u64,
+    /// Age in seconds before an unreferenced blob or staging file counts as left over.
+    #[arg(long, env = "TESSERA_SWEEP_GRACE", default_value_t = 3600)]
+    pub sweep_grace: u64,
+    /// An extra QIDO matching attribute, `level:Keyword` (e.g. series:StationName);
+    /// repeatable or comma-separated. Added ones are back-filled at start.
+    #[arg(
+        long = "extra-query-attribute",
+        env = "TESSERA_EXTRA_QUERY_ATTRIBUTES",
+        value_delimiter = ','
+    )]
+    pub extra_query_attributes: Vec<String>,
+    /// QIDO results per page when the client gives no limit.
+    #[arg(long, env = "TESSERA_QIDO_DEFAULT_LIMIT", default_value_t = 1000)]
+    pub qido_default_limit: u32,
+    /// Most QIDO results per page, whatever the client asks.
+    #[arg(long, env = "TESSERA_QIDO_MAX_LIMIT", default_value_t = 10000)]
+    pub qido_max_limit: u32,
+    /// Memory for the frame cache (stored and decoded frames); 0 turns it off.
+    #[arg(long, env = "TESSERA_FRAME_CACHE_SIZE", default_value = "256MiB")]
+    pub frame_cache_size: ByteSize,
+    /// A FHIR R4 server to keep ImagingStudy resources current on, e.g.
+    /// https://fhir.example/r4 (credentials from the environment only) [default: no push].
+    #[arg(long, env = "TESSERA_FHIR_URL")]
+    pub fhir_url: Option<String>,
+    /// Create a minimal Patient on that server when none has the study's patient identifier.
+    #[arg(long, env = "TESSERA_FHIR_CREATE_PATIENTS", default_value_t = true, action = ArgAction::Set)]
+    pub fhir_create_patients: bool,
+    /// The FHIR identifier system of PatientIDs that carry no issuer, e.g. urn:oid:1.2.3.4
+    /// [default: none; such identifiers have no system].
+    #[arg(long, env = "TESSERA_FHIR_PATIENT_ID_SYSTEM")]
+    pub fhir_patient_id_system: Option<String>,
+    /// A built OHIF viewer (the dist/ folder of npm's @ohif/app, see scripts/dev/ohif.sh) to
+    /// serve at /viewer [default: no viewer].
+    #[arg(long, env = "TESSERA_VIEWER_DIR")]
+    pub viewer_dir: Option<PathBuf>,
+    /// The DICOMweb root the viewer's generated app-config points at, e.g.
+    /// https://pacs.example.org/dicom-web [default: this server's own /dicom-web].
+    #[arg(long, env = "TESSERA_VIEWER_DICOMWEB_URL")]
+    pub viewer_dicomweb_url: Option<String>,
+    /// Origins allowed to call this server from a browser (CORS), repeatable or
+    /// comma-separated, e.g. https://viewer.example.org; `*` allows any [default: *].
+    #[arg(
+        long = "cors-allowed-origin",
+        env = "TESSERA_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Settings {
+    /// These settings, as clap parsed them from `matches` (defaults, environment, flags),
+    /// with the values of the TOML `file` (if any) wherever neither a flag nor the
+    /// environment gave one; then checked and made canonical (absolute paths, no trailing
+    /// slashes).
+    pub fn resolve(self, matches: &ArgMatches, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let merged = match file {
+            Some(path) => merge::under_explicit(self, matches, path)?,
+            None => self,
+        };
+        merged.checked()
+    }
+
+    /// The built-in defaults (no file, no environment) with everything under `data_dir`,
+    /// listening on port 0: for tests and embedding.
+    pub fn for_data_dir(data_dir: &Path) -> Result<Self, ConfigError> {
+        let mut settings = Self::defaults()?;
+        settings.data_dir = data_dir.to_path_buf();
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.checked()
+    }
+
+    /// The built-in defaults under the values of a TOML file (the environment ignored).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let matches = merge::defaults_only::<Settings>()?;
+        Self::from_matches(&matches)?.resolve(&matches, Some(path))
+    }
+
+    fn defaults() -> Result<Self, ConfigError> {
+        Self::from_matches(&merge::defaults_only::<Settings>()?)
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Self, ConfigError> {
+        Settings::from_arg_matches(matches).map_err(|e| ConfigError::Arguments(e.to_string()))
+    }
+
+    /// The index's URL: the one set, else SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("index.db").display()))
+    }
+
+    /// The blob store's URL: the one set, else files in the data folder.
+    pub fn storage_url(&self) -> String {
+        self.storage_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
+    }
+
+    /// Where and how to push ImagingStudy resources, when a FHIR server is set; credentials
+    /// come from the environment ([`FhirAuth::from_env`]).
+    pub fn fhir_push(&self) -> Option<FhirPushSettings> {
+        self.fhir_url.as_ref().map(|url| FhirPushSettings {
+            url: url.clone(),
+            auth: FhirAuth::from_env(),
+            create_patients: self.fhir_create_patients,
+        })
+    }
+
+    /// The database URL with any password replaced, fit for logs.
+    pub fn redacted_database_url(&self) -> String {
+        checks::redact(&self.database_url())
+    }
+
+    /// The storage URL without query parameters (which may carry credentials), fit for logs.
+    pub fn redacted_storage_url(&self) -> String {
+        checks::redact(self.storage_url().split('?').next().unwrap_or_default())
+    }
+}
