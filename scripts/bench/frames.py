@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AS_STORED = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 NATIVE = "multipart/related; type=\"application/octet-stream\""
 

@@ -46,7 +46,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.encaps import generate_frames, generate_fragments
 from pydicom.multival import MultiValue
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT / "testdata"
 OUT = TESTDATA / "expected.json"
 
