@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::extract::{raw_value, ParsedFile};
+use crate::parsed::{raw_value, ParsedFile};
 
 /// Binary values up to this many bytes stay inline (InlineBinary).
 pub const INLINE_BINARY_LIMIT: usize = 1024;

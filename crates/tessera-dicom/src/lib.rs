@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod json;
 pub mod layout;
+pub mod parsed;
 pub mod person_name;
 pub mod status;
 pub mod uid;

@@ -15,6 +15,7 @@ use dicom_object::InMemDicomObject;
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use super::error::describe;
 use super::info::PixelInfo;
 use super::syntax::{is_native, EXPLICIT_VR_BIG_ENDIAN, RLE_LOSSLESS};
 use super::{jpeg, rle};
@@ -124,21 +125,6 @@ fn is_rgb_jpeg(info: &PixelInfo) -> bool {
             info.transfer_syntax.as_str(),
             "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
         )
-}
-
-/// An error with its chain of causes, for messages that say what the codec refused.
-pub fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn us(tag: Tag, value: u16) -> DataElement<InMemDicomObject> {

@@ -24,3 +24,18 @@ pub enum FrameError {
     #[error("background task failed: {0}")]
     Task(String),
 }
+
+/// An error with its chain of causes, for messages that say what the codec refused.
+pub fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

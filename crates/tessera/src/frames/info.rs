@@ -176,7 +176,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<(InMemDicomObject, String), FrameErr
         .read_until(tags::PIXEL_DATA)
         .from_reader(bytes.get(start..).unwrap_or_default())
         .map_err(|e| {
-            FrameError::Undecodable(format!("stored header: {}", super::decode::describe(&e)))
+            FrameError::Undecodable(format!("stored header: {}", super::error::describe(&e)))
         })?;
     let transfer_syntax = file
         .meta()

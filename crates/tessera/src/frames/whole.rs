@@ -10,7 +10,8 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::OpenFileOptions;
 use dicom_pixeldata::PixelDecoder;
 
-use super::decode::{describe, to_native};
+use super::decode::to_native;
+use super::error::describe;
 use super::info::PixelInfo;
 use super::syntax::EXPLICIT_VR_LITTLE_ENDIAN;
 use crate::frames::FrameError;
