@@ -1,0 +1,301 @@
+//! The element walk: every top-level element of the data set located, sequences and items
+//! of any nesting skipped (PS3.5 7.5), encapsulated pixel data split into fragments
+//! (PS3.5 A.4).
+
+use super::read::*;
+use super::{
+    DatasetEncoding, ElementLayout, Fragment, LayoutError, Part10Layout, PixelDataLayout,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
+    MAX_SEQUENCE_DEPTH,
+};
+
+/// Skips the items of an undefined-length sequence starting at `pos`;
+/// returns the offset after the (FFFE,E0DD) sequence delimiter.
+fn skip_items(
+    bytes: &[u8],
+    mut pos: usize,
+    syn: Syntax,
+    depth: usize,
+) -> Result<usize, LayoutError> {
+    if depth > MAX_SEQUENCE_DEPTH {
+        return Err(malformed(pos, "sequences nested too deeply"));
+    }
+    loop {
+        let h = read_header(
+            bytes,
+            pos,
+            Syntax {
+                explicit: false,
+                ..syn
+            },
+        )?;
+        match (h.tag, h.length) {
+            (SEQUENCE_DELIMITATION, _) => return Ok(h.value_offset),
+            (ITEM, Some(len)) => pos = value_end(bytes, &h, len, pos)?,
+            (ITEM, None) => pos = skip_item_dataset(bytes, h.value_offset, syn, depth)?,
+            _ => return Err(malformed(pos, "expected item or sequence delimiter")),
+        }
+    }
+}
+
+/// Walks the elements of an undefined-length item; returns the offset after
+/// its (FFFE,E00D) item delimiter.
+fn skip_item_dataset(
+    bytes: &[u8],
+    mut pos: usize,
+    syn: Syntax,
+    depth: usize,
+) -> Result<usize, LayoutError> {
+    loop {
+        let h = read_header(bytes, pos, syn)?;
+        if h.tag == ITEM_DELIMITATION {
+            return Ok(h.value_offset);
+        }
+        if h.tag.0 == 0xFFFE {
+            return Err(malformed(pos, "unexpected delimiter inside item"));
+        }
+        pos = match h.length {
+            Some(len) => value_end(bytes, &h, len, pos)?,
+            None => skip_items(
+                bytes,
+                h.value_offset,
+                inner_syntax(&h, syn),
+                depth.saturating_add(1),
+            )?,
+        };
+    }
+}
+
+/// Parses encapsulated pixel data (PS3.5 A.4) starting at the Basic Offset
+/// Table item; returns the layout and the offset after the sequence delimiter.
+fn parse_encapsulated(
+    bytes: &[u8],
+    start: usize,
+    syn: Syntax,
+) -> Result<(PixelDataLayout, usize), LayoutError> {
+    let item_syn = Syntax {
+        explicit: false,
+        ..syn
+    };
+    let bot = read_header(bytes, start, item_syn)?;
+    if bot.tag != ITEM {
+        return Err(malformed(
+            start,
+            "encapsulated pixel data without offset table item",
+        ));
+    }
+    let bot_len = bot
+        .length
+        .ok_or_else(|| malformed(start, "undefined length offset table"))?;
+    if bot_len % 4 != 0 {
+        return Err(malformed(
+            start,
+            "basic offset table length not a multiple of 4",
+        ));
+    }
+    let mut pos = value_end(bytes, &bot, bot_len, start)?;
+    let table = bytes
+        .get(bot.value_offset..pos)
+        .ok_or_else(|| truncated(start))?;
+    let basic_offset_table = table
+        .chunks_exact(4)
+        .filter_map(|c| u32_at(c, 0, syn.big))
+        .collect();
+
+    let mut fragments = Vec::new();
+    loop {
+        let h = read_header(bytes, pos, item_syn)?;
+        match (h.tag, h.length) {
+            (SEQUENCE_DELIMITATION, _) => {
+                return Ok((
+                    PixelDataLayout::Encapsulated {
+                        basic_offset_table,
+                        fragments,
+                    },
+                    h.value_offset,
+                ))
+            }
+            (ITEM, Some(len)) => {
+                let end = value_end(bytes, &h, len, pos)?;
+                fragments.push(Fragment {
+                    item_offset: off(pos),
+                    value_offset: off(h.value_offset),
+                    length: u64::from(len),
+                });
+                pos = end;
+            }
+            (ITEM, None) => return Err(malformed(pos, "undefined length pixel data fragment")),
+            _ => {
+                return Err(malformed(
+                    pos,
+                    "expected fragment item or sequence delimiter",
+                ))
+            }
+        }
+    }
+}
+
+fn encoding_for(transfer_syntax: &str) -> DatasetEncoding {
+    match transfer_syntax {
+        IMPLICIT_VR_LITTLE_ENDIAN => DatasetEncoding::ImplicitLittle,
+        EXPLICIT_VR_BIG_ENDIAN => DatasetEncoding::ExplicitBig,
+        DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => DatasetEncoding::Deflated,
+        _ => DatasetEncoding::ExplicitLittle,
+    }
+}
+
+fn syntax_for(encoding: DatasetEncoding) -> Syntax {
+    match encoding {
+        DatasetEncoding::ImplicitLittle => IMPLICIT_LE,
+        DatasetEncoding::ExplicitBig => Syntax {
+            explicit: true,
+            big: true,
+        },
+        DatasetEncoding::ExplicitLittle | DatasetEncoding::Deflated => EXPLICIT_LE,
+    }
+}
+
+fn element_layout(h: &Header) -> ElementLayout {
+    ElementLayout {
+        tag: h.tag,
+        vr: h.vr,
+        value_offset: off(h.value_offset),
+        value_length: h.length.map(u64::from),
+    }
+}
+
+/// Walks a DICOM Part 10 file and records where its elements are.
+pub fn walk(bytes: &[u8]) -> Result<Part10Layout, LayoutError> {
+    let (has_preamble, meta_start) =
+        if bytes.get(PREAMBLE_LEN..PREAMBLE_LEN + 4) == Some(b"DICM".as_slice()) {
+            (true, PREAMBLE_LEN + 4)
+        } else if bytes.get(..4) == Some(b"DICM".as_slice()) {
+            (false, 4)
+        } else {
+            return Err(LayoutError::NotPart10);
+        };
+
+    // File meta information: explicit VR little endian, group 0002.
+    let mut meta = Vec::new();
+    let mut group_end: Option<usize> = None;
+    let mut transfer_syntax: Option<String> = None;
+    let mut pos = meta_start;
+    loop {
+        if let Some(end) = group_end {
+            if pos < end && pos >= bytes.len() {
+                return Err(truncated(pos));
+            }
+            // Trust the group length for deflated data, whose compressed
+            // bytes could look like a group 0002 tag; otherwise tolerate a
+            // wrong group length by reading on while the group is 0002.
+            let deflated = transfer_syntax.as_deref() == Some(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
+            if pos >= end && deflated {
+                break;
+            }
+        }
+        if pos >= bytes.len() {
+            break;
+        }
+        let group = u16_at(bytes, pos, false).ok_or_else(|| truncated(pos))?;
+        if group != 0x0002 {
+            break;
+        }
+        let h = read_header(bytes, pos, EXPLICIT_LE)?;
+        let len = h
+            .length
+            .ok_or_else(|| malformed(pos, "undefined length in file meta group"))?;
+        let end = value_end(bytes, &h, len, pos)?;
+        let value = bytes
+            .get(h.value_offset..end)
+            .ok_or_else(|| truncated(pos))?;
+        if h.tag == FILE_META_GROUP_LENGTH && group_end.is_none() {
+            if let Ok(v) = <[u8; 4]>::try_from(value) {
+                let gl = to_usize(u64::from(u32::from_le_bytes(v)), pos)?;
+                group_end = Some(end.checked_add(gl).ok_or_else(|| truncated(pos))?);
+            }
+        } else if h.tag == TRANSFER_SYNTAX_UID {
+            let text = std::str::from_utf8(value)
+                .map_err(|_| malformed(pos, "transfer syntax UID is not text"))?;
+            let text = text.trim_end_matches(['\0', ' ']).trim_start_matches(' ');
+            transfer_syntax = Some(text.to_owned());
+        }
+        meta.push(element_layout(&h));
+        pos = end;
+    }
+    let dataset_offset = pos;
+    let transfer_syntax = transfer_syntax.ok_or_else(|| {
+        if pos >= bytes.len() {
+            truncated(pos)
+        } else {
+            malformed(meta_start, "missing transfer syntax UID")
+        }
+    })?;
+    let encoding = encoding_for(&transfer_syntax);
+
+    let mut layout = Part10Layout {
+        has_preamble,
+        dataset_offset: off(dataset_offset),
+        transfer_syntax,
+        encoding,
+        meta,
+        elements: Vec::new(),
+        pixel_data: None,
+    };
+    if encoding == DatasetEncoding::Deflated {
+        return Ok(layout);
+    }
+
+    let mut syn = syntax_for(encoding);
+    // Some writers label an Implicit VR Little Endian data set with an
+    // explicit little endian transfer syntax; like pydicom and DCMTK, look
+    // at the first element and fall back to implicit VR when it has no VR.
+    if encoding == DatasetEncoding::ExplicitLittle {
+        let vr = slice_at(bytes, pos.saturating_add(4), 2);
+        let group = u16_at(bytes, pos, false);
+        if let (Some(vr), Some(group)) = (vr, group) {
+            if group != 0xFFFE && !KNOWN_VRS.iter().any(|k| k.as_slice() == vr) {
+                syn = IMPLICIT_LE;
+                layout.encoding = DatasetEncoding::ImplicitLittle;
+            }
+        }
+    }
+    while pos < bytes.len() {
+        let h = read_header(bytes, pos, syn)?;
+        if h.tag.0 == 0xFFFE {
+            return Err(malformed(pos, "item or delimiter tag at top level"));
+        }
+        let end = match h.length {
+            Some(len) => {
+                let end = value_end(bytes, &h, len, pos)?;
+                if h.tag == PIXEL_DATA && layout.pixel_data.is_none() {
+                    layout.pixel_data = Some(PixelDataLayout::Native {
+                        value_offset: off(h.value_offset),
+                        length: u64::from(len),
+                    });
+                }
+                end
+            }
+            None if h.tag == PIXEL_DATA && layout.pixel_data.is_none() => {
+                let (pd, end) = parse_encapsulated(bytes, h.value_offset, syn)?;
+                layout.pixel_data = Some(pd);
+                end
+            }
+            None => skip_items(bytes, h.value_offset, inner_syntax(&h, syn), 1)?,
+        };
+        layout.elements.push(element_layout(&h));
+        pos = end;
+    }
+    Ok(layout)
+}
+
+/// The first top-level element with `tag`, if any.
+pub fn find_element(layout: &Part10Layout, tag: (u16, u16)) -> Option<&ElementLayout> {
+    layout.elements.iter().find(|e| e.tag == tag)
+}
+
+/// The value bytes of a defined-length element, if they lie within `bytes`.
+pub fn element_value<'a>(bytes: &'a [u8], element: &ElementLayout) -> Option<&'a [u8]> {
+    let start = usize::try_from(element.value_offset).ok()?;
+    let len = usize::try_from(element.value_length?).ok()?;
+    slice_at(bytes, start, len)
+}
