@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::sql::Dialect;
-use super::write::{now_micros, placeholders};
+use super::dialect::Dialect;
+use super::statements::{now_micros, placeholders};
 use crate::index::IndexError;
 
 /// What happened to an instance.
@@ -191,7 +191,7 @@ pub(super) async fn append(
 
 /// Run `prefix IN (...)` over these SOP Instance UIDs.
 async fn mark(conn: &mut AnyConnection, sops: &[&str], prefix: &str) -> Result<(), IndexError> {
-    super::write::execute_in(conn, prefix, sops, "update change states").await
+    super::statements::execute_in(conn, prefix, sops, "update change states").await
 }
 
 fn entry(row: &AnyRow, with_metadata: bool) -> Result<ChangeEntry, IndexError> {

@@ -9,9 +9,10 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
 use super::changes::{self, ChangeAction, NewChange};
+use super::dialect::Dialect;
 use super::model::{DeleteTarget, Deleted};
-use super::sql::Dialect;
-use super::write::{execute_in, now_micros, recount_series, recount_study, refresh_fragment};
+use super::statements::{execute_in, now_micros};
+use super::upkeep::{recount_series, recount_study, refresh_fragment};
 use crate::index::IndexError;
 use crate::query::attributes::Level;
 use crate::storage::BlobKey;

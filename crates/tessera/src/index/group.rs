@@ -6,8 +6,8 @@ use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::delete;
+use super::dialect::Dialect;
 use super::model::{DeleteTarget, Deleted, NewInstance, StoreOutcome};
-use super::sql::Dialect;
 use super::write::BatchWriter;
 use crate::index::DuplicatePolicy;
 use crate::index::IndexError;

@@ -6,6 +6,7 @@
 
 pub mod changes;
 mod delete;
+mod dialect;
 mod error;
 mod group;
 pub mod model;
@@ -14,6 +15,8 @@ pub mod postgres;
 mod search;
 pub mod sql;
 pub mod sqlite;
+mod statements;
+mod upkeep;
 mod workers;
 mod write;
 

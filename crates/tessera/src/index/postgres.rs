@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 
-use super::sql::{Dialect, SqlIndex};
+use super::dialect::Dialect;
+use super::sql::SqlIndex;
 use crate::index::IndexError;
 use crate::query::extra::ExtraAttribute;
 

@@ -9,8 +9,8 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Row};
 
+use super::dialect::Dialect;
 use super::model::SearchRow;
-use super::sql::Dialect;
 use crate::index::IndexError;
 use crate::query::attributes::{Attribute, Kind, Level};
 use crate::query::values::RowValue;

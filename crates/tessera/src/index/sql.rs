@@ -11,13 +11,16 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::changes::{self, ChangeEntry};
+use super::dialect::Dialect;
 use super::group::GroupWriter;
 use super::model::{
     DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow,
     StoreOutcome, StudyRow,
 };
+use super::statements::{now_micros, placeholders};
+use super::upkeep::insert_extra_values;
 use super::workers;
-use super::write::{self, placeholders, BatchWriter};
+use super::write::BatchWriter;
 use super::Index;
 use crate::index::DuplicatePolicy;
 use crate::index::IndexError;
@@ -25,13 +28,6 @@ use crate::query::extra::ExtraAttribute;
 use crate::query::SearchQuery;
 use crate::storage::BlobKey;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
-
-/// The few places where the two databases need different words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
 
 /// An index over an sqlx `Any` pool.
 pub struct SqlIndex {
@@ -118,7 +114,7 @@ impl SqlIndex {
                 };
                 let owners = [get("study_uid")?, get("series_uid")?, get("sop_uid")?];
                 let metadata = get("metadata")?;
-                write::insert_extra_values(&mut tx, &missing, &owners, &metadata).await?;
+                insert_extra_values(&mut tx, &missing, &owners, &metadata).await?;
                 read += 1;
             }
             tx.commit().await.map_err(IndexError::db("commit"))?;
@@ -131,7 +127,7 @@ impl SqlIndex {
             .bind(extra.tag_hex.as_str())
             .bind(extra.level.name())
             .bind(extra.vr.as_str())
-            .bind(write::now_micros())
+            .bind(now_micros())
             .execute(&self.pool)
             .await
             .map_err(IndexError::db("record extra tag"))?;

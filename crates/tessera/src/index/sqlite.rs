@@ -8,7 +8,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::Executor;
 
-use super::sql::{Dialect, SqlIndex};
+use super::dialect::Dialect;
+use super::sql::SqlIndex;
 use crate::index::IndexError;
 use crate::query::extra::ExtraAttribute;
 

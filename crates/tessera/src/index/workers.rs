@@ -4,7 +4,7 @@
 
 use sqlx::AnyPool;
 
-use super::write::now_micros;
+use super::statements::now_micros;
 use crate::index::IndexError;
 
 /// Take or renew the lease of worker `name` for `holder` until `lease_micros` from now.
