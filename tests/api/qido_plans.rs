@@ -12,6 +12,10 @@ use tessera_dicom::uid::{SeriesUid, StudyUid};
 
 use crate::helpers::*;
 
+backend_tests! {
+    every_index_in_memory => [query_plans_use_indexes];
+}
+
 const ROOT: &str = "2.25.9876543210";
 
 /// A tiny metadata-only instance: study `s`, series `s*3+k`, instance `i`.
@@ -79,8 +83,8 @@ fn pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn plans(index: IndexKind) {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+async fn query_plans_use_indexes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     // 600 studies x 2 series x 3 instances = 3,600 instances.
     let mut parts = Vec::new();
     for study in 0..600 {
@@ -165,8 +169,8 @@ async fn plans(index: IndexKind) {
     for (name, level, study, series, params) in cases {
         let query = query::parse(level, study, series, &pairs(params), &[], limits).unwrap();
         let plan = app.state.index.explain(&query).await.unwrap();
-        println!("--- {index:?} {name}: {params}\n{plan}");
-        let full_scan = match index {
+        println!("--- {backend:?} {name}: {params}\n{plan}");
+        let full_scan = match backend.index {
             IndexKind::Sqlite => {
                 name != "paging"
                     && plan.lines().any(|l| {
@@ -180,19 +184,9 @@ async fn plans(index: IndexKind) {
             }
         };
         // Paging walks the primary key index by design; everything else must seek.
-        assert!(!full_scan, "{index:?} {name} scans a table:\n{plan}");
+        assert!(!full_scan, "{backend:?} {name} scans a table:\n{plan}");
         // And the query answers what it should.
         let rows = app.state.index.search(&query).await.unwrap();
         assert!(!rows.is_empty(), "{name}: no rows");
     }
-}
-
-#[tokio::test]
-async fn sqlite_query_plans_use_indexes() {
-    plans(IndexKind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_query_plans_use_indexes() {
-    plans(IndexKind::Postgres).await;
 }
