@@ -349,7 +349,24 @@ async fn outbox_survives_an_outage_and_a_restart() {
     let dir = Arc::clone(&app.dir);
     app.stop().await;
     let app = TestApp::start(settings, dir).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The restarted Tessera takes up the outbox it left and fails against the server still
+    // down: a retry counted by this process, with every change from before the restart
+    // still ahead of its cursor. Only then does the server come back.
+    eventually(
+        Duration::from_secs(60),
+        "the restarted Tessera retries",
+        async || {
+            let text = metrics(&app).await;
+            let retries = metric(&text, "tessera_fhir_push_retries_total");
+            let lag = metric(&text, "tessera_fhir_push_lag");
+            if retries >= 1 && lag >= 200 {
+                Ok(())
+            } else {
+                Err(format!("retries {retries}, lag {lag}"))
+            }
+        },
+    )
+    .await;
     tokio::task::spawn_blocking(fhir_server::start_server)
         .await
         .unwrap();
