@@ -15,6 +15,10 @@ use tessera::index::DuplicatePolicy;
 use crate::helpers::*;
 use crate::qido_fixtures::{Part10, CT, MR};
 
+backend_tests! {
+    every_index_on_local_disk => [delete_and_change_feed];
+}
+
 const ROOT: &str = "1.2.826.0.1.3680043.10.1407.5";
 
 fn uid(suffix: &str) -> String {
@@ -99,8 +103,8 @@ async fn study_counts(app: &TestApp, study: u32) -> Option<(i64, i64, Vec<String
         .map(|s| (s.num_series, s.num_instances, s.modalities_in_study))
 }
 
-async fn delete_and_feed(index: IndexKind) {
-    let app = TestApp::spawn_with(index, StorageKind::Local, |s| {
+async fn delete_and_change_feed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
         s.duplicate_policy = DuplicatePolicy::Overwrite;
     })
     .await;
@@ -300,21 +304,11 @@ async fn delete_and_feed(index: IndexKind) {
     assert_eq!(other["numberOfInstances"], 1);
 }
 
-#[tokio::test]
-async fn delete_and_change_feed_sqlite() {
-    delete_and_feed(IndexKind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn delete_and_change_feed_postgres() {
-    delete_and_feed(IndexKind::Postgres).await;
-}
-
 /// A crash after the index commit and before the blobs go leaves orphan blobs, which the
 /// sweeper removes; never a row without its blob.
 #[tokio::test]
 async fn a_delete_interrupted_before_the_blobs_leaves_only_orphans() {
-    let app = TestApp::spawn(IndexKind::Sqlite, StorageKind::Local).await;
+    let app = TestApp::spawn(Backend::SQLITE_LOCAL).await;
     let parts: Vec<Bytes> = (1..=3).map(|n| instance(3, 1, n, "CT", "x")).collect();
     assert_eq!(StowResult::from(app.stow(&parts).await).await.status, 200);
     // The index step alone, as if the process died right after its commit.
@@ -350,7 +344,7 @@ async fn a_delete_interrupted_before_the_blobs_leaves_only_orphans() {
 /// entry ever commits behind one a reader has already seen.
 #[tokio::test]
 async fn feed_sequence_never_goes_backwards_with_two_nodes() {
-    let a = TestApp::spawn(IndexKind::Postgres, StorageKind::Local).await;
+    let a = TestApp::spawn(Backend::POSTGRES_LOCAL).await;
     let b = TestApp::start(a.settings.clone(), Arc::clone(&a.dir)).await;
     let a = Arc::new(a);
     let b = Arc::new(b);

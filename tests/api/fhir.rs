@@ -16,13 +16,15 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::qido_fixtures::{Part10, CT, MR, SR, US};
 
-on_both_indexes!(
-    mapping_cases,
-    search_parameters,
-    paging_and_elements,
-    errors_are_operation_outcomes,
-    metadata_and_endpoint,
-);
+backend_tests! {
+    every_index_in_memory => [
+        mapping_cases,
+        search_parameters,
+        paging_and_elements,
+        errors_are_operation_outcomes,
+        metadata_and_endpoint,
+    ];
+}
 
 const DEFAULT_SYSTEM: &str = "urn:oid:2.16.840.1.999.1";
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
@@ -198,8 +200,8 @@ fn study_uid_of(file: &str) -> String {
         .to_string()
 }
 
-async fn populated(index: IndexKind) -> TestApp {
-    let app = TestApp::spawn_with(index, StorageKind::Memory, |s| {
+async fn populated(backend: Backend) -> TestApp {
+    let app = TestApp::spawn_with(backend, |s| {
         s.fhir_patient_id_system = Some(DEFAULT_SYSTEM.into());
     })
     .await;
@@ -264,8 +266,8 @@ fn without_meta(mut resource: Value) -> Value {
     resource
 }
 
-async fn mapping_cases(index: IndexKind) {
-    let app = populated(index).await;
+async fn mapping_cases(backend: Backend) {
+    let app = populated(backend).await;
 
     // Several series, accession with issuer, IssuerOfPatientID, a time zone offset.
     let f1 = without_meta(read_study(&app, "2.25.1001").await);
@@ -445,8 +447,8 @@ fn ids(app: &TestApp, bundle: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-async fn search_parameters(index: IndexKind) {
-    let app = populated(index).await;
+async fn search_parameters(backend: Backend) {
+    let app = populated(backend).await;
     let korean = study_uid_of("chrKoreanMulti.dcm");
     let sr = study_uid_of("test-SR.dcm");
     #[rustfmt::skip]
@@ -495,8 +497,8 @@ async fn search_parameters(index: IndexKind) {
     }
 }
 
-async fn paging_and_elements(index: IndexKind) {
-    let app = populated(index).await;
+async fn paging_and_elements(backend: Backend) {
+    let app = populated(backend).await;
     // Seven studies, pages of two: follow the next links to the end.
     let mut seen = Vec::new();
     let mut url = app.url("/fhir/ImagingStudy?_count=2");
@@ -617,8 +619,8 @@ async fn assert_outcome(
     );
 }
 
-async fn errors_are_operation_outcomes(index: IndexKind) {
-    let app = populated(index).await;
+async fn errors_are_operation_outcomes(backend: Backend) {
+    let app = populated(backend).await;
     let none: &[(&str, &str)] = &[];
     assert_outcome(&app, "/fhir/ImagingStudy/2.25.999", none, 404, "not-found").await;
     assert_outcome(&app, "/fhir/ImagingStudy/not-a-uid", none, 404, "not-found").await;
@@ -743,8 +745,8 @@ async fn errors_are_operation_outcomes(index: IndexKind) {
     }
 }
 
-async fn metadata_and_endpoint(index: IndexKind) {
-    let app = populated(index).await;
+async fn metadata_and_endpoint(backend: Backend) {
+    let app = populated(backend).await;
     let (status, content_type, cs) = get(&app, "/fhir/metadata").await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "application/fhir+json; charset=utf-8");

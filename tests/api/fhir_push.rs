@@ -18,6 +18,11 @@ use crate::fhir_server::{self, entries, fhir_url, search};
 use crate::helpers::*;
 use crate::qido_fixtures::{Part10, CT, MR};
 
+backend_tests! {
+    // On PostgreSQL too for the worker's cursor and lease there.
+    every_index_on_local_disk => [push_keeps_the_fhir_server_current];
+}
+
 /// A UID root of this run's own: the test server keeps what earlier runs sent.
 fn root() -> String {
     let nanos = std::time::SystemTime::now()
@@ -155,20 +160,9 @@ fn summary(study: &Value) -> (u64, u64, Vec<String>) {
     )
 }
 
-#[tokio::test]
-async fn push_keeps_the_fhir_server_current_sqlite() {
-    push_keeps_the_fhir_server_current(IndexKind::Sqlite).await;
-}
-
-/// The same on PostgreSQL (the worker's cursor and lease there).
-#[tokio::test]
-async fn push_keeps_the_fhir_server_current_postgres() {
-    push_keeps_the_fhir_server_current(IndexKind::Postgres).await;
-}
-
-async fn push_keeps_the_fhir_server_current(index: IndexKind) {
+async fn push_keeps_the_fhir_server_current(backend: Backend) {
     let _server = fhir_server::lock_shared().await;
-    let app = TestApp::spawn_with(index, StorageKind::Local, with_push).await;
+    let app = TestApp::spawn_with(backend, with_push).await;
     let c = Corpus { root: root() };
     let parts = vec![
         c.instance(1, 1, 1, "CT", "axial"),
@@ -286,7 +280,7 @@ async fn push_keeps_the_fhir_server_current(index: IndexKind) {
 #[tokio::test]
 async fn outbox_survives_an_outage_and_a_restart() {
     let _server = fhir_server::lock_exclusive().await;
-    let app = TestApp::spawn_with(IndexKind::Sqlite, StorageKind::Local, with_push).await;
+    let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, with_push).await;
     let c = Arc::new(Corpus { root: root() });
     tokio::task::spawn_blocking(fhir_server::stop_server)
         .await
@@ -352,7 +346,24 @@ async fn outbox_survives_an_outage_and_a_restart() {
     let dir = Arc::clone(&app.dir);
     app.stop().await;
     let app = TestApp::start(settings, dir).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The restarted Tessera takes up the outbox it left and fails against the server still
+    // down: a retry counted by this process, with every change from before the restart
+    // still ahead of its cursor. Only then does the server come back.
+    eventually(
+        Duration::from_secs(60),
+        "the restarted Tessera retries",
+        async || {
+            let text = metrics(&app).await;
+            let retries = metric(&text, "tessera_fhir_push_retries_total");
+            let lag = metric(&text, "tessera_fhir_push_lag");
+            if retries >= 1 && lag >= 200 {
+                Ok(())
+            } else {
+                Err(format!("retries {retries}, lag {lag}"))
+            }
+        },
+    )
+    .await;
     tokio::task::spawn_blocking(fhir_server::start_server)
         .await
         .unwrap();
@@ -408,7 +419,7 @@ async fn outbox_survives_an_outage_and_a_restart() {
 #[tokio::test]
 async fn one_node_pushes_and_another_takes_over() {
     let _server = fhir_server::lock_shared().await;
-    let a = TestApp::spawn_with(IndexKind::Postgres, StorageKind::Local, with_push).await;
+    let a = TestApp::spawn_with(Backend::POSTGRES_LOCAL, with_push).await;
     let b = TestApp::start(a.settings.clone(), Arc::clone(&a.dir)).await;
     let c = Corpus { root: root() };
     for study in 1..=3u32 {

@@ -26,6 +26,27 @@ pub enum StorageKind {
     S3,
 }
 
+/// One case of the backend matrix: the index and the blob store an app runs on. The
+/// `backend_tests!` macro (macros.rs) runs a test once per backend of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backend {
+    pub index: IndexKind,
+    pub storage: StorageKind,
+}
+
+impl Backend {
+    pub const SQLITE_LOCAL: Backend = Backend::new(IndexKind::Sqlite, StorageKind::Local);
+    pub const SQLITE_MEMORY: Backend = Backend::new(IndexKind::Sqlite, StorageKind::Memory);
+    pub const SQLITE_S3: Backend = Backend::new(IndexKind::Sqlite, StorageKind::S3);
+    pub const POSTGRES_LOCAL: Backend = Backend::new(IndexKind::Postgres, StorageKind::Local);
+    pub const POSTGRES_MEMORY: Backend = Backend::new(IndexKind::Postgres, StorageKind::Memory);
+    pub const POSTGRES_S3: Backend = Backend::new(IndexKind::Postgres, StorageKind::S3);
+
+    pub const fn new(index: IndexKind, storage: StorageKind) -> Backend {
+        Backend { index, storage }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -97,23 +118,19 @@ pub fn fresh_s3_url() -> String {
 }
 
 impl TestApp {
-    pub async fn spawn(index: IndexKind, storage: StorageKind) -> TestApp {
-        Self::spawn_with(index, storage, |_| {}).await
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
     }
 
-    pub async fn spawn_with(
-        index: IndexKind,
-        storage: StorageKind,
-        tweak: impl FnOnce(&mut Settings),
-    ) -> TestApp {
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_data_dir(dir.path()).unwrap();
         settings.sweep_interval = 0;
         settings.duplicate_policy = DuplicatePolicy::Reject;
-        if index == IndexKind::Postgres {
+        if backend.index == IndexKind::Postgres {
             settings.database_url = Some(fresh_postgres_database().await);
         }
-        match storage {
+        match backend.storage {
             StorageKind::Local => {}
             StorageKind::Memory => settings.storage_url = Some("memory://".into()),
             StorageKind::S3 => settings.storage_url = Some(fresh_s3_url()),

@@ -13,6 +13,10 @@ use tessera::index::DuplicatePolicy;
 use crate::helpers::*;
 use crate::qido_fixtures::{Part10, CT, MR};
 
+backend_tests! {
+    every_index_in_memory => [attributes_change_between_requests];
+}
+
 const ROOT: &str = "1.2.826.0.1.3680043.10.1407.7";
 
 fn uid(suffix: &str) -> String {
@@ -115,8 +119,8 @@ async fn sequences(app: &TestApp) -> Vec<i64> {
     .collect()
 }
 
-async fn attributes_change_between_requests(index: IndexKind) {
-    let app = TestApp::spawn_with(index, StorageKind::Memory, |s| {
+async fn attributes_change_between_requests(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
         s.duplicate_policy = DuplicatePolicy::Overwrite;
     })
     .await;
@@ -164,7 +168,7 @@ async fn attributes_change_between_requests(index: IndexKind) {
 
     // The same instances in one request: the same answers (QIDO members stored with the
     // rows, counts, modalities, words).
-    let batch = TestApp::spawn_with(index, StorageKind::Memory, |s| {
+    let batch = TestApp::spawn_with(backend, |s| {
         s.duplicate_policy = DuplicatePolicy::Overwrite;
     })
     .await;
@@ -218,14 +222,4 @@ async fn attributes_change_between_requests(index: IndexKind) {
     assert_eq!(sequences(&app).await, (1..=7).collect::<Vec<i64>>());
     app.stop().await;
     batch.stop().await;
-}
-
-#[tokio::test]
-async fn attributes_change_between_requests_sqlite() {
-    attributes_change_between_requests(IndexKind::Sqlite).await;
-}
-
-#[tokio::test]
-async fn attributes_change_between_requests_postgres() {
-    attributes_change_between_requests(IndexKind::Postgres).await;
 }

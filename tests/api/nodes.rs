@@ -11,7 +11,7 @@ use crate::suite::{ct_variant, ct_variant_uid};
 
 #[tokio::test]
 async fn restart_keeps_everything() {
-    let app = TestApp::spawn(IndexKind::Sqlite, StorageKind::Local).await;
+    let app = TestApp::spawn(Backend::SQLITE_LOCAL).await;
     let parts: Vec<Bytes> = (1..=3).map(ct_variant).collect();
     assert_eq!(StowResult::from(app.stow(&parts).await).await.status, 200);
     let settings = app.settings.clone();
@@ -32,7 +32,7 @@ async fn restart_keeps_everything() {
 
 #[tokio::test]
 async fn two_nodes_share_postgres_and_s3() {
-    let a = TestApp::spawn(IndexKind::Postgres, StorageKind::S3).await;
+    let a = TestApp::spawn(Backend::POSTGRES_S3).await;
     let b = TestApp::start(a.settings.clone(), Arc::clone(&a.dir)).await;
     assert_ne!(a.base, b.base);
 
@@ -83,7 +83,7 @@ async fn two_nodes_share_postgres_and_s3() {
 
 #[tokio::test]
 async fn health_is_503_when_the_blob_store_is_down() {
-    let app = TestApp::spawn_with(IndexKind::Sqlite, StorageKind::Local, |s| {
+    let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, |s| {
         s.storage_url = Some("s3://nobucket?endpoint=http://127.0.0.1:9&region=garage".into());
     })
     .await;

@@ -2,56 +2,129 @@
 //! environment variables as an operator would: two nodes on one PostgreSQL and one S3
 //! prefix, and a restart of the embedded default.
 
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
 use crate::helpers::*;
 use crate::suite::{ct_variant, ct_variant_uid};
 
+/// How `tessera serve` says, on stdout, where it listens once its socket is bound.
+const LISTENING: &str = "tessera: listening on http://";
+
+/// The lines a process wrote, stdout and stderr.
+type Output = Arc<Mutex<Vec<String>>>;
+
 struct Node {
     child: Child,
     base: String,
+    output: Output,
+    /// The threads reading stdout and stderr as they come (the process never blocks on a
+    /// full pipe); they end when the process does.
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// The address of a `tessera: listening on http://ADDR` line (log lines around it may
+/// carry ANSI colour codes).
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(LISTENING)? + LISTENING.len()..];
+    rest.split(|c: char| c.is_whitespace() || c == '\x1b')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Read `pipe` to its end into `output`, line by line; the first address announced goes to
+/// `listening`.
+fn drain(
+    pipe: impl Read + Send + 'static,
+    output: Output,
+    mut listening: Option<oneshot::Sender<SocketAddr>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+            line.clear();
+            if let Some(address) = listening_address(&text) {
+                if let Some(tx) = listening.take() {
+                    let _ = tx.send(address);
+                }
+            }
+            output.lock().unwrap().push(text);
+        }
+    })
 }
 
 impl Node {
+    /// `tessera serve --listen 127.0.0.1:0`: the system picks a free port and the process
+    /// says which (no port is reserved here and released, which another process could take
+    /// in between).
     async fn start(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Node {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
         let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
         command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .env("TESSERA_SWEEP_INTERVAL", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (name, value) in extra {
             command.env(name, value);
         }
-        let child = command.spawn().expect("start tessera");
-        let node = Node {
+        let mut child = command.spawn().expect("start tessera");
+        let output = Output::default();
+        let (tx, rx) = oneshot::channel();
+        let readers = vec![
+            drain(child.stdout.take().unwrap(), Arc::clone(&output), Some(tx)),
+            drain(child.stderr.take().unwrap(), Arc::clone(&output), None),
+        ];
+        let mut node = Node {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
+            output,
+            readers,
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("{}/healthz", node.base)).send().await {
-                if r.status().as_u16() == 200 {
-                    return node;
-                }
+        let limit = Duration::from_secs(30);
+        let address = match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(address)) => address,
+            // Its stdout closed without the line.
+            Ok(Err(_)) => node.fail("ended its output without saying where it listens"),
+            Err(_) => node.fail(&format!("did not say where it listens within {limit:?}")),
+        };
+        node.base = format!("http://{address}");
+        match reqwest::get(format!("{}/healthz", node.base)).await {
+            Ok(r) if r.status() == 200 => node,
+            other => {
+                let what = format!("at {} is not healthy: {other:?}", node.base);
+                node.fail(&what)
             }
-            assert!(
-                Instant::now() < deadline,
-                "tessera at {} never became healthy",
-                node.base
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Stop the process and fail the test, showing what the process wrote.
+    fn fail(mut self, what: &str) -> ! {
+        let _ = self.child.kill();
+        let status = match self.child.wait() {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("not known: {e}"),
+        };
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        // Taken: not shown a second time when the panic drops the node.
+        let output = std::mem::take(&mut *self.output.lock().unwrap());
+        panic!(
+            "tessera {what} ({status}); its output:\n{}",
+            output.join("\n")
+        );
     }
 
     async fn stow(&self, parts: &[Bytes]) -> StowResult {
@@ -80,6 +153,17 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            for reader in self.readers.drain(..) {
+                let _ = reader.join();
+            }
+            // No second panic while unwinding, whatever the state of the lock.
+            let output = self.output.lock().unwrap_or_else(|e| e.into_inner());
+            if output.is_empty() {
+                return;
+            }
+            eprintln!("output of tessera at {}:\n{}", self.base, output.join("\n"));
+        }
     }
 }
 

@@ -14,17 +14,20 @@ use tessera::config::Settings;
 use crate::helpers::*;
 use crate::qido_fixtures::*;
 
-on_both_indexes!(
-    matching_table,
-    returned_attributes,
-    includefield_variants,
-    paging_is_complete_and_stable,
-    max_limit_is_capped_with_a_warning,
-    xml_results,
-    bad_requests_are_400_naming_the_parameter,
-    injection_attempts_change_nothing,
-    extra_attributes_are_back_filled,
-);
+backend_tests! {
+    every_index_in_memory => [
+        matching_table,
+        returned_attributes,
+        includefield_variants,
+        paging_is_complete_and_stable,
+        max_limit_is_capped_with_a_warning,
+        xml_results,
+        bad_requests_are_400_naming_the_parameter,
+        injection_attempts_change_nothing,
+    ];
+    // It restarts the app on the same data: the blobs must outlive the first one.
+    every_index_on_local_disk => [extra_attributes_are_back_filled];
+}
 
 /// `(path and query under /dicom-web, expected labels)`. Values are written unencoded (`\`
 /// separates list values and is sent as %5C); `{label}` is replaced by the UID; `["*"]`
@@ -215,20 +218,20 @@ const EXTRA_CASES: &[(&str, &[&str])] = &[
 // ---------------------------------------------------------------------------------------
 // Tests
 
-pub async fn matching_table(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn matching_table(backend: Backend) {
+    let app = corpus_app(backend).await;
     let failures = run_cases(&app, &Labels::load(), CASES).await;
     assert!(
         failures.is_empty(),
-        "{index:?}: {} of {} QIDO matching cases failed:\n{}",
+        "{backend:?}: {} of {} QIDO matching cases failed:\n{}",
         failures.len(),
         CASES.len(),
         failures.join("\n")
     );
 }
 
-pub async fn returned_attributes(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn returned_attributes(backend: Backend) {
+    let app = corpus_app(backend).await;
     let labels = Labels::load();
     let corpus = corpus();
     let expected = expected();
@@ -353,8 +356,8 @@ pub async fn returned_attributes(index: IndexKind) {
     assert_pn(ct, "00100010", "CompressedSamples^CT1", "CT_small");
 }
 
-pub async fn includefield_variants(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn includefield_variants(backend: Backend) {
+    let app = corpus_app(backend).await;
     let labels = Labels::load();
     let one = |template: &str| {
         let pq = labels.fill(template);
@@ -434,8 +437,8 @@ pub async fn includefield_variants(index: IndexKind) {
     assert_no_inline_pixels(&o, template);
 }
 
-pub async fn paging_is_complete_and_stable(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn paging_is_complete_and_stable(backend: Backend) {
+    let app = corpus_app(backend).await;
     let labels = Labels::load();
 
     for (path, page_size) in [
@@ -507,8 +510,8 @@ pub async fn paging_is_complete_and_stable(index: IndexKind) {
     assert_eq!(get(&app, pq).await.results(pq).len(), 2);
 }
 
-pub async fn max_limit_is_capped_with_a_warning(index: IndexKind) {
-    let app = TestApp::spawn_with(index, StorageKind::Memory, |s| {
+pub async fn max_limit_is_capped_with_a_warning(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
         *s = settings_with(s, "qido_max_limit = 5\nqido_default_limit = 3")
     })
     .await;
@@ -553,8 +556,8 @@ pub async fn max_limit_is_capped_with_a_warning(index: IndexKind) {
     assert_eq!(distinct.len(), studies);
 }
 
-pub async fn xml_results(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn xml_results(backend: Backend) {
+    let app = corpus_app(backend).await;
     let labels = Labels::load();
 
     let answer = get_with(&app, "/studies?PatientName=Doe*", "application/dicom+xml").await;
@@ -614,8 +617,8 @@ pub async fn xml_results(index: IndexKind) {
     }
 }
 
-pub async fn bad_requests_are_400_naming_the_parameter(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn bad_requests_are_400_naming_the_parameter(backend: Backend) {
+    let app = corpus_app(backend).await;
     let labels = Labels::load();
     let long_uid = format!("1.{}", "2".repeat(70));
     let long_path = format!("/studies/{long_uid}/series");
@@ -660,15 +663,15 @@ pub async fn bad_requests_are_400_naming_the_parameter(index: IndexKind) {
     }
     assert!(
         failures.is_empty(),
-        "{index:?}: {} of {} bad requests not answered 400 as expected:\n{}",
+        "{backend:?}: {} of {} bad requests not answered 400 as expected:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
     );
 }
 
-pub async fn injection_attempts_change_nothing(index: IndexKind) {
-    let app = corpus_app(index).await;
+pub async fn injection_attempts_change_nothing(backend: Backend) {
+    let app = corpus_app(backend).await;
     let labels = Labels::load();
     let counts = app.counts().await;
     let payloads = [
@@ -713,7 +716,7 @@ pub async fn injection_attempts_change_nothing(index: IndexKind) {
             other => failures.push(format!("{pq}: status {other}: {}", answer.text())),
         }
     }
-    assert!(failures.is_empty(), "{index:?}:\n{}", failures.join("\n"));
+    assert!(failures.is_empty(), "{backend:?}:\n{}", failures.join("\n"));
 
     assert_eq!(app.counts().await, counts, "rows changed");
     let all = uids(
@@ -729,9 +732,10 @@ pub async fn injection_attempts_change_nothing(index: IndexKind) {
     );
 }
 
-pub async fn extra_attributes_are_back_filled(index: IndexKind) {
-    // Local blobs: they outlive the first app, which is what a back-fill reads.
-    let first = TestApp::spawn(index, StorageKind::Local).await;
+pub async fn extra_attributes_are_back_filled(backend: Backend) {
+    // Local blobs (the backend is on local disk): they outlive the first app, which is what a
+    // back-fill reads.
+    let first = TestApp::spawn(backend).await;
     store_corpus(&first).await;
     let labels = Labels::load();
     for (pq, needle) in [
@@ -776,7 +780,7 @@ pub async fn extra_attributes_are_back_filled(index: IndexKind) {
         }
         assert!(
             Instant::now() < deadline,
-            "{index:?}: extra attribute never back-filled:\n{}",
+            "{backend:?}: extra attribute never back-filled:\n{}",
             failures.join("\n")
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -784,7 +788,7 @@ pub async fn extra_attributes_are_back_filled(index: IndexKind) {
     let failures = run_cases(&app, &labels, EXTRA_CASES).await;
     assert!(
         failures.is_empty(),
-        "{index:?}: {} of {} extra-attribute cases failed:\n{}",
+        "{backend:?}: {} of {} extra-attribute cases failed:\n{}",
         failures.len(),
         EXTRA_CASES.len(),
         failures.join("\n")
@@ -834,9 +838,9 @@ pub async fn extra_attributes_are_back_filled(index: IndexKind) {
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// An app on `index` with the whole corpus stored (memory blobs).
-async fn corpus_app(index: IndexKind) -> TestApp {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+/// An app on `backend` with the whole corpus stored.
+async fn corpus_app(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
     store_corpus(&app).await;
     app
 }

@@ -1,4 +1,4 @@
-//! The STOW suite shared by every (index, blob store) pair.
+//! The STOW suite, run on every (index, blob store) pair.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +10,24 @@ use tessera::storage::BlobKey;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
 use crate::helpers::*;
+
+backend_tests! {
+    every_index_on_every_store => [
+        stores_every_testdata_file_bit_exact,
+        stores_a_batch_in_one_request,
+        bad_input_is_refused_and_nothing_is_stored,
+        size_limits_answer_413,
+        mixed_request_stores_the_good_part,
+        duplicate_policies,
+        concurrent_duplicates_one_wins,
+        concurrent_requests_keep_counts_exact,
+        media_type_variants_and_xml,
+        orphan_blobs_are_swept,
+        broken_real_files_never_500,
+        spooled_parts_store_bit_exact,
+        large_instance_streams_through_staging,
+    ];
+}
 
 const CT: &str = "CT_small.dcm";
 const CT_SOP: &str = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
@@ -72,23 +90,23 @@ fn opt(value: &Value) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-pub async fn stores_every_testdata_file_bit_exact(index: IndexKind, storage: StorageKind) {
-    every_testdata_file_bit_exact(index, storage, None).await
+pub async fn stores_every_testdata_file_bit_exact(backend: Backend) {
+    every_testdata_file_bit_exact(backend, None).await
 }
 
 /// Every part through a staging file (`ingest::spool`), as the largest instances go: the
 /// same bytes, rows and frames as from memory, and no staging file left behind.
-pub async fn spooled_parts_store_bit_exact(index: IndexKind, storage: StorageKind) {
-    every_testdata_file_bit_exact(index, storage, Some(0)).await;
-    bad_input_refused(index, storage, Some(0)).await;
-    broken_files_refused(index, storage, Some(0)).await;
+pub async fn spooled_parts_store_bit_exact(backend: Backend) {
+    every_testdata_file_bit_exact(backend, Some(0)).await;
+    bad_input_refused(backend, Some(0)).await;
+    broken_files_refused(backend, Some(0)).await;
 }
 
 /// A 40-frame 512x512 16-bit instance (20 MiB) with the default spool limit: it goes through
 /// a staging file (renamed into place, or uploaded to S3 in several 8 MiB parts), comes back
 /// byte for byte, frame by frame, and leaves no staging file.
-pub async fn large_instance_streams_through_staging(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn large_instance_streams_through_staging(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     assert_eq!(
         app.settings.spool_size.bytes(),
         8 << 20,
@@ -136,8 +154,8 @@ fn with_spool_limit(settings: &mut tessera::config::Settings, spool: Option<u64>
     }
 }
 
-async fn every_testdata_file_bit_exact(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
-    let app = TestApp::spawn_with(index, storage, |s| {
+async fn every_testdata_file_bit_exact(backend: Backend, spool: Option<u64>) {
+    let app = TestApp::spawn_with(backend, |s| {
         s.duplicate_policy = DuplicatePolicy::Overwrite;
         with_spool_limit(s, spool);
     })
@@ -317,8 +335,8 @@ async fn every_testdata_file_bit_exact(index: IndexKind, storage: StorageKind, s
     assert_eq!(app.staging_files(), 0, "staging files left behind");
 }
 
-pub async fn stores_a_batch_in_one_request(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn stores_a_batch_in_one_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let parts: Vec<Bytes> = (1..=12).map(ct_variant).collect();
     let result = StowResult::from(app.stow(&parts).await).await;
     assert_eq!(result.status, 200, "{}", result.body);
@@ -372,12 +390,12 @@ async fn expect_status(response: reqwest::Response, status: u16, context: &str) 
     json
 }
 
-pub async fn bad_input_is_refused_and_nothing_is_stored(index: IndexKind, storage: StorageKind) {
-    bad_input_refused(index, storage, None).await
+pub async fn bad_input_is_refused_and_nothing_is_stored(backend: Backend) {
+    bad_input_refused(backend, None).await
 }
 
-async fn bad_input_refused(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
-    let app = TestApp::spawn_with(index, storage, |s| with_spool_limit(s, spool)).await;
+async fn bad_input_refused(backend: Backend, spool: Option<u64>) {
+    let app = TestApp::spawn_with(backend, |s| with_spool_limit(s, spool)).await;
     let ct = read_testdata(CT);
 
     expect_failure(
@@ -500,8 +518,8 @@ async fn bad_input_refused(index: IndexKind, storage: StorageKind, spool: Option
     app.assert_empty("after all bad requests").await;
 }
 
-pub async fn size_limits_answer_413(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn_with(index, storage, |s| {
+pub async fn size_limits_answer_413(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
         s.max_instance_size = tessera::config::ByteSize(20_000);
         s.max_request_size = tessera::config::ByteSize(60_000);
     })
@@ -540,8 +558,8 @@ pub async fn size_limits_answer_413(index: IndexKind, storage: StorageKind) {
     assert_eq!(result.status, 200);
 }
 
-pub async fn mixed_request_stores_the_good_part(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn mixed_request_stores_the_good_part(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let parts = [
         ct_variant(1),
         Bytes::from_static(b"garbage"),
@@ -567,7 +585,7 @@ pub async fn mixed_request_stores_the_good_part(index: IndexKind, storage: Stora
     assert_eq!(app.blob_count().await, 2);
 }
 
-pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
+pub async fn duplicate_policies(backend: Backend) {
     let original = read_testdata(CT);
     let mut changed = original.to_vec();
     let last = changed.len() - 1;
@@ -576,7 +594,7 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
     let sop = SopInstanceUid::parse(CT_SOP).unwrap();
 
     // reject (the default)
-    let app = TestApp::spawn(index, storage).await;
+    let app = TestApp::spawn(backend).await;
     assert_eq!(app.stow_one(&original).await.status, 200);
     let result = app.stow_one(&changed).await;
     assert_eq!(result.status, 409);
@@ -585,10 +603,8 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
     assert_eq!(app.blob_count().await, 1);
 
     // keep-first: accepted with a warning, the stored copy stays
-    let app = TestApp::spawn_with(index, storage, |s| {
-        s.duplicate_policy = DuplicatePolicy::KeepFirst
-    })
-    .await;
+    let app =
+        TestApp::spawn_with(backend, |s| s.duplicate_policy = DuplicatePolicy::KeepFirst).await;
     assert_eq!(app.stow_one(&original).await.status, 200);
     let result = app.stow_one(&changed).await;
     assert_eq!(result.status, 202);
@@ -598,10 +614,8 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
     assert_eq!(app.blob_count().await, 1);
 
     // overwrite: the new copy replaces the old one, whose blob is deleted
-    let app = TestApp::spawn_with(index, storage, |s| {
-        s.duplicate_policy = DuplicatePolicy::Overwrite
-    })
-    .await;
+    let app =
+        TestApp::spawn_with(backend, |s| s.duplicate_policy = DuplicatePolicy::Overwrite).await;
     assert_eq!(app.stow_one(&original).await.status, 200);
     let first_key = app
         .state
@@ -653,9 +667,9 @@ pub async fn duplicate_policies(index: IndexKind, storage: StorageKind) {
     assert_eq!(app.blob_count().await, 2);
 }
 
-pub async fn concurrent_duplicates_one_wins(index: IndexKind, storage: StorageKind) {
+pub async fn concurrent_duplicates_one_wins(backend: Backend) {
     for policy in [DuplicatePolicy::Reject, DuplicatePolicy::Overwrite] {
-        let app = TestApp::spawn_with(index, storage, |s| s.duplicate_policy = policy).await;
+        let app = TestApp::spawn_with(backend, |s| s.duplicate_policy = policy).await;
         let ct = read_testdata(CT);
         let requests = (0..8).map(|_| app.stow(std::slice::from_ref(&ct)));
         let results = futures::future::join_all(requests).await;
@@ -696,8 +710,8 @@ pub async fn concurrent_duplicates_one_wins(index: IndexKind, storage: StorageKi
     }
 }
 
-pub async fn concurrent_requests_keep_counts_exact(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn concurrent_requests_keep_counts_exact(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let requests = (0..16).map(|n| {
         let parts = [ct_variant(2 * n), ct_variant(2 * n + 1)];
         let app = &app;
@@ -710,8 +724,8 @@ pub async fn concurrent_requests_keep_counts_exact(index: IndexKind, storage: St
     assert_eq!(app.counts().await, (1, 1, 32));
 }
 
-pub async fn media_type_variants_and_xml(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn media_type_variants_and_xml(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     // Unquoted type, a part with a transfer-syntax parameter, no preamble handling needed.
     let boundary = "x-unquoted";
     let mut body = Vec::new();
@@ -798,8 +812,8 @@ impl JsonValue for reqwest::Response {
     }
 }
 
-pub async fn orphan_blobs_are_swept(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn orphan_blobs_are_swept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     assert_eq!(
         StowResult::from(app.stow(&[ct_variant(1)]).await)
             .await
@@ -836,12 +850,12 @@ pub async fn orphan_blobs_are_swept(index: IndexKind, storage: StorageKind) {
     assert_eq!(app.counts().await, (1, 1, 1));
 }
 
-pub async fn broken_real_files_never_500(index: IndexKind, storage: StorageKind) {
-    broken_files_refused(index, storage, None).await
+pub async fn broken_real_files_never_500(backend: Backend) {
+    broken_files_refused(backend, None).await
 }
 
-async fn broken_files_refused(index: IndexKind, storage: StorageKind, spool: Option<u64>) {
-    let app = TestApp::spawn_with(index, storage, |s| with_spool_limit(s, spool)).await;
+async fn broken_files_refused(backend: Backend, spool: Option<u64>) {
+    let app = TestApp::spawn_with(backend, |s| with_spool_limit(s, spool)).await;
     let dir = testdata("bad");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

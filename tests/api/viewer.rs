@@ -5,7 +5,7 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use crate::helpers::{IndexKind, StorageKind, TestApp};
+use crate::helpers::{Backend, TestApp};
 
 const BUNDLE: &str = "app.bundle.0123456789abcdef.js";
 const WASM: &str = "0123456789abcdef.wasm";
@@ -47,7 +47,7 @@ async fn spawn_viewer(
     let dist = tempfile::tempdir().unwrap();
     fake_dist(dist.path());
     let path = dist.path().to_path_buf();
-    let app = TestApp::spawn_with(IndexKind::Sqlite, StorageKind::Local, move |s| {
+    let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, move |s| {
         s.viewer_dir = Some(path);
         tweak(s);
     })
@@ -213,7 +213,7 @@ async fn app_config_points_at_a_configured_dicomweb_root() {
 
 #[tokio::test]
 async fn without_a_viewer_the_page_says_so_and_viewer_is_404() {
-    let app = TestApp::spawn(IndexKind::Sqlite, StorageKind::Local).await;
+    let app = TestApp::spawn(Backend::SQLITE_LOCAL).await;
     let r = app.client.get(app.url("/viewer/")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("--viewer-dir"));
@@ -236,7 +236,7 @@ async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn cors_allows_any_origin_by_default_or_only_the_configured_ones() {
-    let app = TestApp::spawn(IndexKind::Sqlite, StorageKind::Local).await;
+    let app = TestApp::spawn(Backend::SQLITE_LOCAL).await;
     let r = preflight(&app, "http://anywhere.example").await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "access-control-allow-origin"), "*");
@@ -247,7 +247,7 @@ async fn cors_allows_any_origin_by_default_or_only_the_configured_ones() {
     );
     app.stop().await;
 
-    let app = TestApp::spawn_with(IndexKind::Sqlite, StorageKind::Local, |s| {
+    let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, |s| {
         s.cors_allowed_origins = vec!["http://viewer.example:3000".into()];
     })
     .await;

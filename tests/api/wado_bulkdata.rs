@@ -6,11 +6,10 @@ use bytes::Bytes;
 use crate::helpers::*;
 use crate::wado_support::*;
 
-wado_tests! {
-    sqlite_memory: IndexKind::Sqlite, StorageKind::Memory => [bulk_data_ranges_and_representations];
-    postgres_memory: IndexKind::Postgres, StorageKind::Memory => [bulk_data_ranges_and_representations];
-    sqlite_local: IndexKind::Sqlite, StorageKind::Local => [bulk_data_ranges_and_representations];
-    sqlite_s3: IndexKind::Sqlite, StorageKind::S3 => [bulk_data_ranges_and_representations];
+backend_tests! {
+    [sqlite_memory, postgres_memory, sqlite_local, sqlite_s3] => [
+        bulk_data_ranges_and_representations,
+    ];
 }
 
 /// The item-encoded value of encapsulated Pixel Data as the file holds it (found by its
@@ -33,8 +32,8 @@ fn encapsulated_value(file: &[u8]) -> (&[u8], &[u8]) {
     (&file[at..end], &file[end..])
 }
 
-pub async fn bulk_data_ranges_and_representations(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn bulk_data_ranges_and_representations(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let names = [
         CT,
         "JPEG2000.dcm",

@@ -1,28 +1,33 @@
 //! WADO-RS Retrieve Frames (PS3.18 10.4, 8.7.3) through HTTP against the real app, on the
-//! SQLite and the PostgreSQL index (memory blob store): stored frames against pydicom's
-//! hashes (testdata/expected.json), decoded frames against what pydicom decodes
-//! (tests/support/pydicom_frames.py), negotiation, errors, the cache in /metrics.
+//! SQLite and the PostgreSQL index (memory blob store; S3 for the cache): stored frames
+//! against pydicom's hashes (testdata/expected.json), decoded frames against what pydicom
+//! decodes (tests/support/pydicom_frames.py), negotiation, errors, the cache in /metrics.
 
 use sha2::Digest;
 
 use crate::helpers::*;
 use crate::pixels::*;
 
-on_both_indexes!(
-    stored_frames_are_the_stored_bytes,
-    decoded_frames_match_pydicom,
-    negotiation,
-    bad_requests_and_missing_things,
-    cache_hits_show_in_metrics,
-    small_cache_evicts_and_concurrent_reads_agree,
-);
+backend_tests! {
+    every_index_in_memory => [
+        stored_frames_are_the_stored_bytes,
+        decoded_frames_match_pydicom,
+        negotiation,
+        bad_requests_and_missing_things,
+    ];
+    // The frame cache keeps frames of a remote store only.
+    every_index_on_s3 => [
+        cache_hits_show_in_metrics,
+        small_cache_evicts_and_concurrent_reads_agree,
+    ];
+}
 
 const AS_STORED: &str = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
 const NATIVE: &str = "multipart/related; type=\"application/octet-stream\"";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
-async fn app(index: IndexKind) -> TestApp {
-    TestApp::spawn_with(index, StorageKind::Memory, |s| {
+async fn app(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |s| {
         s.duplicate_policy = tessera::index::DuplicatePolicy::Overwrite
     })
     .await
@@ -54,8 +59,8 @@ fn stored_label(name: &str) -> String {
     }
 }
 
-pub async fn stored_frames_are_the_stored_bytes(index: IndexKind) {
-    let app = app(index).await;
+pub async fn stored_frames_are_the_stored_bytes(backend: Backend) {
+    let app = app(backend).await;
     let mut checked = 0;
     for name in files_with_pixels() {
         store(&app, &name).await;
@@ -168,9 +173,9 @@ fn expectation(name: &str) -> Expect {
     }
 }
 
-pub async fn decoded_frames_match_pydicom(index: IndexKind) {
+pub async fn decoded_frames_match_pydicom(backend: Backend) {
     let reference = reference();
-    let app = app(index).await;
+    let app = app(backend).await;
     let mut failures = Vec::new();
     let mut compared = 0;
     for name in files_with_pixels() {
@@ -240,8 +245,8 @@ pub async fn decoded_frames_match_pydicom(index: IndexKind) {
     assert!(compared >= 80, "only {compared} frames compared");
 }
 
-pub async fn negotiation(index: IndexKind) {
-    let app = app(index).await;
+pub async fn negotiation(backend: Backend) {
+    let app = app(backend).await;
     for name in [
         "MR_small_RLE.dcm",
         "SC_rgb_jpeg_dcmtk.dcm",
@@ -401,8 +406,8 @@ pub async fn negotiation(index: IndexKind) {
     assert_eq!(sha256_hex(&r.bytes().await.unwrap()), hash("CT_small.dcm"));
 }
 
-pub async fn bad_requests_and_missing_things(index: IndexKind) {
-    let app = app(index).await;
+pub async fn bad_requests_and_missing_things(backend: Backend) {
+    let app = app(backend).await;
     store(&app, "CT_small.dcm").await;
     store(&app, "rtplan.dcm").await;
     store(&app, "rtdose.dcm").await;
@@ -477,10 +482,10 @@ fn counter(m: &std::collections::HashMap<String, f64>, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
-pub async fn cache_hits_show_in_metrics(index: IndexKind) {
+pub async fn cache_hits_show_in_metrics(backend: Backend) {
     // Frames as stored are cached from a remote store only (local files and memory blobs
-    // need no second copy): this runs on the real S3 server.
-    let app = TestApp::spawn_with(index, StorageKind::S3, |s| {
+    // need no second copy): this runs on the real S3 server (the backend is on S3).
+    let app = TestApp::spawn_with(backend, |s| {
         s.duplicate_policy = tessera::index::DuplicatePolicy::Overwrite
     })
     .await;
@@ -548,8 +553,8 @@ pub async fn cache_hits_show_in_metrics(index: IndexKind) {
     );
 }
 
-pub async fn small_cache_evicts_and_concurrent_reads_agree(index: IndexKind) {
-    let app = TestApp::spawn_with(index, StorageKind::S3, |s| {
+pub async fn small_cache_evicts_and_concurrent_reads_agree(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
         s.frame_cache_size = tessera::config::ByteSize(64 * 1024);
     })
     .await;

@@ -13,12 +13,12 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::wado_support::*;
 
-wado_tests! {
-    sqlite_memory: IndexKind::Sqlite, StorageKind::Memory => [
+backend_tests! {
+    [sqlite_memory] => [
         metadata_from_the_index,
         metadata_of_a_300_instance_series,
     ];
-    postgres_memory: IndexKind::Postgres, StorageKind::Memory => [metadata_from_the_index];
+    [postgres_memory] => [metadata_from_the_index];
 }
 
 /// The stored metadata of an instance with its BulkDataURIs made absolute.
@@ -78,8 +78,8 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-pub async fn metadata_from_the_index(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn metadata_from_the_index(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let expected = expected();
     let files: Vec<Bytes> = METADATA_FILES.iter().map(|n| read_testdata(n)).collect();
     let result = StowResult::from(app.stow(&files).await).await;
@@ -301,8 +301,8 @@ pub async fn metadata_from_the_index(index: IndexKind, storage: StorageKind) {
 
 /// Assembly speed of a large series' metadata (printed; the bound is loose for debug builds
 /// on a shared 2-core machine).
-pub async fn metadata_of_a_300_instance_series(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn metadata_of_a_300_instance_series(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for batch in 0..6 {
         let parts: Vec<Bytes> = (0..50)
             .map(|i| crate::suite::ct_variant(batch * 50 + i))

@@ -1,19 +1,22 @@
 //! Rendered resources and thumbnails (PS3.18 10.4.1.1.3, 8.3.5) through HTTP against the
-//! real app, on the SQLite and the PostgreSQL index: the returned PNG/JPEG is decoded and
-//! compared with the window computed here from pydicom's pixels (PS3.3 C.11.2.1.2).
+//! real app, on the SQLite and the PostgreSQL index (memory blob store): the returned
+//! PNG/JPEG is decoded and compared with the window computed here from pydicom's pixels
+//! (PS3.3 C.11.2.1.2).
 
 use image::DynamicImage;
 
 use crate::helpers::*;
 use crate::pixels::*;
 
-on_both_indexes!(
-    greyscale_windows,
-    colour_images,
-    viewports_thumbnails_and_multiframe,
-    study_and_series,
-    bad_parameters_and_missing_things,
-);
+backend_tests! {
+    every_index_in_memory => [
+        greyscale_windows,
+        colour_images,
+        viewports_thumbnails_and_multiframe,
+        study_and_series,
+        bad_parameters_and_missing_things,
+    ];
+}
 
 const PNG: &str = "image/png";
 
@@ -106,8 +109,8 @@ fn variant(name: &str, replacements: &[(&str, &str)]) -> bytes::Bytes {
     bytes::Bytes::from(data)
 }
 
-pub async fn greyscale_windows(index: IndexKind) {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+pub async fn greyscale_windows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     store(&app, "CT_small.dcm").await;
     store(&app, "MR_small.dcm").await;
     let ct = instance_path("CT_small.dcm");
@@ -206,8 +209,8 @@ fn rgb_samples(image: &DynamicImage) -> Vec<i64> {
     image.to_rgb8().iter().map(|&v| i64::from(v)).collect()
 }
 
-pub async fn colour_images(index: IndexKind) {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+pub async fn colour_images(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let r = reference();
     let cases: [(&str, u32, Option<i64>); 8] = [
         ("examples_rgb_color.dcm", 1, None),
@@ -249,8 +252,8 @@ pub async fn colour_images(index: IndexKind) {
     assert!(matches!(jpeg, DynamicImage::ImageRgb8(_)));
 }
 
-pub async fn viewports_thumbnails_and_multiframe(index: IndexKind) {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+pub async fn viewports_thumbnails_and_multiframe(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for name in ["CT_small.dcm", "JPEG2000.dcm", "examples_ybr_color.dcm"] {
         store(&app, name).await;
     }
@@ -354,8 +357,8 @@ pub async fn viewports_thumbnails_and_multiframe(index: IndexKind) {
     assert_ne!(frame_thumb, thumb);
 }
 
-pub async fn study_and_series(index: IndexKind) {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+pub async fn study_and_series(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let e = expected();
     let series = e["SC_rgb_jpeg_dcmtk.dcm"]["series_instance_uid"]
         .as_str()
@@ -414,8 +417,8 @@ pub async fn study_and_series(index: IndexKind) {
     }
 }
 
-pub async fn bad_parameters_and_missing_things(index: IndexKind) {
-    let app = TestApp::spawn(index, StorageKind::Memory).await;
+pub async fn bad_parameters_and_missing_things(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for name in [
         "CT_small.dcm",
         "rtplan.dcm",

@@ -15,29 +15,20 @@ use tessera::index::DuplicatePolicy;
 use crate::helpers::*;
 use crate::wado_support::*;
 
-wado_tests! {
-    sqlite_memory: IndexKind::Sqlite, StorageKind::Memory => [
+backend_tests! {
+    every_index_in_memory => [
         round_trip_bit_exact,
         default_transfer_syntax_is_explicit_little_endian,
         accept_negotiation,
         errors,
     ];
-    postgres_memory: IndexKind::Postgres, StorageKind::Memory => [
-        round_trip_bit_exact,
-        default_transfer_syntax_is_explicit_little_endian,
-        accept_negotiation,
-        errors,
-    ];
-    sqlite_local: IndexKind::Sqlite, StorageKind::Local => [round_trip_bit_exact];
-    sqlite_s3: IndexKind::Sqlite, StorageKind::S3 => [round_trip_bit_exact];
+    [sqlite_local, sqlite_s3] => [round_trip_bit_exact];
 }
 
-pub async fn round_trip_bit_exact(index: IndexKind, storage: StorageKind) {
+pub async fn round_trip_bit_exact(backend: Backend) {
     // Several files share SOP Instance UIDs: each overwrites the last.
-    let app = TestApp::spawn_with(index, storage, |s| {
-        s.duplicate_policy = DuplicatePolicy::Overwrite
-    })
-    .await;
+    let app =
+        TestApp::spawn_with(backend, |s| s.duplicate_policy = DuplicatePolicy::Overwrite).await;
     let expected = expected();
     let mut current: BTreeMap<String, (Value, Bytes)> = BTreeMap::new();
     for (name, exp) in expected.as_object().unwrap() {
@@ -119,14 +110,9 @@ fn pixel_module(tag: Tag) -> bool {
     tag.group() == 0x0028 || tag.group() == 0x7FE0 || tag.group() == 0x0002
 }
 
-pub async fn default_transfer_syntax_is_explicit_little_endian(
-    index: IndexKind,
-    storage: StorageKind,
-) {
-    let app = TestApp::spawn_with(index, storage, |s| {
-        s.duplicate_policy = DuplicatePolicy::Overwrite
-    })
-    .await;
+pub async fn default_transfer_syntax_is_explicit_little_endian(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, |s| s.duplicate_policy = DuplicatePolicy::Overwrite).await;
     let expected = expected();
     let mut decoded = 0;
     let mut refused = Vec::new();
@@ -259,8 +245,8 @@ fn ct_in_study(study: &str, n: u32) -> (Bytes, String) {
     (Bytes::from(out), sop)
 }
 
-pub async fn accept_negotiation(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn accept_negotiation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let ct = exp(CT);
     let rgb = exp("examples_rgb_color.dcm");
     let ct_bytes = read_testdata(CT);
@@ -429,8 +415,8 @@ pub async fn accept_negotiation(index: IndexKind, storage: StorageKind) {
     );
 }
 
-pub async fn errors(index: IndexKind, storage: StorageKind) {
-    let app = TestApp::spawn(index, storage).await;
+pub async fn errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     assert_eq!(app.stow_one(&read_testdata(CT)).await.status, 200);
     let ct = exp(CT);
     let study = ct["study_instance_uid"].as_str().unwrap();

@@ -9,21 +9,6 @@ use tessera::http::media::MediaType;
 
 use crate::helpers::*;
 
-/// One `#[tokio::test]` per (test, backend pair).
-macro_rules! wado_tests {
-    ($($module:ident: $index:expr, $storage:expr => [$($test:ident),* $(,)?];)*) => {$(
-        mod $module {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test($index, $storage).await
-                }
-            )*
-        }
-    )*};
-}
-
 pub const ELE: &str = "1.2.840.10008.1.2.1";
 pub const DICOM_ANY: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
 pub const DICOM_DEFAULT: &str = "multipart/related; type=\"application/dicom\"";

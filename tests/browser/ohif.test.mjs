@@ -157,6 +157,20 @@ async function waitFor(page, what, fn, timeoutMs = 60000, lastSeen = () => undef
   }
 }
 
+// `n` notches of the mouse wheel over the viewport, one at a time as a user scrolls: each
+// waits until the viewport has moved to another image (not for a fixed pause) before the next.
+async function wheelSteps(page, n, what) {
+  for (let i = 1; i <= n; i++) {
+    const before = await viewportState(page);
+    let now = null;
+    await page.mouse.wheel(0, 120);
+    await waitFor(page, `${what}: wheel notch ${i} of ${n} to show another image`, async () => {
+      now = await viewportState(page);
+      return now !== null && (before === null || now.imageId !== before.imageId);
+    }, 15000, () => ({ before: before && before.imageId, now: now && now.imageId }));
+  }
+}
+
 // CT slice index k (0-based) from a WADO-RS imageId naming instance <series>.<k+1>.
 function ctSlice(imageId) {
   const m = imageId.match(new RegExp(`/instances/${expected.ct_series.replace(/\./g, '\\.')}\\.(\\d+)/frames/`));
@@ -323,10 +337,7 @@ console.log('3. opening the study draws, scrolls, plays the multi-frame instance
   const canvas = page.locator('canvas.cornerstone-canvas').first();
   const box = await canvas.boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  for (let i = 0; i < 5; i++) {
-    await page.mouse.wheel(0, 120);
-    await page.waitForTimeout(80);
-  }
+  await wheelSteps(page, 5, 'scrolling the CT stack');
   const scrolled = await expectCtSlice(page, 'after scrolling', first.k);
   check(Math.abs(scrolled.stats.mean - first.stats.mean) > 2, `scrolling changed the pixels (mean ${first.stats.mean.toFixed(1)} -> ${scrolled.stats.mean.toFixed(1)})`);
   await shot(page, 'ohif-viewer-scrolled');
@@ -341,10 +352,7 @@ console.log('3. opening the study draws, scrolls, plays the multi-frame instance
   await thumb.dblclick().catch(e => fail(`cannot open the multi-frame series: ${e.message}`));
   const mfShown = await expectMfFrame(page, 'multi-frame opened');
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  for (let i = 0; i < 3; i++) {
-    await page.mouse.wheel(0, 120);
-    await page.waitForTimeout(80);
-  }
+  await wheelSteps(page, 3, 'stepping the multi-frame instance');
   const mfStepped = await expectMfFrame(page, 'multi-frame stepped by the wheel', mfShown.f);
   check(Math.abs(mfStepped.stats.mean - mfShown.stats.mean) > 2,
     `multi-frame: stepping changed the pixels (frame ${mfShown.f + 1} -> ${mfStepped.f + 1}, mean ${mfShown.stats.mean.toFixed(1)} -> ${mfStepped.stats.mean.toFixed(1)})`);

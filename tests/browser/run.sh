@@ -55,28 +55,41 @@ cleanup() {
 trap cleanup EXIT
 
 python3 "$HERE/make_study.py" "$WORK/study"
-read -r PORT_A PORT_B < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])
-for x in s: x.close()')
-A="http://127.0.0.1:$PORT_A"
-B="http://127.0.0.1:$PORT_B"
 
-"$BIN" serve --listen "127.0.0.1:$PORT_A" --data-dir "$WORK/a" --viewer-dir "$VIEWER_DIR" \
-    >"$ARTIFACTS/tessera-a.log" 2>&1 &
-PIDS+=($!)
-"$BIN" serve --listen "127.0.0.1:$PORT_B" --data-dir "$WORK/b" --viewer-dir "$VIEWER_DIR" \
-    --viewer-dicomweb-url "$A/dicom-web" >"$ARTIFACTS/tessera-b.log" 2>&1 &
-PIDS+=($!)
-for url in "$A" "$B"; do
-    for _ in $(seq 1 100); do
-        curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && break
-        sleep 0.2
+# Start `tessera serve --listen 127.0.0.1:0 ARGS...` with its output in LOG, and set URL to
+# the address it says it bound (the one line "tessera: listening on http://ADDR" on its
+# stdout): no port is reserved here and released, which another process could take in
+# between. Fails, showing the log, when that line does not come within 30 s or the server
+# exits first.
+start_tessera() {
+    local log="$1"
+    shift
+    "$BIN" serve --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + 30))
+    while :; do
+        URL="$(grep -aoE -m 1 'tessera: listening on http://[0-9A-Za-z.:]+' "$log" | sed 's/^tessera: listening on //')" || true
+        [[ -n "$URL" ]] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$log" >&2
+            die "tessera exited before listening (log above, and in $log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            cat "$log" >&2
+            die "tessera did not say where it listens within 30 s (log above, and in $log)"
+        fi
+        sleep 0.1
     done
-    curl -fsS -o /dev/null "$url/healthz" || die "tessera at $url did not become healthy (see $ARTIFACTS)"
-done
+    curl -fsS -o /dev/null "$URL/healthz" || die "tessera at $URL is not healthy (see $log)"
+}
+
+# A holds the study; B serves only the viewer, pointed at A: A first, to learn its address.
+start_tessera "$ARTIFACTS/tessera-a.log" --data-dir "$WORK/a" --viewer-dir "$VIEWER_DIR"
+A="$URL"
+start_tessera "$ARTIFACTS/tessera-b.log" --data-dir "$WORK/b" --viewer-dir "$VIEWER_DIR" \
+    --viewer-dicomweb-url "$A/dicom-web"
+B="$URL"
 
 python3 - "$A" "$WORK/study" <<'PY'
 import glob, sys, requests

@@ -1,7 +1,7 @@
 """Start a real Tessera server (the debug binary cargo built) for real-client checks."""
 
 import os
-import socket
+import re
 import subprocess
 import tempfile
 import time
@@ -13,10 +13,31 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ANNOUNCE = re.compile(r"tessera: listening on (http://[0-9A-Za-z.:\[\]]+)")
+
+
+def _announced_url(proc: subprocess.Popen, log_path: Path, deadline_s: float = 30.0) -> str:
+    """The URL `tessera serve --listen 127.0.0.1:0` prints once its socket is bound (its
+    stdout goes to `log_path`, which never fills up the way a pipe would). Fails with the
+    server's output when the line does not come within the deadline or the server exits."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        found = ANNOUNCE.search(log_path.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"tessera exited ({proc.returncode}) before listening:\n"
+                + log_path.read_text(errors="replace")
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(
+                f"tessera did not say where it listens within {deadline_s} s:\n"
+                + log_path.read_text(errors="replace")
+            )
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -24,24 +45,24 @@ def tessera():
     binary = Path(os.environ.get("TESSERA_BIN", REPO / "target" / "debug" / "tessera"))
     assert binary.exists(), f"{binary} missing: run cargo build first (scripts/test.sh does)"
     data_dir = Path(tempfile.mkdtemp(prefix="tessera-py-"))
-    port = _free_port()
-    log = open(data_dir / "server.log", "wb")
-    proc = subprocess.Popen(
-        [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    else:
+    log_path = data_dir / "server.log"
+    # Port 0: the server takes a free port and says which (no port reserved here and
+    # released, which another process could take in between).
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = _announced_url(proc, log_path)
+    try:
+        status = requests.get(f"{base}/healthz", timeout=10).status_code
+    except requests.RequestException as e:
+        status = repr(e)
+    if status != 200:
         proc.kill()
-        raise RuntimeError("tessera did not become healthy: " + (data_dir / "server.log").read_text())
+        proc.wait()
+        raise RuntimeError(f"tessera at {base} is not healthy ({status}):\n" + log_path.read_text())
     yield {"base": base, "dicomweb": f"{base}/dicom-web", "data_dir": data_dir}
     proc.terminate()
     proc.wait(timeout=10)
