@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
+use dicom_dictionary_std::uids;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use tessera::query::{parse, Level, Limits};
 use tessera_dicom::uid::{SeriesUid, StudyUid};
@@ -27,7 +28,7 @@ fn instance(study: u32, series: u32, number: u32) -> Bytes {
     put(
         tags::SOP_CLASS_UID,
         VR::UI,
-        "1.2.840.10008.5.1.4.1.1.7".into(),
+        uids::SECONDARY_CAPTURE_IMAGE_STORAGE.into(),
     );
     put(tags::SOP_INSTANCE_UID, VR::UI, sop.clone());
     put(
@@ -57,8 +58,8 @@ fn instance(study: u32, series: u32, number: u32) -> Bytes {
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
-                .transfer_syntax("1.2.840.10008.1.2.1")
-                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
                 .media_storage_sop_instance_uid(sop),
         )
         .unwrap();

@@ -1,5 +1,6 @@
 //! The STOW suite, run on every (index, blob store) pair.
 
+use dicom_dictionary_std::uids;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -256,7 +257,8 @@ async fn every_testdata_file_bit_exact(backend: Backend, spool: Option<u64>) {
             (_, None) => {
                 // Only a deflated data set may lack byte ranges.
                 assert_eq!(
-                    exp["transfer_syntax_uid"], "1.2.840.10008.1.2.1.99",
+                    exp["transfer_syntax_uid"],
+                    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
                     "{name}: frames not located"
                 );
             }
@@ -324,7 +326,7 @@ async fn every_testdata_file_bit_exact(backend: Backend, spool: Option<u64>) {
         .as_object()
         .unwrap()
         .values()
-        .filter(|e| e["transfer_syntax_uid"] != "1.2.840.10008.1.2.1.99")
+        .filter(|e| e["transfer_syntax_uid"] != uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         .filter_map(|e| e["pixel_data"]["frames"].as_array().map(Vec::len))
         .sum();
     assert!(want_frames > 100);
@@ -353,7 +355,7 @@ pub async fn stores_a_batch_in_one_request(backend: Backend) {
     assert_eq!(study.modalities_in_study, vec!["CT".to_string()]);
     assert_eq!(
         study.sop_classes_in_study,
-        vec!["1.2.840.10008.5.1.4.1.1.2".to_string()]
+        vec![uids::CT_IMAGE_STORAGE.to_string()]
     );
     // Two studies in one request: no study-level RetrieveURL.
     let result = StowResult::from(

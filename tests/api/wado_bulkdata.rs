@@ -2,6 +2,7 @@
 //! multipart, encapsulated Pixel Data as stored and decoded, big endian values, unknown paths.
 
 use bytes::Bytes;
+use dicom_dictionary_std::uids;
 
 use crate::helpers::*;
 use crate::wado_support::*;
@@ -57,7 +58,10 @@ pub async fn bulk_data_ranges_and_representations(backend: Backend) {
     assert_eq!(response.headers()["accept-ranges"], "bytes");
     assert_eq!(
         content_type(&response),
-        format!("application/octet-stream; transfer-syntax={ELE}")
+        format!(
+            "application/octet-stream; transfer-syntax={}",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        )
     );
     assert!(response.bytes().await.unwrap() == whole);
     for (range, slice) in [
@@ -130,14 +134,20 @@ pub async fn bulk_data_ranges_and_representations(backend: Backend) {
         "j2k decoded",
     )
     .await;
-    assert_eq!(parts[0].transfer_syntax().as_deref(), Some(ELE));
+    assert_eq!(
+        parts[0].transfer_syntax().as_deref(),
+        Some(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+    );
     assert_eq!(parts[0].body.len(), decoded_length(j2k));
     let response = get(
         &app,
         &j2k_pixels,
         &[(
             "accept",
-            &format!("application/octet-stream; transfer-syntax={JPEG_BASELINE}"),
+            &format!(
+                "application/octet-stream; transfer-syntax={}",
+                uids::JPEG_BASELINE8_BIT
+            ),
         )],
     )
     .await;
@@ -169,7 +179,10 @@ pub async fn bulk_data_ranges_and_representations(backend: Backend) {
             parts[0].body[..] == file[offset..offset + parts[0].body.len()],
             "{name}: as stored"
         );
-        assert_eq!(parts[0].transfer_syntax().as_deref(), Some(BIG_ENDIAN));
+        assert_eq!(
+            parts[0].transfer_syntax().as_deref(),
+            Some(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN)
+        );
     }
 
     // Paths that the metadata does not hand out.

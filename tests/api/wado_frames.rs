@@ -3,6 +3,7 @@
 //! against pydicom's hashes (testdata/expected.json), decoded frames against what pydicom
 //! decodes (tests/support/pydicom_frames.py), negotiation, errors, the cache in /metrics.
 
+use dicom_dictionary_std::uids;
 use sha2::Digest;
 
 use crate::helpers::*;
@@ -24,7 +25,6 @@ backend_tests! {
 
 const AS_STORED: &str = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
 const NATIVE: &str = "multipart/related; type=\"application/octet-stream\"";
-const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 async fn app(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |s| {
@@ -52,8 +52,8 @@ fn stored_label(name: &str) -> String {
         .as_str()
         .unwrap()
         .to_string();
-    if ts == "1.2.840.10008.1.2.1.99" {
-        EXPLICIT_LE.into()
+    if ts == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
+        uids::EXPLICIT_VR_LITTLE_ENDIAN.into()
     } else {
         ts
     }
@@ -163,12 +163,12 @@ fn expectation(name: &str) -> Expect {
         _ => {}
     }
     match ts {
-        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" if !cfg!(feature = "jpeg-ls") => {
+        uids::JPEGLS_LOSSLESS | uids::JPEGLS_NEAR_LOSSLESS if !cfg!(feature = "jpeg-ls") => {
             Expect::NotAcceptable
         }
         // libjpeg and jpeg-decoder disagree by up to 3 on a handful of YBR samples.
-        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" => Expect::Lossy(3),
-        "1.2.840.10008.1.2.4.91" => Expect::Lossy(2),
+        uids::JPEG_BASELINE8_BIT | uids::JPEG_EXTENDED12_BIT => Expect::Lossy(3),
+        uids::JPEG2000 => Expect::Lossy(2),
         _ => Expect::Exact,
     }
 }
@@ -207,7 +207,10 @@ pub async fn decoded_frames_match_pydicom(backend: Backend) {
             let n = i as u32 + 1;
             assert_eq!(
                 part.content_type,
-                format!("application/octet-stream; transfer-syntax={EXPLICIT_LE}"),
+                format!(
+                    "application/octet-stream; transfer-syntax={}",
+                    uids::EXPLICIT_VR_LITTLE_ENDIAN
+                ),
                 "{name}"
             );
             let context = format!("{name} frame {n}");
@@ -349,7 +352,10 @@ pub async fn negotiation(backend: Backend) {
     assert_eq!(r.status(), 200);
     assert_eq!(
         content_type(&r),
-        format!("application/octet-stream; transfer-syntax={EXPLICIT_LE}")
+        format!(
+            "application/octet-stream; transfer-syntax={}",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        )
     );
     assert_eq!(sha256_hex(&r.bytes().await.unwrap()), hash("CT_small.dcm"));
 

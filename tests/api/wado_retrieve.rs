@@ -3,6 +3,7 @@
 //! error statuses. Expectations come from the files themselves and from pydicom's reading of
 //! them (testdata/expected.json), not from the server's own code.
 
+use dicom_dictionary_std::uids;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
@@ -140,16 +141,24 @@ pub async fn default_transfer_syntax_is_explicit_little_endian(backend: Backend)
         )
         .await;
         assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].transfer_syntax().as_deref(), Some(ELE), "{name}");
-        if stored_ts == ELE {
+        assert_eq!(
+            parts[0].transfer_syntax().as_deref(),
+            Some(uids::EXPLICIT_VR_LITTLE_ENDIAN),
+            "{name}"
+        );
+        if stored_ts == uids::EXPLICIT_VR_LITTLE_ENDIAN {
             assert!(
                 parts[0].body == bytes,
-                "{name}: ELE must be served as stored"
+                "{name}: uids::EXPLICIT_VR_LITTLE_ENDIAN must be served as stored"
             );
         }
         let got = dicom(&parts[0].body, name);
         let original = dicom(&bytes, name);
-        assert_eq!(got.meta().transfer_syntax(), ELE, "{name}");
+        assert_eq!(
+            got.meta().transfer_syntax(),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            "{name}"
+        );
         // Same attributes, values and all, outside the pixel module.
         for element in original.iter() {
             let tag = element.tag();
@@ -176,7 +185,7 @@ pub async fn default_transfer_syntax_is_explicit_little_endian(backend: Backend)
             continue;
         }
         let pixels = binary(&got, tags::PIXEL_DATA).unwrap_or_else(|| panic!("{name}: no pixels"));
-        if stored_ts == DEFLATED {
+        if stored_ts == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
             assert_frames(&pixels, exp, name);
         } else if is_native(stored_ts) {
             let want = native_pixels_little_endian(&bytes, exp);
@@ -193,9 +202,9 @@ pub async fn default_transfer_syntax_is_explicit_little_endian(backend: Backend)
         // Lossless encodings of MR_small decode to MR_small's pixels exactly.
         if name.starts_with("MR_small_")
             && [
-                "1.2.840.10008.1.2.5",
-                JPEG_LS_LOSSLESS,
-                "1.2.840.10008.1.2.4.90",
+                uids::RLE_LOSSLESS,
+                uids::JPEGLS_LOSSLESS,
+                uids::JPEG2000_LOSSLESS,
             ]
             .contains(&stored_ts)
         {
@@ -277,7 +286,10 @@ pub async fn accept_negotiation(backend: Backend) {
     // */* and no Accept at all: multipart application/dicom in the default syntax.
     for headers in [vec![("accept", "*/*")], vec![]] {
         let parts = get_parts(&app, &ct_path, &headers, "application/dicom", "*/*").await;
-        assert_eq!(parts[0].transfer_syntax().as_deref(), Some(ELE));
+        assert_eq!(
+            parts[0].transfer_syntax().as_deref(),
+            Some(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+        );
         assert!(parts[0].body == ct_bytes);
     }
     // The accept query parameter overrides the header.
@@ -316,9 +328,9 @@ pub async fn accept_negotiation(backend: Backend) {
     assert!(message.contains("multipart/related"), "{message}");
     // Transfer syntaxes that cannot be produced.
     for (ts, why) in [
-        ("1.2.840.10008.1.2.4.90", "no encoder"),
-        (JPEG_BASELINE, "8 bit"),
-        ("1.2.840.10008.1.2.5", "no encoder"),
+        (uids::JPEG2000_LOSSLESS, "no encoder"),
+        (uids::JPEG_BASELINE8_BIT, "8 bit"),
+        (uids::RLE_LOSSLESS, "no encoder"),
         ("1.2.3.4.5", "unknown"),
     ] {
         let accept = format!("multipart/related; type=\"application/dicom\"; transfer-syntax={ts}");
@@ -332,18 +344,27 @@ pub async fn accept_negotiation(backend: Backend) {
         &ct_path,
         &[(
             "accept",
-            &format!("{DICOM_DEFAULT}; transfer-syntax={IMPLICIT}"),
+            &format!(
+                "{DICOM_DEFAULT}; transfer-syntax={}",
+                uids::IMPLICIT_VR_LITTLE_ENDIAN
+            ),
         )],
         "application/dicom",
         "implicit",
     )
     .await;
-    assert_eq!(parts[0].transfer_syntax().as_deref(), Some(IMPLICIT));
+    assert_eq!(
+        parts[0].transfer_syntax().as_deref(),
+        Some(uids::IMPLICIT_VR_LITTLE_ENDIAN)
+    );
     let got = dicom(&parts[0].body, "implicit");
-    assert_eq!(got.meta().transfer_syntax(), IMPLICIT);
+    assert_eq!(
+        got.meta().transfer_syntax(),
+        uids::IMPLICIT_VR_LITTLE_ENDIAN
+    );
     assert_frames(&binary(&got, tags::PIXEL_DATA).unwrap(), &ct, "implicit");
     // JPEG-LS lossless from native 16-bit: decodes back to the same pixels.
-    let accept = format!("{DICOM_DEFAULT}; transfer-syntax={JPEG_LS_LOSSLESS}");
+    let accept = format!("{DICOM_DEFAULT}; transfer-syntax={}", uids::JPEGLS_LOSSLESS);
     let response = get(&app, &ct_path, &[("accept", &accept)]).await;
     if cfg!(feature = "jpeg-ls") {
         assert_eq!(response.status().as_u16(), 200);
@@ -352,10 +373,10 @@ pub async fn accept_negotiation(backend: Backend) {
         let parts = parse_multipart(&ctype, &body, "jpeg-ls");
         assert_eq!(
             parts[0].transfer_syntax().as_deref(),
-            Some(JPEG_LS_LOSSLESS)
+            Some(uids::JPEGLS_LOSSLESS)
         );
         let object = dicom(&parts[0].body, "jpeg-ls");
-        assert_eq!(object.meta().transfer_syntax(), JPEG_LS_LOSSLESS);
+        assert_eq!(object.meta().transfer_syntax(), uids::JPEGLS_LOSSLESS);
         use dicom_pixeldata::PixelDecoder;
         let decoded = object.decode_pixel_data().unwrap();
         let pixels: Vec<u8> = decoded
@@ -373,15 +394,21 @@ pub async fn accept_negotiation(backend: Backend) {
         &instance_path(&rgb),
         &[(
             "accept",
-            &format!("{DICOM_DEFAULT}; transfer-syntax={JPEG_BASELINE}"),
+            &format!(
+                "{DICOM_DEFAULT}; transfer-syntax={}",
+                uids::JPEG_BASELINE8_BIT
+            ),
         )],
         "application/dicom",
         "jpeg",
     )
     .await;
-    assert_eq!(parts[0].transfer_syntax().as_deref(), Some(JPEG_BASELINE));
+    assert_eq!(
+        parts[0].transfer_syntax().as_deref(),
+        Some(uids::JPEG_BASELINE8_BIT)
+    );
     let object = dicom(&parts[0].body, "jpeg");
-    assert_eq!(object.meta().transfer_syntax(), JPEG_BASELINE);
+    assert_eq!(object.meta().transfer_syntax(), uids::JPEG_BASELINE8_BIT);
     assert!(object
         .element(tags::PIXEL_DATA)
         .unwrap()
@@ -391,7 +418,10 @@ pub async fn accept_negotiation(backend: Backend) {
     // A study whose 16-bit CT cannot be JPEG Baseline: 406 for the whole request, decided
     // before anything is sent...
     let study_path = format!("/dicom-web/studies/{rgb_study}");
-    let accept = format!("{DICOM_DEFAULT}; transfer-syntax={JPEG_BASELINE}");
+    let accept = format!(
+        "{DICOM_DEFAULT}; transfer-syntax={}",
+        uids::JPEG_BASELINE8_BIT
+    );
     let response = get(&app, &study_path, &[("accept", &accept)]).await;
     let message = expect_error(response, 406, "one instance cannot be transcoded").await;
     assert!(
@@ -411,7 +441,10 @@ pub async fn accept_negotiation(backend: Backend) {
     let syntaxes: BTreeSet<String> = parts.iter().filter_map(Part::transfer_syntax).collect();
     assert_eq!(
         syntaxes,
-        BTreeSet::from([ELE.to_string(), JPEG_BASELINE.to_string()])
+        BTreeSet::from([
+            uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+            uids::JPEG_BASELINE8_BIT.to_string()
+        ])
     );
 }
 

@@ -3,13 +3,13 @@
 
 use bytes::Bytes;
 use dicom_core::Tag;
+use dicom_dictionary_std::uids;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use serde_json::Value;
 use tessera::http::media::MediaType;
 
 use crate::helpers::*;
 
-pub const ELE: &str = "1.2.840.10008.1.2.1";
 pub const DICOM_ANY: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
 pub const DICOM_DEFAULT: &str = "multipart/related; type=\"application/dicom\"";
 
@@ -224,7 +224,7 @@ pub fn bulk_data_uris(value: &Value, out: &mut Vec<String>) {
 /// for big endian files (OW words; whole samples above 16 bits, as pydicom reads them).
 pub fn native_pixels_little_endian(file: &[u8], exp: &Value) -> Vec<u8> {
     let offset = exp["pixel_data_value_offset"].as_u64().unwrap() as usize;
-    let big = exp["transfer_syntax_uid"] == "1.2.840.10008.1.2.2";
+    let big = exp["transfer_syntax_uid"] == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN;
     let header: [u8; 4] = file[offset - 4..offset].try_into().unwrap();
     let length = if big {
         u32::from_be_bytes(header)
@@ -243,11 +243,6 @@ pub fn native_pixels_little_endian(file: &[u8], exp: &Value) -> Vec<u8> {
 }
 
 pub const CT: &str = "CT_small.dcm";
-pub const IMPLICIT: &str = "1.2.840.10008.1.2";
-pub const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-pub const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
-pub const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
-pub const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
 
 pub fn exp(name: &str) -> Value {
     expected()[name].clone()
@@ -262,7 +257,13 @@ pub fn ts_of(exp: &Value) -> &str {
 }
 
 pub fn is_native(ts: &str) -> bool {
-    [ELE, IMPLICIT, BIG_ENDIAN, DEFLATED].contains(&ts)
+    [
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+        uids::IMPLICIT_VR_LITTLE_ENDIAN,
+        tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN,
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    ]
+    .contains(&ts)
 }
 
 /// Whether the server is expected to decode this file's pixel data (codecs built in, 8 or
@@ -273,20 +274,20 @@ pub fn decodable(exp: &Value) -> bool {
         return true;
     }
     let mut decoders = vec![
-        "1.2.840.10008.1.2.5",
-        JPEG_BASELINE,
-        "1.2.840.10008.1.2.4.51",
-        "1.2.840.10008.1.2.4.57",
-        "1.2.840.10008.1.2.4.70",
-        "1.2.840.10008.1.2.4.90",
-        "1.2.840.10008.1.2.4.91",
+        uids::RLE_LOSSLESS,
+        uids::JPEG_BASELINE8_BIT,
+        uids::JPEG_EXTENDED12_BIT,
+        uids::JPEG_LOSSLESS,
+        uids::JPEG_LOSSLESS_SV1,
+        uids::JPEG2000_LOSSLESS,
+        uids::JPEG2000,
     ];
     if cfg!(feature = "jpeg-ls") {
-        decoders.extend([JPEG_LS_LOSSLESS, "1.2.840.10008.1.2.4.81"]);
+        decoders.extend([uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS]);
     }
     let bits = exp["bits_allocated"].as_u64();
     // jpeg-decoder reads 8-bit DCT only: no 12-bit JPEG Extended.
-    if ts == "1.2.840.10008.1.2.4.51" && bits != Some(8) {
+    if ts == uids::JPEG_EXTENDED12_BIT && bits != Some(8) {
         return false;
     }
     decoders.contains(&ts) && matches!(bits, Some(8) | Some(16))

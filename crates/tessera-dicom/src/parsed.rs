@@ -3,6 +3,7 @@
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
+use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
@@ -98,7 +99,7 @@ fn reject_what_the_parser_mishandles(
     layout: &Part10Layout,
     bytes: &[u8],
 ) -> Result<(), DicomError> {
-    let declared_implicit = layout.transfer_syntax == "1.2.840.10008.1.2";
+    let declared_implicit = layout.transfer_syntax == uids::IMPLICIT_VR_LITTLE_ENDIAN;
     if layout.encoding == DatasetEncoding::ImplicitLittle && !declared_implicit {
         return Err(DicomError::Malformed {
             offset: layout.dataset_offset,

@@ -16,6 +16,12 @@ pub enum UidError {
     BadCharacters { kind: &'static str, value: String },
 }
 
+/// Explicit VR Big Endian, retired by the standard (PS3.5 A.3) and so marked deprecated in
+/// dicom-dictionary-std; Tessera still stores, reads and serves it. Every other transfer
+/// syntax and SOP class UID is used straight from `dicom_dictionary_std::uids`.
+#[allow(deprecated)]
+pub const EXPLICIT_VR_BIG_ENDIAN: &str = dicom_dictionary_std::uids::EXPLICIT_VR_BIG_ENDIAN;
+
 /// Trim the padding a DICOM UID value may carry (trailing NUL or space).
 pub fn trim_uid(raw: &str) -> &str {
     raw.trim_matches(|c: char| c == '\0' || c == ' ')
@@ -120,11 +126,12 @@ uid_type!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_dictionary_std::uids;
 
     #[test]
     fn accepts_padded_uids() {
         let uid = StudyUid::parse("1.2.840.10008.1.2\0").unwrap();
-        assert_eq!(uid.as_str(), "1.2.840.10008.1.2");
+        assert_eq!(uid.as_str(), uids::IMPLICIT_VR_LITTLE_ENDIAN);
     }
 
     #[test]

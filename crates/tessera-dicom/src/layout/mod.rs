@@ -149,12 +149,5 @@ impl fmt::Display for LayoutError {
 
 impl std::error::Error for LayoutError {}
 
-/// Transfer syntax UIDs with a special data set encoding.
-pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
-/// Explicit VR Big Endian (retired).
-pub const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-/// Deflated Explicit VR Little Endian.
-pub const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1.99";
-
 /// Maximum nesting of sequences before the data is declared malformed.
 pub const MAX_SEQUENCE_DEPTH: usize = 64;

@@ -5,9 +5,9 @@
 use super::read::*;
 use super::{
     DatasetEncoding, ElementLayout, Fragment, LayoutError, Part10Layout, PixelDataLayout,
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
     MAX_SEQUENCE_DEPTH,
 };
+use dicom_dictionary_std::uids;
 
 /// Skips the items of an undefined-length sequence starting at `pos`;
 /// returns the offset after the (FFFE,E0DD) sequence delimiter.
@@ -137,9 +137,9 @@ fn parse_encapsulated(
 
 fn encoding_for(transfer_syntax: &str) -> DatasetEncoding {
     match transfer_syntax {
-        IMPLICIT_VR_LITTLE_ENDIAN => DatasetEncoding::ImplicitLittle,
-        EXPLICIT_VR_BIG_ENDIAN => DatasetEncoding::ExplicitBig,
-        DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => DatasetEncoding::Deflated,
+        uids::IMPLICIT_VR_LITTLE_ENDIAN => DatasetEncoding::ImplicitLittle,
+        crate::uid::EXPLICIT_VR_BIG_ENDIAN => DatasetEncoding::ExplicitBig,
+        uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => DatasetEncoding::Deflated,
         _ => DatasetEncoding::ExplicitLittle,
     }
 }
@@ -188,7 +188,8 @@ pub fn walk(bytes: &[u8]) -> Result<Part10Layout, LayoutError> {
             // Trust the group length for deflated data, whose compressed
             // bytes could look like a group 0002 tag; otherwise tolerate a
             // wrong group length by reading on while the group is 0002.
-            let deflated = transfer_syntax.as_deref() == Some(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
+            let deflated =
+                transfer_syntax.as_deref() == Some(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
             if pos >= end && deflated {
                 break;
             }

@@ -9,6 +9,7 @@
 use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
+use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
@@ -17,14 +18,14 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::error::describe;
 use super::info::PixelInfo;
-use super::syntax::{is_native, EXPLICIT_VR_BIG_ENDIAN, RLE_LOSSLESS};
+use super::syntax::is_native;
 use super::{jpeg, rle};
 use crate::frames::FrameError;
 
 /// Whether a codec built into this server can decode frames of this transfer syntax.
 pub fn can_decode(transfer_syntax: &str) -> bool {
     is_native(transfer_syntax)
-        || transfer_syntax == RLE_LOSSLESS
+        || transfer_syntax == uids::RLE_LOSSLESS
         || TransferSyntaxRegistry
             .get(transfer_syntax)
             .is_some_and(|ts| ts.can_decode_all())
@@ -48,7 +49,7 @@ pub fn native_frame_length(info: &PixelInfo) -> usize {
 /// How the decoded frame is laid out: its photometric interpretation and planar
 /// configuration. Codecs return colour as interleaved RGB.
 pub fn native_layout(info: &PixelInfo) -> (&str, u16) {
-    if info.transfer_syntax == RLE_LOSSLESS {
+    if info.transfer_syntax == uids::RLE_LOSSLESS {
         // RLE has no colour transform: the samples come back as they were encoded.
         (&info.photometric, 0)
     } else if is_native(&info.transfer_syntax) {
@@ -75,7 +76,7 @@ fn swap_unit(info: &PixelInfo) -> usize {
 /// Extra bytes to read past a stored big endian frame so that its last word is whole (an
 /// odd-length frame of 8-bit samples in OW: the final sample sits after the padding byte).
 pub fn read_ahead(info: &PixelInfo, frame_length: u64) -> u64 {
-    if info.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN && swap_unit(info) == 2 {
+    if info.transfer_syntax == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN && swap_unit(info) == 2 {
         frame_length % 2
     } else {
         0
@@ -84,7 +85,7 @@ pub fn read_ahead(info: &PixelInfo, frame_length: u64) -> u64 {
 
 /// Turn a stored frame into native little endian bytes (CPU work: call off the runtime).
 pub fn to_native(info: &PixelInfo, stored: &[u8]) -> Result<Vec<u8>, FrameError> {
-    if info.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN {
+    if info.transfer_syntax == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN {
         let unit = swap_unit(info);
         let mut out = stored.to_vec();
         if unit > 1 {
@@ -98,7 +99,7 @@ pub fn to_native(info: &PixelInfo, stored: &[u8]) -> Result<Vec<u8>, FrameError>
     if is_native(&info.transfer_syntax) {
         return Ok(stored.to_vec());
     }
-    if info.transfer_syntax == RLE_LOSSLESS && info.bits_allocated % 8 == 0 {
+    if info.transfer_syntax == uids::RLE_LOSSLESS && info.bits_allocated % 8 == 0 {
         let pixels = usize::from(info.rows) * usize::from(info.columns);
         return rle::decode(
             stored,
@@ -123,7 +124,7 @@ fn is_rgb_jpeg(info: &PixelInfo) -> bool {
         && info.bits_allocated == 8
         && matches!(
             info.transfer_syntax.as_str(),
-            "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
+            uids::JPEG_BASELINE8_BIT | uids::JPEG_EXTENDED12_BIT
         )
 }
 
@@ -183,7 +184,7 @@ mod tests {
     fn info(ts: &str, bits: u16, vr: Option<&str>) -> PixelInfo {
         PixelInfo {
             transfer_syntax: ts.into(),
-            sop_class_uid: "1.2.840.10008.5.1.4.1.1.7".into(),
+            sop_class_uid: uids::SECONDARY_CAPTURE_IMAGE_STORAGE.into(),
             rows: 1,
             columns: 3,
             samples_per_pixel: 1,
@@ -204,33 +205,33 @@ mod tests {
 
     #[test]
     fn big_endian_is_swapped_per_sample() {
-        let i = info(EXPLICIT_VR_BIG_ENDIAN, 16, Some("OW"));
+        let i = info(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN, 16, Some("OW"));
         assert_eq!(
             to_native(&i, &[0, 1, 0, 2, 0, 3]).unwrap(),
             vec![1, 0, 2, 0, 3, 0]
         );
-        let i = info(EXPLICIT_VR_BIG_ENDIAN, 32, Some("OW"));
+        let i = info(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN, 32, Some("OW"));
         let mut i3 = i.clone();
         i3.columns = 1;
         assert_eq!(to_native(&i3, &[0, 0, 1, 2]).unwrap(), vec![2, 1, 0, 0]);
         // 8-bit samples in OW: words swapped; the odd last sample follows the pad byte.
-        let i = info(EXPLICIT_VR_BIG_ENDIAN, 8, Some("OW"));
+        let i = info(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN, 8, Some("OW"));
         assert_eq!(read_ahead(&i, 3), 1);
         assert_eq!(to_native(&i, &[2, 1, 0, 3]).unwrap(), vec![1, 2, 3]);
-        let i = info(EXPLICIT_VR_BIG_ENDIAN, 8, Some("OB"));
+        let i = info(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN, 8, Some("OB"));
         assert_eq!(read_ahead(&i, 3), 0);
         assert_eq!(to_native(&i, &[1, 2, 3]).unwrap(), vec![1, 2, 3]);
     }
 
     #[test]
     fn unknown_codecs_are_undecodable() {
-        let i = info("1.2.840.10008.1.2.4.100", 8, None);
+        let i = info(uids::MPEG2MPML, 8, None);
         assert!(matches!(
             to_native(&i, &[0; 4]),
             Err(FrameError::Undecodable(_))
         ));
-        assert!(can_decode("1.2.840.10008.1.2.5"));
-        assert!(can_decode("1.2.840.10008.1.2.4.50"));
-        assert!(can_decode("1.2.840.10008.1.2.4.90"));
+        assert!(can_decode(uids::RLE_LOSSLESS));
+        assert!(can_decode(uids::JPEG_BASELINE8_BIT));
+        assert!(can_decode(uids::JPEG2000_LOSSLESS));
     }
 }

@@ -7,6 +7,7 @@
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
+use dicom_dictionary_std::uids;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
@@ -114,7 +115,7 @@ impl PixelInfo {
         let info = PixelInfo {
             transfer_syntax: transfer_syntax.to_string(),
             sop_class_uid: text(object, tags::SOP_CLASS_UID)
-                .unwrap_or_else(|| "1.2.840.10008.5.1.4.1.1.7".into()),
+                .unwrap_or_else(|| uids::SECONDARY_CAPTURE_IMAGE_STORAGE.into()),
             rows: us(tags::ROWS, "Rows")?,
             columns: us(tags::COLUMNS, "Columns")?,
             samples_per_pixel,

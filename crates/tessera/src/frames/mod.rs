@@ -21,6 +21,7 @@ pub mod syntax;
 pub mod whole;
 pub mod window;
 
+use dicom_dictionary_std::uids;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ pub use error::FrameError;
 use info::PixelInfo;
 use params::RenderParams;
 use render::ImageFormat;
-use syntax::{is_native, Source, Stored, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN};
+use syntax::{is_native, Source, Stored};
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
 /// Frames fetched at once for one multi-frame request.
@@ -68,7 +69,7 @@ impl Instance {
     pub fn stored_syntax(&self) -> &str {
         let ts = self.row.transfer_syntax_uid.as_str();
         if self.row.frames.is_none() && is_native(ts) {
-            EXPLICIT_VR_LITTLE_ENDIAN
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
         } else {
             ts
         }
@@ -268,7 +269,7 @@ impl FrameService {
 
     async fn native_frame(&self, instance: &Instance, frame: u32) -> Result<Bytes, FrameError> {
         let ts = instance.row.transfer_syntax_uid.as_str();
-        if is_native(ts) && ts != EXPLICIT_VR_BIG_ENDIAN {
+        if is_native(ts) && ts != tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN {
             return self.stored_frame(instance, frame).await;
         }
         let key = instance.key(frame, Kind::Native);
@@ -276,7 +277,7 @@ impl FrameService {
             return Ok(bytes);
         }
         let info = self.pixel_info(instance).await?;
-        let stored = if ts == EXPLICIT_VR_BIG_ENDIAN {
+        let stored = if ts == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN {
             let length = instance
                 .ranges(frame)
                 .map_or(0, |r| r.iter().map(|r| r.1).sum());

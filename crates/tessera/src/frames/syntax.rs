@@ -6,13 +6,8 @@
 //! transcoded into a compressed syntax: an image media type whose transfer syntax is not
 //! the stored one is not acceptable.
 
-/// Explicit VR Little Endian, the default of `application/octet-stream`.
-pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
-pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
-pub const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-pub const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1.99";
-pub const ENCAPSULATED_UNCOMPRESSED: &str = "1.2.840.10008.1.2.1.98";
-pub const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+use dicom_dictionary_std::uids;
+
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Image media types with their transfer syntaxes, the default first.
@@ -20,39 +15,29 @@ const IMAGE_TYPES: [(&str, &[&str]); 7] = [
     (
         "image/jpeg",
         &[
-            "1.2.840.10008.1.2.4.70",
-            "1.2.840.10008.1.2.4.50",
-            "1.2.840.10008.1.2.4.51",
-            "1.2.840.10008.1.2.4.57",
+            uids::JPEG_LOSSLESS_SV1,
+            uids::JPEG_BASELINE8_BIT,
+            uids::JPEG_EXTENDED12_BIT,
+            uids::JPEG_LOSSLESS,
         ],
     ),
     (
         "image/jls",
-        &["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"],
+        &[uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS],
     ),
-    (
-        "image/jp2",
-        &["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"],
-    ),
-    (
-        "image/jpx",
-        &["1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93"],
-    ),
-    ("image/dicom-rle", &["1.2.840.10008.1.2.5"]),
+    ("image/jp2", &[uids::JPEG2000_LOSSLESS, uids::JPEG2000]),
+    ("image/jpx", &[uids::JPEG2000MC_LOSSLESS, uids::JPEG2000MC]),
+    ("image/dicom-rle", &[uids::RLE_LOSSLESS]),
     (
         "image/jphc",
-        &[
-            "1.2.840.10008.1.2.4.201",
-            "1.2.840.10008.1.2.4.202",
-            "1.2.840.10008.1.2.4.203",
-        ],
+        &[uids::HTJ2K_LOSSLESS, uids::HTJ2K_LOSSLESS_RPCL, uids::HTJ2K],
     ),
     (
         "image/jxl",
         &[
-            "1.2.840.10008.1.2.4.110",
-            "1.2.840.10008.1.2.4.111",
-            "1.2.840.10008.1.2.4.112",
+            uids::JPEGXL_LOSSLESS,
+            uids::JPEGXLJPEG_RECOMPRESSION,
+            uids::JPEGXL,
         ],
     ),
 ];
@@ -61,11 +46,11 @@ const IMAGE_TYPES: [(&str, &[&str]); 7] = [
 pub fn is_native(transfer_syntax: &str) -> bool {
     matches!(
         transfer_syntax,
-        IMPLICIT_VR_LITTLE_ENDIAN
-            | EXPLICIT_VR_LITTLE_ENDIAN
-            | EXPLICIT_VR_BIG_ENDIAN
-            | DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
-            | ENCAPSULATED_UNCOMPRESSED
+        uids::IMPLICIT_VR_LITTLE_ENDIAN
+            | uids::EXPLICIT_VR_LITTLE_ENDIAN
+            | tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN
+            | uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+            | uids::ENCAPSULATED_UNCOMPRESSED_EXPLICIT_VR_LITTLE_ENDIAN
     )
 }
 
@@ -120,14 +105,19 @@ fn stored_choice(stored: Stored<'_>) -> Choice {
 }
 
 fn native_choice(stored: Stored<'_>, label: &str) -> Option<Choice> {
-    if stored.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN && label == EXPLICIT_VR_BIG_ENDIAN {
+    if stored.transfer_syntax == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN
+        && label == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN
+    {
         return Some(Choice {
             media: OCTET_STREAM,
             transfer_syntax: label.to_string(),
             source: Source::Stored,
         });
     }
-    let little = matches!(label, EXPLICIT_VR_LITTLE_ENDIAN | IMPLICIT_VR_LITTLE_ENDIAN);
+    let little = matches!(
+        label,
+        uids::EXPLICIT_VR_LITTLE_ENDIAN | uids::IMPLICIT_VR_LITTLE_ENDIAN
+    );
     (little && (is_native(stored.transfer_syntax) || stored.decodable)).then(|| Choice {
         media: OCTET_STREAM,
         transfer_syntax: label.to_string(),
@@ -145,7 +135,7 @@ pub fn choose(media: &str, transfer_syntax: Option<&str>, stored: Stored<'_>) ->
                 media: OCTET_STREAM,
                 ..stored_choice(stored)
             }),
-            None => native_choice(stored, EXPLICIT_VR_LITTLE_ENDIAN),
+            None => native_choice(stored, uids::EXPLICIT_VR_LITTLE_ENDIAN),
             Some(uid) if uid == stored.transfer_syntax && !is_native(uid) => Some(Choice {
                 media: OCTET_STREAM,
                 ..stored_choice(stored)
@@ -155,7 +145,7 @@ pub fn choose(media: &str, transfer_syntax: Option<&str>, stored: Stored<'_>) ->
         "*/*" | "application/*" => match ts {
             Some("*") => Some(stored_choice(stored)),
             Some(uid) => choose(OCTET_STREAM, Some(uid), stored),
-            None => native_choice(stored, EXPLICIT_VR_LITTLE_ENDIAN)
+            None => native_choice(stored, uids::EXPLICIT_VR_LITTLE_ENDIAN)
                 .or_else(|| (media == "*/*").then(|| stored_choice(stored))),
         },
         "image/*" => {
@@ -182,9 +172,6 @@ pub fn choose(media: &str, transfer_syntax: Option<&str>, stored: Stored<'_>) ->
 mod tests {
     use super::*;
 
-    const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
-    const JPEG_LOSSLESS: &str = "1.2.840.10008.1.2.4.70";
-
     fn stored(ts: &str, decodable: bool) -> Stored<'_> {
         Stored {
             transfer_syntax: ts,
@@ -194,45 +181,50 @@ mod tests {
 
     #[test]
     fn octet_stream() {
-        let s = stored(JPEG_BASELINE, true);
+        let s = stored(uids::JPEG_BASELINE8_BIT, true);
         let c = choose(OCTET_STREAM, Some("*"), s).unwrap();
         assert_eq!(
             (c.source, c.transfer_syntax.as_str()),
-            (Source::Stored, JPEG_BASELINE)
+            (Source::Stored, uids::JPEG_BASELINE8_BIT)
         );
         assert_eq!(c.media, OCTET_STREAM);
         let c = choose(OCTET_STREAM, None, s).unwrap();
         assert_eq!(c.source, Source::Native);
-        assert_eq!(c.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN);
-        assert!(choose(OCTET_STREAM, None, stored(JPEG_BASELINE, false)).is_none());
-        assert!(choose(OCTET_STREAM, Some(JPEG_LOSSLESS), s).is_none());
-        let c = choose(OCTET_STREAM, None, stored(EXPLICIT_VR_BIG_ENDIAN, false)).unwrap();
+        assert_eq!(c.transfer_syntax, uids::EXPLICIT_VR_LITTLE_ENDIAN);
+        assert!(choose(OCTET_STREAM, None, stored(uids::JPEG_BASELINE8_BIT, false)).is_none());
+        assert!(choose(OCTET_STREAM, Some(uids::JPEG_LOSSLESS_SV1), s).is_none());
+        let c = choose(
+            OCTET_STREAM,
+            None,
+            stored(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN, false),
+        )
+        .unwrap();
         assert_eq!(c.source, Source::Native);
         let c = choose(
             OCTET_STREAM,
-            Some(EXPLICIT_VR_BIG_ENDIAN),
-            stored(EXPLICIT_VR_BIG_ENDIAN, false),
+            Some(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN),
+            stored(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN, false),
         )
         .unwrap();
         assert_eq!(c.source, Source::Stored);
         assert!(choose(
             OCTET_STREAM,
-            Some(EXPLICIT_VR_BIG_ENDIAN),
-            stored(EXPLICIT_VR_LITTLE_ENDIAN, false)
+            Some(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN),
+            stored(uids::EXPLICIT_VR_LITTLE_ENDIAN, false)
         )
         .is_none());
     }
 
     #[test]
     fn image_types_need_the_stored_syntax() {
-        let s = stored(JPEG_BASELINE, true);
+        let s = stored(uids::JPEG_BASELINE8_BIT, true);
         assert!(choose("image/jpeg", None, s).is_none(), "default is .70");
         let c = choose("image/jpeg", Some("*"), s).unwrap();
         assert_eq!((c.media, c.source), ("image/jpeg", Source::Stored));
-        assert!(choose("image/jpeg", Some(JPEG_BASELINE), s).is_some());
+        assert!(choose("image/jpeg", Some(uids::JPEG_BASELINE8_BIT), s).is_some());
         assert!(choose("image/jp2", Some("*"), s).is_none());
-        assert!(choose("image/jpeg", None, stored(JPEG_LOSSLESS, true)).is_some());
-        assert!(choose("image/dicom-rle", None, stored("1.2.840.10008.1.2.5", true)).is_some());
+        assert!(choose("image/jpeg", None, stored(uids::JPEG_LOSSLESS_SV1, true)).is_some());
+        assert!(choose("image/dicom-rle", None, stored(uids::RLE_LOSSLESS, true)).is_some());
         assert!(choose("image/png", None, s).is_none());
         let c = choose("image/*", None, s).unwrap();
         assert_eq!(c.media, "image/jpeg");
@@ -240,11 +232,16 @@ mod tests {
 
     #[test]
     fn anything() {
-        let c = choose("*/*", None, stored(JPEG_BASELINE, true)).unwrap();
+        let c = choose("*/*", None, stored(uids::JPEG_BASELINE8_BIT, true)).unwrap();
         assert_eq!(c.source, Source::Native);
-        let c = choose("*/*", None, stored("1.2.840.10008.1.2.4.80", false)).unwrap();
+        let c = choose("*/*", None, stored(uids::JPEGLS_LOSSLESS, false)).unwrap();
         assert_eq!((c.media, c.source), ("image/jls", Source::Stored));
-        let c = choose("*/*", Some("*"), stored(EXPLICIT_VR_LITTLE_ENDIAN, false)).unwrap();
+        let c = choose(
+            "*/*",
+            Some("*"),
+            stored(uids::EXPLICIT_VR_LITTLE_ENDIAN, false),
+        )
+        .unwrap();
         assert_eq!((c.media, c.source), (OCTET_STREAM, Source::Stored));
     }
 }

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
+use dicom_dictionary_std::uids;
 use dicom_object::file::ReadPreamble;
 use dicom_object::OpenFileOptions;
 use dicom_pixeldata::PixelDecoder;
@@ -13,7 +14,6 @@ use dicom_pixeldata::PixelDecoder;
 use super::decode::to_native;
 use super::error::describe;
 use super::info::PixelInfo;
-use super::syntax::EXPLICIT_VR_LITTLE_ENDIAN;
 use crate::frames::FrameError;
 
 /// Every frame of one object.
@@ -61,7 +61,7 @@ pub fn split(bytes: &[u8]) -> Result<WholeFrames, FrameError> {
             Ok(WholeFrames {
                 info,
                 stored: Some(frames.clone()),
-                stored_syntax: EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+                stored_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
                 native: Ok(frames),
             })
         }

@@ -131,11 +131,12 @@ pub fn to_grey(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_dictionary_std::uids;
 
     fn info(bits_allocated: u16, bits_stored: u16, signed: bool) -> PixelInfo {
         PixelInfo {
-            transfer_syntax: "1.2.840.10008.1.2.1".into(),
-            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            transfer_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.into(),
+            sop_class_uid: uids::CT_IMAGE_STORAGE.into(),
             rows: 1,
             columns: 4,
             samples_per_pixel: 1,

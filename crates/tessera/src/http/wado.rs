@@ -286,6 +286,7 @@ pub async fn instance_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_dictionary_std::uids;
 
     fn wanted(accept: &str) -> Vec<Wanted> {
         let mut headers = HeaderMap::new();
@@ -305,7 +306,7 @@ mod tests {
         assert_eq!(
             targets,
             vec![
-                Target::Syntax("1.2.840.10008.1.2.4.50".into()),
+                Target::Syntax(uids::JPEG_BASELINE8_BIT.into()),
                 Target::AsStored
             ]
         );

@@ -14,6 +14,7 @@
 //! Other top-level values are read from a prefix of the blob when the pixel data comes last,
 //! nested ones by parsing the data set.
 
+use dicom_dictionary_std::uids;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -24,9 +25,7 @@ use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use futures::stream::{self, StreamExt};
 
-use super::transcode::{
-    self, Pixels, Target, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-};
+use super::transcode::{self, Pixels, Target};
 use super::values::{primitive_bytes, swap_units, unit_size};
 use super::{blocking, RetrieveService, Scope};
 use crate::index::InstanceRow;
@@ -126,9 +125,9 @@ struct Stored {
 impl Stored {
     fn of(uid: &str) -> Stored {
         Stored {
-            big_endian: uid == layout::EXPLICIT_VR_BIG_ENDIAN,
-            implicit: uid == layout::IMPLICIT_VR_LITTLE_ENDIAN,
-            deflated: uid == layout::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+            big_endian: uid == tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN,
+            implicit: uid == uids::IMPLICIT_VR_LITTLE_ENDIAN,
+            deflated: uid == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
             encapsulated: TransferSyntaxRegistry
                 .get(uid)
                 .is_some_and(|ts| ts.is_encapsulated_pixel_data()),
@@ -179,7 +178,8 @@ impl RetrieveService {
                 transfer_syntax: &stored_uid,
             },
             Target::Syntax(uid)
-                if uid == EXPLICIT_VR_LITTLE_ENDIAN || uid == IMPLICIT_VR_LITTLE_ENDIAN =>
+                if uid == uids::EXPLICIT_VR_LITTLE_ENDIAN
+                    || uid == uids::IMPLICIT_VR_LITTLE_ENDIAN =>
             {
                 Output {
                     as_stored: false,
@@ -189,7 +189,8 @@ impl RetrieveService {
             Target::Syntax(uid) => {
                 return Err(RetrieveError::NotAcceptable(format!(
                     "bulk data is sent as stored (transfer-syntax=* or {stored_uid}) or little \
-                     endian ({EXPLICIT_VR_LITTLE_ENDIAN}), not as {uid}"
+                     endian ({}), not as {uid}",
+                    uids::EXPLICIT_VR_LITTLE_ENDIAN
                 )))
             }
         };
@@ -274,7 +275,7 @@ impl RetrieveService {
     ) -> Result<BulkData, RetrieveError> {
         transcode::decide(
             &row.transfer_syntax_uid,
-            &Target::Syntax(EXPLICIT_VR_LITTLE_ENDIAN.into()),
+            &Target::Syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN.into()),
             Pixels::of(row),
         )
         .map_err(RetrieveError::NotAcceptable)?;
@@ -283,7 +284,7 @@ impl RetrieveService {
         let pixels = blocking(move || {
             let mut object =
                 transcode::open(&bytes).map_err(|e| RetrieveError::Unreadable(e.to_string()))?;
-            transcode::convert(&mut object, EXPLICIT_VR_LITTLE_ENDIAN)
+            transcode::convert(&mut object, uids::EXPLICIT_VR_LITTLE_ENDIAN)
                 .map_err(|why| RetrieveError::NotAcceptable(format!("instance {sop}: {why}")))?;
             element_bytes(&object, tags::PIXEL_DATA, false).ok_or_else(|| {
                 RetrieveError::Unreadable(format!("instance {sop}: no decoded Pixel Data"))

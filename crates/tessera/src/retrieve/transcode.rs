@@ -7,6 +7,7 @@
 //! dicom-pixeldata's codecs. An encapsulated target is produced where a codec can write it.
 //! What cannot be produced is refused *before* anything is sent, from the index row alone.
 
+use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
@@ -14,13 +15,6 @@ use dicom_pixeldata::Transcode;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::index::InstanceRow;
-
-/// The default transfer syntax of `application/dicom` and `application/octet-stream`.
-pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
-/// The other native little endian syntax a client may ask for.
-pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
-const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
-const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// One transfer syntax a client accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +31,7 @@ impl Target {
         match parameter.map(str::trim) {
             Some("*") => Target::AsStored,
             Some(uid) if !uid.is_empty() => Target::Syntax(uid.to_string()),
-            _ => Target::Syntax(EXPLICIT_VR_LITTLE_ENDIAN.to_string()),
+            _ => Target::Syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string()),
         }
     }
 }
@@ -108,7 +102,7 @@ pub fn decide(stored: &str, target: &Target, pixels: Pixels) -> Result<Decision,
         if !bits_decodable {
             return cannot("only 8 and 16 bit pixel data can be decoded");
         }
-        if stored == JPEG_EXTENDED && pixels.bits_allocated != Some(8) {
+        if stored == uids::JPEG_EXTENDED12_BIT && pixels.bits_allocated != Some(8) {
             return cannot("the JPEG decoder reads 8 bit lossy JPEG only, not 12 bit");
         }
     }
@@ -119,13 +113,13 @@ pub fn decide(stored: &str, target: &Target, pixels: Pixels) -> Result<Decision,
         if !pixels.present {
             return cannot("the instance has no pixel data to encode");
         }
-        if want == JPEG_BASELINE && pixels.bits_allocated != Some(8) {
+        if want == uids::JPEG_BASELINE8_BIT && pixels.bits_allocated != Some(8) {
             return cannot("JPEG Baseline holds 8 bit samples only");
         }
         if !bits_decodable {
             return cannot("only 8 and 16 bit pixel data can be encoded");
         }
-    } else if want != EXPLICIT_VR_LITTLE_ENDIAN && want != IMPLICIT_VR_LITTLE_ENDIAN {
+    } else if want != uids::EXPLICIT_VR_LITTLE_ENDIAN && want != uids::IMPLICIT_VR_LITTLE_ENDIAN {
         return cannot(
             "this server writes Explicit VR Little Endian, Implicit VR Little Endian and \
              the encapsulated syntaxes it has encoders for",
@@ -181,7 +175,7 @@ fn fix_wide_big_endian_pixels(object: &mut DefaultDicomObject) {
     use dicom_core::{DataElement, VR};
     use dicom_dictionary_std::tags;
 
-    if object.meta().transfer_syntax() != tessera_dicom::layout::EXPLICIT_VR_BIG_ENDIAN {
+    if object.meta().transfer_syntax() != tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN {
         return;
     }
     let bits = object
@@ -241,68 +235,68 @@ mod tests {
     fn as_stored_and_same_syntax_are_bit_exact() {
         for target in [
             Target::AsStored,
-            Target::Syntax("1.2.840.10008.1.2.4.80".into()),
+            Target::Syntax(uids::JPEGLS_LOSSLESS.into()),
         ] {
-            let d = decide("1.2.840.10008.1.2.4.80", &target, PIXELS_16).unwrap();
+            let d = decide(uids::JPEGLS_LOSSLESS, &target, PIXELS_16).unwrap();
             assert!(!d.convert);
-            assert_eq!(d.transfer_syntax, "1.2.840.10008.1.2.4.80");
+            assert_eq!(d.transfer_syntax, uids::JPEGLS_LOSSLESS);
         }
-        let d = decide(EXPLICIT_VR_LITTLE_ENDIAN, &ele(), PIXELS_16).unwrap();
+        let d = decide(uids::EXPLICIT_VR_LITTLE_ENDIAN, &ele(), PIXELS_16).unwrap();
         assert!(!d.convert);
     }
 
     #[test]
     fn native_and_decodable_syntaxes_become_explicit_little_endian() {
         for stored in [
-            IMPLICIT_VR_LITTLE_ENDIAN,
-            "1.2.840.10008.1.2.2",
-            "1.2.840.10008.1.2.1.99",
-            "1.2.840.10008.1.2.5",
-            "1.2.840.10008.1.2.4.50",
-            "1.2.840.10008.1.2.4.70",
-            "1.2.840.10008.1.2.4.90",
+            uids::IMPLICIT_VR_LITTLE_ENDIAN,
+            tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN,
+            uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+            uids::RLE_LOSSLESS,
+            uids::JPEG_BASELINE8_BIT,
+            uids::JPEG_LOSSLESS_SV1,
+            uids::JPEG2000_LOSSLESS,
         ] {
             let d = decide(stored, &ele(), PIXELS_16).unwrap();
             assert!(d.convert, "{stored}");
-            assert_eq!(d.transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN);
+            assert_eq!(d.transfer_syntax, uids::EXPLICIT_VR_LITTLE_ENDIAN);
         }
         // Instances without pixel data need only the data set re-encoded.
-        assert!(decide("1.2.840.10008.1.2.4.50", &ele(), NO_PIXELS).is_ok());
+        assert!(decide(uids::JPEG_BASELINE8_BIT, &ele(), NO_PIXELS).is_ok());
     }
 
     #[test]
     fn what_cannot_be_produced_is_refused_with_a_reason() {
         let err = decide(
-            EXPLICIT_VR_LITTLE_ENDIAN,
-            &Target::Syntax("1.2.840.10008.1.2.4.90".into()),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            &Target::Syntax(uids::JPEG2000_LOSSLESS.into()),
             PIXELS_16,
         )
         .unwrap_err();
         assert!(err.contains("no encoder"), "{err}");
         let err = decide(
-            EXPLICIT_VR_LITTLE_ENDIAN,
-            &Target::Syntax(JPEG_BASELINE.into()),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            &Target::Syntax(uids::JPEG_BASELINE8_BIT.into()),
             PIXELS_16,
         )
         .unwrap_err();
         assert!(err.contains("8 bit"), "{err}");
         let err = decide(
-            EXPLICIT_VR_LITTLE_ENDIAN,
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
             &Target::Syntax("1.2.3.4".into()),
             PIXELS_16,
         )
         .unwrap_err();
         assert!(err.contains("unknown"), "{err}");
         let err = decide(
-            EXPLICIT_VR_LITTLE_ENDIAN,
-            &Target::Syntax("1.2.840.10008.1.2.2".into()),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            &Target::Syntax(tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN.into()),
             PIXELS_16,
         )
         .unwrap_err();
         assert!(err.contains("writes"), "{err}");
         let err = decide(
-            EXPLICIT_VR_LITTLE_ENDIAN,
-            &Target::Syntax("1.2.840.10008.1.2.4.80".into()),
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            &Target::Syntax(uids::JPEGLS_LOSSLESS.into()),
             NO_PIXELS,
         );
         assert!(cfg!(not(feature = "jpeg-ls")) || err.unwrap_err().contains("no pixel data"));
@@ -313,11 +307,11 @@ mod tests {
         assert_eq!(Target::from_parameter(Some("*")), Target::AsStored);
         assert_eq!(
             Target::from_parameter(Some(" 1.2.840.10008.1.2 ")),
-            Target::Syntax(IMPLICIT_VR_LITTLE_ENDIAN.into())
+            Target::Syntax(uids::IMPLICIT_VR_LITTLE_ENDIAN.into())
         );
         assert_eq!(
             Target::from_parameter(None),
-            Target::Syntax(EXPLICIT_VR_LITTLE_ENDIAN.into())
+            Target::Syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN.into())
         );
     }
 }

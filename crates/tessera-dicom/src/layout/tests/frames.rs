@@ -2,6 +2,7 @@
 //! errors.
 
 use super::*;
+use dicom_dictionary_std::uids;
 
 #[test]
 fn encapsulated_without_bot() {
@@ -90,7 +91,7 @@ fn encapsulated_with_bot() {
         .item(2)
         .raw(&[0, 0])
         .seq_end();
-    let f = file(JPEG_BASELINE, &w.buf);
+    let f = file(uids::JPEG_BASELINE8_BIT, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Malformed { .. })));
 }
 
@@ -133,18 +134,18 @@ fn encapsulated_errors() {
         .item(0)
         .item(UNDEFINED_LENGTH)
         .seq_end();
-    let f = file(JPEG_BASELINE, &w.buf);
+    let f = file(uids::JPEG_BASELINE8_BIT, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Malformed { .. })));
     // Something other than an item.
     let mut w = W::new(true, false);
     w.undef(0x7FE0, 0x0010, b"OB")
         .item(0)
         .el(0x0008, 0x0060, b"CS", b"MR");
-    let f = file(JPEG_BASELINE, &w.buf);
+    let f = file(uids::JPEG_BASELINE8_BIT, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Malformed { .. })));
     // Missing sequence delimiter.
     let mut w = W::new(true, false);
     w.undef(0x7FE0, 0x0010, b"OB").item(0).item(2).raw(&[1, 2]);
-    let f = file(JPEG_BASELINE, &w.buf);
+    let f = file(uids::JPEG_BASELINE8_BIT, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Truncated { .. })));
 }

@@ -6,6 +6,7 @@ mod walk;
 
 use super::read::{LONG_VRS, PIXEL_DATA, UNDEFINED_LENGTH};
 use super::*;
+use dicom_dictionary_std::uids;
 
 /// Little helper that writes data set bytes in a given encoding.
 pub(super) struct W {
@@ -124,8 +125,6 @@ pub(super) fn tags(l: &Part10Layout) -> Vec<(u16, u16)> {
     l.elements.iter().map(|e| e.tag).collect()
 }
 
-pub(super) const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
-
 /// Explicit LE data set with 2 frames of 2x2x1 8-bit native pixel data.
 pub(super) fn explicit_native() -> Vec<u8> {
     let mut w = W::new(true, false);
@@ -136,7 +135,7 @@ pub(super) fn explicit_native() -> Vec<u8> {
         .us(0x0028, 0x0011, 2)
         .us(0x0028, 0x0100, 8)
         .el(0x7FE0, 0x0010, b"OB", &[1, 2, 3, 4, 5, 6, 7, 8]);
-    file("1.2.840.10008.1.2.1", &w.buf)
+    file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf)
 }
 
 /// Implicit VR LE with nested undefined-length sequences and items,
@@ -171,7 +170,7 @@ pub(super) fn implicit_nested() -> Vec<u8> {
         .us(0x0028, 0x0100, 16)
         .el(0x7FE0, 0x0010, b"OW", &[1, 0, 2, 0, 3, 0])
         .el(0xFFFC, 0xFFFC, b"OB", &[0, 0, 0, 0]);
-    file(IMPLICIT_VR_LITTLE_ENDIAN, &w.buf)
+    file(uids::IMPLICIT_VR_LITTLE_ENDIAN, &w.buf)
 }
 
 /// Encapsulated pixel data with the given BOT and fragment payloads;
@@ -194,7 +193,7 @@ pub(super) fn encapsulated(bot: &[u32], frags: &[&[u8]], eot: Option<(&[u64], &[
     }
     w.seq_end();
     w.el(0xFFFC, 0xFFFC, b"OB", &[0, 0]);
-    file(JPEG_BASELINE, &w.buf)
+    file(uids::JPEG_BASELINE8_BIT, &w.buf)
 }
 
 pub(super) fn fragments_of(l: &Part10Layout) -> (Vec<u32>, Vec<Fragment>) {

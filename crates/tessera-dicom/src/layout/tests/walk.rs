@@ -1,6 +1,7 @@
 //! The element walk: encodings, nesting, meta groups, malformed structures.
 
 use super::*;
+use dicom_dictionary_std::uids;
 
 #[test]
 fn explicit_little_native() {
@@ -8,7 +9,7 @@ fn explicit_little_native() {
     let l = walk(&f).unwrap();
     assert!(l.has_preamble);
     assert_eq!(l.encoding, DatasetEncoding::ExplicitLittle);
-    assert_eq!(l.transfer_syntax, "1.2.840.10008.1.2.1");
+    assert_eq!(l.transfer_syntax, uids::EXPLICIT_VR_LITTLE_ENDIAN);
     assert_eq!(
         l.meta.iter().map(|e| e.tag).collect::<Vec<_>>(),
         vec![(2, 0), (2, 1), (2, 0x10)]
@@ -47,7 +48,7 @@ fn explicit_little_native() {
 fn no_preamble_and_no_group_length() {
     let mut w = W::new(true, false);
     w.el(0x0008, 0x0060, b"CS", b"CT");
-    let mut f = meta("1.2.840.10008.1.2.1", false, false);
+    let mut f = meta(uids::EXPLICIT_VR_LITTLE_ENDIAN, false, false);
     let ds = f.len() as u64;
     f.extend_from_slice(&w.buf);
     let l = walk(&f).unwrap();
@@ -61,9 +62,9 @@ fn no_preamble_and_no_group_length() {
 
 #[test]
 fn transfer_syntax_trimmed_and_meta_only_file() {
-    let f = meta("1.2.840.10008.1.2", true, true);
+    let f = meta(uids::IMPLICIT_VR_LITTLE_ENDIAN, true, true);
     let l = walk(&f).unwrap();
-    assert_eq!(l.transfer_syntax, "1.2.840.10008.1.2");
+    assert_eq!(l.transfer_syntax, uids::IMPLICIT_VR_LITTLE_ENDIAN);
     assert_eq!(l.encoding, DatasetEncoding::ImplicitLittle);
     assert_eq!(l.dataset_offset, f.len() as u64);
     assert!(l.elements.is_empty());
@@ -101,7 +102,7 @@ fn missing_transfer_syntax_is_malformed() {
 
 #[test]
 fn deflated_is_not_walked() {
-    let mut f = file(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, &[]);
+    let mut f = file(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, &[]);
     let ds = f.len() as u64;
     // Compressed bytes that happen to look like a group 0002 tag.
     f.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, 0xAB, 0xCD, 0xEF]);
@@ -187,7 +188,7 @@ fn explicit_nested_sequences_and_un() {
         .item_end()
         .seq_end();
     w.el(0x0010, 0x0010, b"PN", b"Doe^J ");
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     let l = walk(&f).unwrap();
     assert_eq!(
         tags(&l),
@@ -221,7 +222,7 @@ fn explicit_big_endian() {
         .us(0x0028, 0x0011, 1)
         .us(0x0028, 0x0100, 16)
         .el(0x7FE0, 0x0010, b"OW", &[0, 1, 0, 2, 0, 3]);
-    let f = file(EXPLICIT_VR_BIG_ENDIAN, &w.buf);
+    let f = file(crate::uid::EXPLICIT_VR_BIG_ENDIAN, &w.buf);
     let l = walk(&f).unwrap();
     assert_eq!(l.encoding, DatasetEncoding::ExplicitBig);
     assert_eq!(tags(&l)[0], (0x0008, 0x0060));
@@ -244,7 +245,7 @@ fn bits_allocated_one() {
             .us(0x0028, 0x0011, cols)
             .us(0x0028, 0x0100, 1)
             .el(0x7FE0, 0x0010, b"OB", &[0; 16]);
-        file("1.2.840.10008.1.2.1", &w.buf)
+        file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf)
     };
     let odd = mk(3, 3);
     let l = walk(&odd).unwrap();
@@ -264,7 +265,7 @@ fn depth_limit() {
     for _ in 0..(MAX_SEQUENCE_DEPTH + 2) {
         w.undef(0x0008, 0x1140, b"SQ").item(UNDEFINED_LENGTH);
     }
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert!(matches!(
         walk(&f),
         Err(LayoutError::Malformed {
@@ -280,7 +281,7 @@ fn depth_limit() {
     for _ in 0..(MAX_SEQUENCE_DEPTH - 1) {
         w.item_end().seq_end();
     }
-    let f = file(IMPLICIT_VR_LITTLE_ENDIAN, &w.buf);
+    let f = file(uids::IMPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert_eq!(walk(&f).unwrap().elements.len(), 1);
 }
 
@@ -289,17 +290,17 @@ fn lengths_past_the_end_are_truncated() {
     // Odd length running past the end.
     let mut w = W::new(true, false);
     w.head(0x0010, 0x0010, b"PN", 7).raw(b"Doe");
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Truncated { .. })));
     // Huge 32-bit length.
     let mut w = W::new(false, false);
     w.head(0x7FE0, 0x0010, b"OW", 0xFFFF_FFF0).raw(&[0; 8]);
-    let f = file(IMPLICIT_VR_LITTLE_ENDIAN, &w.buf);
+    let f = file(uids::IMPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Truncated { .. })));
     // An odd length that fits is tolerated.
     let mut w = W::new(true, false);
     w.el(0x0010, 0x0010, b"PN", b"Doe");
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert_eq!(walk(&f).unwrap().elements.len(), 1);
 }
 
@@ -307,12 +308,12 @@ fn lengths_past_the_end_are_truncated() {
 fn stray_delimiters_are_malformed() {
     let mut w = W::new(true, false);
     w.seq_end();
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Malformed { .. })));
     let mut w = W::new(true, false);
     w.undef(0x0008, 0x1140, b"SQ")
         .el(0x0008, 0x0060, b"CS", b"MR");
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert!(matches!(walk(&f), Err(LayoutError::Malformed { .. })));
 }
 
@@ -321,7 +322,7 @@ fn implicit_data_labelled_explicit() {
     let mut w = W::new(false, false);
     w.el(0x0008, 0x0060, b"CS", b"MR")
         .el(0x0010, 0x0010, b"PN", b"Doe^J ");
-    let f = file("1.2.840.10008.1.2.1", &w.buf);
+    let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     let l = walk(&f).unwrap();
     assert_eq!(l.encoding, DatasetEncoding::ImplicitLittle);
     assert_eq!(tags(&l), vec![(0x0008, 0x0060), (0x0010, 0x0010)]);
