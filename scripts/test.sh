@@ -4,7 +4,9 @@
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
 # on loopback via scripts/test/garage.sh, a FHIR R4 server on loopback via scripts/test/fhir-server.sh),
 # then runs, in order:
-#   cargo fmt --check, cargo clippy -D warnings, cargo test, pytest on tests/python
+#   cargo fmt --check, cargo clippy -D warnings, the import-direction check
+#   (scripts/dev/check-imports.py), cargo test (every crate of the workspace, including
+#   the bench's smoke runs), pytest on tests/python
 #   (only if that directory exists), and the browser end-to-end test (tests/browser/run.sh:
 #   installs chromium, playwright-core and the OHIF viewer when missing).
 # Exits non-zero on the first failure. Garage and the FHIR server are stopped on exit.
@@ -127,6 +129,9 @@ cargo fmt --all -- --check
 
 section "cargo clippy --workspace --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+section "Imports point down: no import circle across folders (scripts/dev/check-imports.py)"
+python3 scripts/dev/check-imports.py --graph
 
 section "Dropping test databases left by earlier runs"
 psql -q -h 127.0.0.1 -p 5432 -d postgres -At \
