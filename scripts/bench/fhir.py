@@ -7,11 +7,11 @@ GET /fhir/ImagingStudy/{big} and search pages of 100.
 """
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from io import BytesIO
 
@@ -62,19 +62,20 @@ def main():
     binary = sys.argv[1]
     big, small = int(sys.argv[2]) if len(sys.argv) > 2 else 1000, int(sys.argv[3]) if len(sys.argv) > 3 else 300
     data = tempfile.mkdtemp(prefix="bench-fhir-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data,
-                             "--fsync", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    # Port 0: the server binds any free port and announces it on its first stdout line.
+    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data,
+                             "--fsync", "false"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    base = None
+    for line in proc.stdout:
+        if "tessera: listening on " in line:
+            base = line.split("tessera: listening on ", 1)[1].strip()
+            break
+    if base is None:
+        sys.exit("tessera exited before announcing its address")
+    # Keep draining its output so the server never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/healthz").status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         study, series = generate_uid(), generate_uid()
         parts = [part10(study, series, i + 1, "BIG") for i in range(big)]
         for i in range(0, len(parts), 200):

@@ -1,19 +1,18 @@
 //! Synthetic instances the tests build themselves, where no small real file has the shape a
 //! test needs (a large multi-frame instance, for the staging path).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
-/// A native 16-bit MONOCHROME2 multi-frame instance and where its frames are in the file.
+/// A native 16-bit MONOCHROME2 multi-frame instance.
 pub struct MultiFrame {
     pub file: Bytes,
     pub study_uid: String,
     pub series_uid: String,
     pub sop_uid: String,
-    pixel_offset: usize,
-    frame_len: usize,
+    side: usize,
 }
 
 impl MultiFrame {
@@ -25,7 +24,7 @@ impl MultiFrame {
         let sop_uid = format!("2.25.7070.3.{n}");
         let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
         let text = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
-        let object = InMemDicomObject::from_element_iter([
+        let mut object = InMemDicomObject::from_element_iter([
             text(
                 tags::SOP_CLASS_UID,
                 VR::UI,
@@ -48,6 +47,15 @@ impl MultiFrame {
             us(tags::HIGH_BIT, 11),
             us(tags::PIXEL_REPRESENTATION, 0),
         ]);
+        let side = usize::from(size);
+        let pixels: Vec<u16> = (0..frames as usize)
+            .flat_map(|frame| (0..side * side).map(move |i| pixel(frame, i / side, i % side)))
+            .collect();
+        object.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(pixels.into()),
+        ));
         let file = object
             .with_meta(
                 FileMetaTableBuilder::new()
@@ -58,41 +66,30 @@ impl MultiFrame {
                     .media_storage_sop_instance_uid(sop_uid.as_str()),
             )
             .expect("file meta group");
-        let mut header = Vec::new();
-        file.write_all(&mut header).expect("encode the data set");
-        // Pixel Data (7FE0,0010) OW appended by hand: the frames are written once, in place.
-        let side = usize::from(size);
-        let frame_len = side * side * 2;
-        let value_len = u32::try_from(frame_len * frames as usize).expect("under 4 GiB");
-        let mut out = BytesMut::with_capacity(header.len() + 12 + value_len as usize);
-        out.put_slice(&header);
-        out.put_u16_le(tags::PIXEL_DATA.group());
-        out.put_u16_le(tags::PIXEL_DATA.element());
-        out.put_slice(b"OW");
-        out.put_u16_le(0);
-        out.put_u32_le(value_len);
-        let pixel_offset = out.len();
-        for frame in 0..frames as usize {
-            for row in 0..side {
-                for col in 0..side {
-                    let v = (row * 3 + col + frame * 7) ^ (frame * 13);
-                    out.put_u16_le((v & 0x0fff) as u16);
-                }
-            }
-        }
+        let mut bytes = Vec::new();
+        file.write_all(&mut bytes).expect("encode the instance");
         MultiFrame {
-            file: out.freeze(),
+            file: Bytes::from(bytes),
             study_uid,
             series_uid,
             sop_uid,
-            pixel_offset,
-            frame_len,
+            side,
         }
     }
 
-    /// The bytes of frame `number` (1-based) as stored.
+    /// Frame `number` (1-based) as a native little endian frame, computed from the pixel
+    /// function (not read back from the file).
     pub fn frame(&self, number: u32) -> Bytes {
-        let start = self.pixel_offset + (number as usize - 1) * self.frame_len;
-        self.file.slice(start..start + self.frame_len)
+        let frame = number as usize - 1;
+        let side = self.side;
+        (0..side * side)
+            .flat_map(|i| pixel(frame, i / side, i % side).to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into()
     }
+}
+
+/// The 12-bit value of one pixel: every frame differs from every other.
+fn pixel(frame: usize, row: usize, col: usize) -> u16 {
+    (((row * 3 + col + frame * 7) ^ (frame * 13)) & 0x0fff) as u16
 }
