@@ -225,7 +225,7 @@ pub fn imaging_study(rows: &[InstanceRow], options: &MappingOptions) -> Option<V
     let mut identifiers = vec![study_identifier(study_uid)];
     identifiers.extend(accession.clone());
     study.insert("identifier".into(), Value::Array(identifiers));
-    // Only studies in the archive are mapped: a deleted one answers 410 Gone (http/fhir.rs).
+    // Only studies in the archive are mapped: a deleted one answers 410 Gone (fhir/service.rs).
     study.insert("status".into(), json!("available"));
     if !modalities.is_empty() {
         study.insert(
