@@ -147,12 +147,12 @@ impl Settings {
 
     /// The built-in defaults under the values of a TOML file (the environment ignored).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let matches = merge::defaults_only::<Settings>()?;
+        let matches = merge::without_environment::<Settings>(&[])?;
         Self::from_matches(&matches)?.resolve(&matches, Some(path))
     }
 
     fn defaults() -> Result<Self, ConfigError> {
-        Self::from_matches(&merge::defaults_only::<Settings>()?)
+        Self::from_matches(&merge::without_environment::<Settings>(&[])?)
     }
 
     fn from_matches(matches: &ArgMatches) -> Result<Self, ConfigError> {
@@ -174,11 +174,11 @@ impl Settings {
     }
 
     /// Where and how to push ImagingStudy resources, when a FHIR server is set; credentials
-    /// come from the environment ([`FhirAuth::from_env`]).
+    /// come from the environment ([`fhir_auth_from_env`]).
     pub fn fhir_push(&self) -> Option<FhirPushSettings> {
         self.fhir_url.as_ref().map(|url| FhirPushSettings {
             url: url.clone(),
-            auth: FhirAuth::from_env(),
+            auth: fhir_auth_from_env(),
             create_patients: self.fhir_create_patients,
         })
     }
@@ -191,5 +191,19 @@ impl Settings {
     /// The storage URL without query parameters (which may carry credentials), fit for logs.
     pub fn redacted_storage_url(&self) -> String {
         checks::redact(self.storage_url().split('?').next().unwrap_or_default())
+    }
+}
+
+/// FHIR push credentials, from the environment only (never from flags or the file, which
+/// others may read): `TESSERA_FHIR_BEARER_TOKEN`, or `TESSERA_FHIR_USERNAME` and
+/// `TESSERA_FHIR_PASSWORD`.
+fn fhir_auth_from_env() -> Option<FhirAuth> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(token) = var("TESSERA_FHIR_BEARER_TOKEN") {
+        return Some(FhirAuth::Bearer(token));
+    }
+    match (var("TESSERA_FHIR_USERNAME"), var("TESSERA_FHIR_PASSWORD")) {
+        (Some(username), Some(password)) => Some(FhirAuth::Basic { username, password }),
+        _ => None,
     }
 }

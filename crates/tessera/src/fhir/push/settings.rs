@@ -1,6 +1,7 @@
 //! Where and how ImagingStudy resources are pushed.
 
-/// How Tessera authenticates to the FHIR server it pushes to (from the environment only).
+/// How Tessera authenticates to the FHIR server it pushes to (config reads it from the
+/// environment only).
 #[derive(Clone, PartialEq, Eq)]
 pub enum FhirAuth {
     Bearer(String),
@@ -12,22 +13,6 @@ impl std::fmt::Debug for FhirAuth {
         match self {
             FhirAuth::Bearer(_) => f.write_str("Bearer(***)"),
             FhirAuth::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
-        }
-    }
-}
-
-impl FhirAuth {
-    /// Credentials from the environment (never from flags or the file, which others may
-    /// read): `TESSERA_FHIR_BEARER_TOKEN`, or `TESSERA_FHIR_USERNAME` and
-    /// `TESSERA_FHIR_PASSWORD`.
-    pub fn from_env() -> Option<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        if let Some(token) = var("TESSERA_FHIR_BEARER_TOKEN") {
-            return Some(FhirAuth::Bearer(token));
-        }
-        match (var("TESSERA_FHIR_USERNAME"), var("TESSERA_FHIR_PASSWORD")) {
-            (Some(username), Some(password)) => Some(FhirAuth::Basic { username, password }),
-            _ => None,
         }
     }
 }
