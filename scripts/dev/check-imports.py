@@ -51,7 +51,9 @@ class Crate:
         """(absolute path) of every item a `use` declaration names."""
         pattern = r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);" if public_only else r"\buse\s+([^;]+);"
         for tree in re.findall(pattern, text):
-            for path in expand(tree.replace("\n", " ").replace(" ", "")):
+            # `Item as Alias` names Item; then whitespace goes.
+            tree = re.sub(r"\s+as\s+\w+", "", tree)
+            for path in expand(re.sub(r"\s+", "", tree)):
                 absolute = self.absolute(module, path)
                 if absolute is not None:
                     yield absolute
@@ -149,8 +151,6 @@ def expand(tree):
             depth -= 1
     if start is None:
         parts = [p for p in tree.split("::") if p]
-        if parts and " as " in parts[-1]:
-            parts[-1] = parts[-1].split(" as ")[0]
         return [parts] if parts else []
     prefix = [p for p in tree[:start].split("::") if p]
     inner = tree[start + 1: tree.rindex("}")]

@@ -103,10 +103,7 @@ mod tests {
 
     /// Settings from these flags (the environment ignored) and an optional file.
     fn load(flags: &[&str], file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let matches = Settings::augment_args(Command::new("serve"))
-            .mut_args(|arg| arg.env(None))
-            .try_get_matches_from(std::iter::once("serve").chain(flags.iter().copied()))
-            .map_err(|e| ConfigError::Arguments(e.to_string()))?;
+        let matches = super::super::merge::without_environment::<Settings>(flags)?;
         let parsed = Settings::from_arg_matches(&matches).unwrap();
         parsed.resolve(&matches, file)
     }

@@ -59,10 +59,11 @@ pub fn setting_names<T: Args>() -> BTreeSet<String> {
         .collect()
 }
 
-/// Matches holding `T`'s built-in defaults alone: no flags, and the environment ignored.
-pub fn defaults_only<T: Args>() -> Result<ArgMatches, ConfigError> {
+/// Matches of `T`'s arguments from these flags alone, the environment ignored (no flags: the
+/// built-in defaults).
+pub fn without_environment<T: Args>(flags: &[&str]) -> Result<ArgMatches, ConfigError> {
     T::augment_args(Command::new("settings"))
         .mut_args(|arg| arg.env(None))
-        .try_get_matches_from(["settings"])
+        .try_get_matches_from(std::iter::once("settings").chain(flags.iter().copied()))
         .map_err(|e| ConfigError::Arguments(e.to_string()))
 }
