@@ -3,6 +3,8 @@
 
 pub mod alloc;
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod delete;
 pub mod feed;

@@ -19,6 +19,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, ArgMatches, Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthMode;
 use crate::fhir::push::{FhirAuth, FhirPushSettings};
 use crate::index::DuplicatePolicy;
 pub use error::ConfigError;
@@ -121,6 +122,72 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub cors_allowed_origins: Vec<String>,
+    /// Whether callers must sign in: `none` (allowed only on a loopback address unless
+    /// --allow-anonymous) or `required` (an OpenID Connect bearer token or an API key on every
+    /// route but /healthz).
+    #[arg(
+        long,
+        env = "TESSERA_AUTH",
+        default_value = "none",
+        value_parser = PossibleValuesParser::new(AuthMode::NAMES)
+            .try_map(|name| name.parse::<AuthMode>())
+    )]
+    pub auth: AuthMode,
+    /// Serve without authentication on an address other than loopback (refused otherwise).
+    #[arg(long, env = "TESSERA_ALLOW_ANONYMOUS", default_value_t = false, action = ArgAction::SetTrue)]
+    pub allow_anonymous: bool,
+    /// An OpenID Connect issuer whose bearer tokens are accepted, e.g.
+    /// https://login.example.org/realms/hospital; repeatable or comma-separated.
+    #[arg(long = "oidc-issuer", env = "TESSERA_OIDC_ISSUER", value_delimiter = ',')]
+    pub oidc_issuers: Vec<String>,
+    /// The audience (`aud`) tokens must be issued for.
+    #[arg(long, env = "TESSERA_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// The token claim holding the caller's roles: `roles`, a dotted path such as
+    /// `realm_access.roles`, `groups`, or `scope` (space-separated).
+    #[arg(long, env = "TESSERA_OIDC_ROLES_CLAIM", default_value = "roles")]
+    pub oidc_roles_claim: String,
+    /// The issuer's role names as Tessera's, `theirs=ours` (e.g. dicom.reader=read);
+    /// repeatable or comma-separated [default: read, write, delete and admin as they are].
+    #[arg(long = "oidc-role-map", env = "TESSERA_OIDC_ROLE_MAP", value_delimiter = ',')]
+    pub oidc_role_map: Vec<String>,
+    /// Seconds of clock difference allowed when checking a token's exp and nbf.
+    #[arg(long, env = "TESSERA_OIDC_CLOCK_SKEW", default_value_t = 60)]
+    pub oidc_clock_skew: u64,
+    /// The public OpenID Connect client (authorization code with PKCE) that the viewer and
+    /// the built-in page sign in with, registered at the first issuer [default: the pages do
+    /// not sign in].
+    #[arg(long, env = "TESSERA_VIEWER_OIDC_CLIENT_ID")]
+    pub viewer_oidc_client_id: Option<String>,
+    /// The scopes the pages ask for when they sign in.
+    #[arg(long, env = "TESSERA_VIEWER_OIDC_SCOPE", default_value = "openid profile")]
+    pub viewer_oidc_scope: String,
+    /// Serve /metrics without authentication (it needs the admin role otherwise).
+    #[arg(long, env = "TESSERA_METRICS_OPEN", default_value_t = false, action = ArgAction::SetTrue)]
+    pub metrics_open: bool,
+    /// A PEM certificate chain: serve HTTPS (with --tls-key). Reloaded when the file changes.
+    #[arg(long, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds between checks of the certificate files for changes.
+    #[arg(long, env = "TESSERA_TLS_RELOAD_INTERVAL", default_value_t = 10)]
+    pub tls_reload_interval: u64,
+    /// Days audit records are kept; 0 keeps them forever.
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION_DAYS", default_value_t = 0)]
+    pub audit_retention_days: u32,
+    /// Also send every audit record as a DICOM audit message over syslog:
+    /// udp://host:port or tls://host:port [default: not sent].
+    #[arg(long, env = "TESSERA_AUDIT_SYSLOG")]
+    pub audit_syslog: Option<String>,
+    /// A PEM file of the certificate authorities trusted for tls:// syslog [default: the
+    /// system's].
+    #[arg(long, env = "TESSERA_AUDIT_SYSLOG_CA")]
+    pub audit_syslog_ca: Option<PathBuf>,
+    /// This archive's name in audit records (AuditSourceID, AuditEvent.source.observer).
+    #[arg(long, env = "TESSERA_AUDIT_SOURCE_ID", default_value = "tessera")]
+    pub audit_source_id: String,
 }
 
 impl Settings {

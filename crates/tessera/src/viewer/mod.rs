@@ -9,6 +9,7 @@
 pub mod app_config;
 pub mod files;
 pub mod rewrite;
+pub mod sign_in;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
