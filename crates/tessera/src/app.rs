@@ -139,6 +139,7 @@ impl Application {
                 ))
             }),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
+            sign_in: settings.sign_in(),
         };
         if let Some(viewer) = &state.viewer {
             if viewer.looks_built() {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthMode;
 use crate::fhir::push::{FhirAuth, FhirPushSettings};
 use crate::index::DuplicatePolicy;
+use crate::viewer::sign_in::SignIn;
 pub use error::ConfigError;
 pub use size::{ByteSize, NotASize};
 
@@ -247,6 +248,19 @@ impl Settings {
             url: url.clone(),
             auth: fhir_auth_from_env(),
             create_patients: self.fhir_create_patients,
+        })
+    }
+
+    /// How the pages sign in: the first issuer and the viewer's public client, when
+    /// authentication is required and both are set.
+    pub fn sign_in(&self) -> Option<SignIn> {
+        if self.auth != AuthMode::Required {
+            return None;
+        }
+        Some(SignIn {
+            authority: self.oidc_issuers.first()?.clone(),
+            client_id: self.viewer_oidc_client_id.clone()?,
+            scope: self.viewer_oidc_scope.clone(),
         })
     }
 

@@ -43,6 +43,7 @@ use crate::metrics::Metrics;
 use crate::retrieve::RetrieveService;
 use crate::search::service::SearchService;
 use crate::storage::BlobStore;
+use crate::viewer::sign_in::SignIn;
 use crate::viewer::Viewer;
 
 /// What every handler can reach.
@@ -64,6 +65,9 @@ pub struct AppState {
     pub viewer: Option<Arc<Viewer>>,
     /// Origins allowed by CORS; `["*"]`: any.
     pub cors_allowed_origins: Vec<String>,
+    /// How the viewer and the built-in page sign in, when authentication is on and a public
+    /// client is configured.
+    pub sign_in: Option<SignIn>,
 }
 
 impl AppState {
