@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::audit::writer::AuditTrail;
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::delete::DeleteService;
 use crate::feed::FeedService;
@@ -46,6 +48,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("cannot start the FHIR push: {0}")]
     FhirPush(String),
+    #[error("cannot start authentication: {0}")]
+    Auth(String),
 }
 
 /// Threads for blocking work (file reads and writes, fsync, parsing, decoding). Tokio's
@@ -119,6 +123,16 @@ impl Application {
                 patient_id_system: settings.fhir_patient_id_system.clone(),
             },
         ));
+        let auth = Arc::new(Authenticator::new(
+            settings.auth_settings()?,
+            Arc::clone(&index).api_key_store(),
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| AppError::Auth(e.to_string()))?,
+        ));
+        let audit_log = Arc::clone(&index).audit_log();
+        let trail = AuditTrail::start(Arc::clone(&audit_log), None);
         let state = AppState {
             ingest,
             search,
@@ -140,6 +154,11 @@ impl Application {
             }),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             sign_in: settings.sign_in(),
+            auth,
+            trail,
+            audit_log,
+            audit_source_id: settings.audit_source_id.clone(),
+            metrics_open: settings.metrics_open,
         };
         if let Some(viewer) = &state.viewer {
             if viewer.looks_built() {
@@ -216,12 +235,21 @@ impl Application {
                 Duration::from_secs(self.settings.sweep_grace),
             ))
         });
-        let app = router(self.state);
+        let pruner = (self.settings.audit_retention_days > 0).then(|| {
+            tokio::spawn(crate::audit::writer::prune_periodically(
+                Arc::clone(&self.state.audit_log),
+                self.settings.audit_retention_days,
+            ))
+        });
+        let trail = Arc::clone(&self.state.trail);
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(crate::http::listener::no_delay(self.listener), app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve);
-        if let Some(task) = sweeper {
+        // Every answered request's record is in the trail before the process ends.
+        trail.close().await;
+        for task in [sweeper, pruner].into_iter().flatten() {
             task.abort();
         }
         if let Some((worker, task)) = pusher {

@@ -17,9 +17,51 @@ pub struct Cli {
 pub enum Command {
     /// Run the archive: DICOMweb (STOW-RS, QIDO-RS, WADO-RS), FHIR and the viewer over HTTP.
     Serve(ServeArgs),
+    /// API keys for scripts, modalities and gateways (sent as `Authorization: Bearer`).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key and print its secret, alone on the last line (shown only this once).
+    Create {
+        /// A name for the key (who or what uses it), unique among live keys.
+        #[arg(long)]
+        name: String,
+        /// Its roles: read, write, delete, admin; comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+    /// List every key (never their secrets): name, roles, created, last used, revoked.
+    List {
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+    /// Revoke a key: refused by every node from its next request.
+    Revoke {
+        /// The key's name.
+        name: String,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+}
+
+impl ApiKeyCommand {
+    /// The settings of the archive the command works on, and the command's own matches.
+    pub fn archive(&self) -> &ServeArgs {
+        match self {
+            ApiKeyCommand::Create { archive, .. }
+            | ApiKeyCommand::List { archive }
+            | ApiKeyCommand::Revoke { archive, .. } => archive,
+        }
+    }
+}
+
+/// The settings of `serve` (the API-key commands take the same, to find the same index).
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below, by their file keys (snake_case); the
     /// environment and flags win over it.
@@ -31,7 +73,9 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// The settings with the config file merged in; `matches` are the command's own.
-    pub fn settings(self, matches: &ArgMatches) -> Result<Settings, ConfigError> {
-        self.settings.resolve(matches, self.config.as_deref())
+    pub fn settings(&self, matches: &ArgMatches) -> Result<Settings, ConfigError> {
+        self.settings
+            .clone()
+            .resolve(matches, self.config.as_deref())
     }
 }

@@ -13,6 +13,7 @@ pub mod frames;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod keys;
 pub mod metrics;
 pub mod query;
 pub mod retrieve;

@@ -1,9 +1,24 @@
 //! Authentication and authorization: who the caller is (an OpenID Connect bearer token or
 //! an API key) and whether their roles allow the route.
+//!
+//! - [`authenticator`]: a bearer credential to a [`Principal`].
+//! - [`issuer`]: an issuer's keys (discovery, JWKS, rotation).
+//! - [`api_key`]: API key secrets and their store.
+//! - [`claims`]: roles from token claims.
+//! - [`role`], [`mode`], [`principal`], [`error`].
 
+pub mod api_key;
+pub mod authenticator;
+pub mod claims;
+mod error;
+pub mod issuer;
+pub mod mode;
+mod principal;
 pub mod role;
 
-pub use role::{Role, Roles, UnknownRole};
-pub mod mode;
-
+pub use authenticator::{AuthSettings, Authenticator};
+pub use claims::RoleMapping;
+pub use error::AuthError;
 pub use mode::{AuthMode, UnknownAuthMode};
+pub use principal::Principal;
+pub use role::{Role, Roles, UnknownRole};

@@ -37,6 +37,11 @@ impl Settings {
         self.qido_default_limit = self.qido_default_limit.max(1);
         self.qido_max_limit = self.qido_max_limit.max(1);
         self.cors_allowed_origins = cors_origins(std::mem::take(&mut self.cors_allowed_origins))?;
+        self.tls_cert = self.tls_cert.as_deref().map(absolute).transpose()?;
+        self.tls_key = self.tls_key.as_deref().map(absolute).transpose()?;
+        self.viewer_oidc_client_id = non_empty(self.viewer_oidc_client_id);
+        self.audit_syslog = non_empty(self.audit_syslog);
+        self.check_access()?;
         Ok(self)
     }
 }

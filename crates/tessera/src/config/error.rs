@@ -20,4 +20,6 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("{0}")]
+    Conflict(String),
 }

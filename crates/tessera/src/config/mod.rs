@@ -5,6 +5,7 @@
 //! against these declarations by a test. Secrets (passwords in URLs) are never printed: use
 //! [`Settings::redacted_database_url`] in logs.
 
+mod access;
 mod checks;
 #[cfg(test)]
 mod docs_table;

@@ -26,4 +26,7 @@ pub enum FhirError {
     TooCostly(String),
     #[error("index unavailable")]
     Index(#[from] IndexError),
+    /// The audit trail could not be read (503, `transient`).
+    #[error("audit trail unavailable")]
+    AuditTrail(#[from] crate::audit::AuditLogError),
 }

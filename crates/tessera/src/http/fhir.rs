@@ -5,24 +5,14 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::Value;
 
 use super::media::accept_ranges;
 use super::path::query_pairs;
 use super::AppState;
+use crate::fhir::audit_events;
 use crate::fhir::FhirError;
 use crate::fhir::MEDIA_TYPE;
-
-/// The FHIR routes, to be nested under `/fhir`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/metadata", get(metadata))
-        .route("/ImagingStudy", get(search))
-        .route("/ImagingStudy/{id}", get(read_imaging_study))
-        .route("/Endpoint/{id}", get(read_endpoint))
-}
 
 const JSON_TYPES: [&str; 3] = [
     "application/fhir+json",
@@ -88,7 +78,7 @@ fn respond(resource: Value, pairs: &[(String, String)]) -> Response {
 
 /// The query pairs of a FHIR request whose Accept and `_format` allow JSON: every FHIR
 /// handler takes one, so none can skip negotiation.
-struct Negotiated(Vec<(String, String)>);
+pub(super) struct Negotiated(Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Negotiated {
     type Rejection = FhirError;
@@ -100,7 +90,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Negotiated {
     }
 }
 
-async fn metadata(
+pub(super) async fn metadata(
     State(state): State<AppState>,
     headers: HeaderMap,
     Negotiated(pairs): Negotiated,
@@ -109,7 +99,7 @@ async fn metadata(
     Ok(respond(state.fhir.capability_statement(&base), &pairs))
 }
 
-async fn read_imaging_study(
+pub(super) async fn read_imaging_study(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Negotiated(pairs): Negotiated,
@@ -122,7 +112,7 @@ async fn read_imaging_study(
     Ok(respond(resource, &pairs))
 }
 
-async fn read_endpoint(
+pub(super) async fn read_endpoint(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -132,7 +122,7 @@ async fn read_endpoint(
     Ok(respond(state.fhir.endpoint(&id, &base)?, &pairs))
 }
 
-async fn search(
+pub(super) async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
     Negotiated(pairs): Negotiated,
@@ -140,4 +130,25 @@ async fn search(
     let base = state.base_url(&headers);
     let bundle = state.fhir.search(&pairs, &base, strict(&headers)).await?;
     Ok(respond(bundle, &pairs))
+}
+
+pub(super) async fn search_audit_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Negotiated(pairs): Negotiated,
+) -> Result<Response, FhirError> {
+    let base = state.base_url(&headers);
+    let log = state.audit_log.as_ref();
+    let bundle = audit_events::search(log, &pairs, &base, &state.audit_source_id).await?;
+    Ok(respond(bundle, &pairs))
+}
+
+pub(super) async fn read_audit_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Negotiated(pairs): Negotiated,
+) -> Result<Response, FhirError> {
+    let log = state.audit_log.as_ref();
+    let resource = audit_events::read(log, &id, &state.audit_source_id).await?;
+    Ok(respond(resource, &pairs))
 }

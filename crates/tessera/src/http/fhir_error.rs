@@ -19,6 +19,7 @@ fn status_and_issue(error: &FhirError) -> (StatusCode, &'static str) {
             (StatusCode::SERVICE_UNAVAILABLE, "transient")
         }
         FhirError::Index(_) => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
+        FhirError::AuditTrail(_) => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
     }
 }
 

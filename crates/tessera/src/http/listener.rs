@@ -4,23 +4,25 @@
 //! (Linux does on a kept-alive connection in request/answer rhythm) holds a 700 KB metadata
 //! answer back by up to its delayed-ACK timer (40 ms), longer than the whole answer takes.
 
-use axum::serve::{Listener, ListenerExt};
-use tokio::net::TcpListener;
+use axum::serve::{ListenerExt, TapIo};
+use tokio::net::{TcpListener, TcpStream};
 
-/// `listener` with TCP_NODELAY set on every connection it accepts.
-pub fn no_delay(
-    listener: TcpListener,
-) -> impl Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
-    listener.tap_io(|stream| {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::warn!(error = %err, "could not set TCP_NODELAY on an accepted connection");
-        }
-    })
+/// `listener` with TCP_NODELAY set on every connection it accepts. The type is spelled out
+/// (not `impl Listener`) so that axum's `ConnectInfo<SocketAddr>` sees through it.
+pub fn no_delay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    listener.tap_io(set_no_delay as fn(&mut TcpStream))
+}
+
+fn set_no_delay(stream: &mut TcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::warn!(error = %err, "could not set TCP_NODELAY on an accepted connection");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::serve::Listener;
 
     #[tokio::test]
     async fn accepted_connections_have_no_delay() {

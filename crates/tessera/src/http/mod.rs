@@ -9,6 +9,7 @@ pub mod error;
 mod fhir;
 mod fhir_error;
 mod frames;
+pub mod guard;
 mod health;
 mod home;
 pub mod listener;
@@ -20,6 +21,7 @@ mod qido;
 pub mod range;
 mod related;
 mod rendered;
+pub mod routes;
 mod stow;
 mod stow_response;
 mod viewer;
@@ -28,11 +30,13 @@ mod wado;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::audit::writer::AuditTrail;
+use crate::audit::AuditLog;
+use crate::auth::Authenticator;
 use crate::delete::DeleteService;
 use crate::feed::FeedService;
 use crate::fhir::FhirService;
@@ -68,6 +72,16 @@ pub struct AppState {
     /// How the viewer and the built-in page sign in, when authentication is on and a public
     /// client is configured.
     pub sign_in: Option<SignIn>,
+    /// Who callers are.
+    pub auth: Arc<Authenticator>,
+    /// Where audit records go.
+    pub trail: Arc<AuditTrail>,
+    /// The trail, for reading (`/fhir/AuditEvent`).
+    pub audit_log: Arc<dyn AuditLog>,
+    /// This archive's name in audit records.
+    pub audit_source_id: String,
+    /// `/metrics` without authentication.
+    pub metrics_open: bool,
 }
 
 impl AppState {
@@ -85,59 +99,23 @@ impl AppState {
     }
 }
 
-/// The whole application router.
+/// The whole application router, built from the route table ([`routes`]): each route
+/// behind its access check and audit record ([`guard`]).
 pub fn router(state: AppState) -> Router {
-    let dicom_web = Router::new()
-        .route("/studies", post(stow::store).get(qido::studies))
-        .route(
-            "/studies/{study}",
-            post(stow::store_in_study)
-                .get(wado::retrieve_study)
-                .delete(delete::delete_study),
-        )
-        .route("/series", get(qido::series))
-        .route("/instances", get(qido::instances))
-        .route("/studies/{study}/series", get(qido::study_series))
-        .route("/studies/{study}/instances", get(qido::study_instances))
-        .route(
-            "/studies/{study}/series/{series}/instances",
-            get(qido::series_instances),
-        )
-        .route("/studies/{study}/metadata", get(wado::study_metadata))
-        .route(
-            "/studies/{study}/series/{series}",
-            get(wado::retrieve_series).delete(delete::delete_series),
-        )
-        .route(
-            "/studies/{study}/series/{series}/metadata",
-            get(wado::series_metadata),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{instance}",
-            get(wado::retrieve_instance).delete(delete::delete_instance),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{instance}/metadata",
-            get(wado::instance_metadata),
-        )
-        .route(
-            "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}",
-            get(bulkdata::bulk_data),
-        )
-        .route("/changefeed", get(changefeed::changefeed))
-        .route("/changefeed/latest", get(changefeed::latest))
-        .merge(frames_router());
+    let mut router = Router::new();
+    for route in routes::routes() {
+        let guard = guard::Guard {
+            state: state.clone(),
+            access: route.info.access,
+            audited: route.info.audited,
+        };
+        let handler = route
+            .handler
+            .route_layer(axum::middleware::from_fn_with_state(guard, guard::guard));
+        router = router.route(&route.info.path, handler);
+    }
     let cors = cors_layer(&state.cors_allowed_origins);
-    Router::new()
-        .route("/", get(home::home))
-        .route("/viewer", get(viewer::bare))
-        .route("/viewer/", get(viewer::index))
-        .route("/viewer/app-config.js", get(viewer::app_config))
-        .route("/viewer/{*path}", get(viewer::asset))
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
-        .nest("/dicom-web", dicom_web)
-        .nest("/fhir", fhir::router())
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count,
@@ -165,40 +143,4 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers(Any)
         .max_age(std::time::Duration::from_secs(3600))
-}
-
-/// Frames, rendered images and thumbnails (PS3.18 10.4).
-fn frames_router() -> Router<AppState> {
-    const INSTANCE: &str = "/studies/{study}/series/{series}/instances/{instance}";
-    Router::new()
-        .route(
-            &format!("{INSTANCE}/frames/{{frames}}"),
-            get(frames::frames),
-        )
-        .route(
-            &format!("{INSTANCE}/frames/{{frames}}/rendered"),
-            get(rendered::frames_rendered),
-        )
-        .route(
-            &format!("{INSTANCE}/frames/{{frames}}/thumbnail"),
-            get(rendered::frames_thumbnail),
-        )
-        .route(
-            &format!("{INSTANCE}/rendered"),
-            get(rendered::instance_rendered),
-        )
-        .route(
-            &format!("{INSTANCE}/thumbnail"),
-            get(rendered::instance_thumbnail),
-        )
-        .route(
-            "/studies/{study}/series/{series}/rendered",
-            get(rendered::series_rendered),
-        )
-        .route(
-            "/studies/{study}/series/{series}/thumbnail",
-            get(rendered::series_thumbnail),
-        )
-        .route("/studies/{study}/rendered", get(rendered::study_rendered))
-        .route("/studies/{study}/thumbnail", get(rendered::study_thumbnail))
 }

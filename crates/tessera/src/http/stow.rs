@@ -9,11 +9,12 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use futures::StreamExt;
 
+use super::guard::TouchedStudies;
 use super::media::MediaType;
 use super::path::study_uid;
 use super::{stow_response, AppState};
 use crate::http::error::ApiError;
-use crate::ingest::IngestSession;
+use crate::ingest::{IngestSession, ItemReport};
 use tessera_dicom::status::StatusCode;
 use tessera_dicom::uid::StudyUid;
 
@@ -122,12 +123,19 @@ async fn handle(
     );
     tracing::info!("stow done");
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    Ok(stow_response::respond(
-        &reports,
-        &state.base_url(&headers),
-        study.as_ref(),
-        accept,
-    ))
+    let mut response =
+        stow_response::respond(&reports, &state.base_url(&headers), study.as_ref(), accept);
+    // The audit trail records each study stored into.
+    let mut studies: Vec<String> = Vec::new();
+    for report in &reports {
+        if let ItemReport::Stored { study, .. } = report {
+            if !studies.iter().any(|s| s == study.as_str()) {
+                studies.push(study.as_str().to_string());
+            }
+        }
+    }
+    response.extensions_mut().insert(TouchedStudies(studies));
+    Ok(response)
 }
 
 fn multipart_error(err: multer::Error) -> ApiError {

@@ -4,6 +4,8 @@
 //! ([`sqlite`]) and PostgreSQL ([`postgres`]), which differ only in how they connect, their
 //! migrations, and a few words of SQL ([`sql::Dialect`]). Nothing outside this module writes SQL.
 
+mod access;
+mod audit;
 pub mod changes;
 mod delete;
 mod dialect;
@@ -25,6 +27,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::audit::AuditLog;
+use crate::auth::api_key::ApiKeyStore;
 use crate::query::extra::ExtraAttribute;
 use crate::query::SearchQuery;
 use crate::storage::BlobKey;
@@ -39,6 +43,10 @@ use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
+    /// The API keys kept in this index.
+    fn api_key_store(self: Arc<Self>) -> Arc<dyn ApiKeyStore>;
+    /// The audit trail kept in this index.
+    fn audit_log(self: Arc<Self>) -> Arc<dyn AuditLog>;
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Whether the database answers.

@@ -22,6 +22,8 @@ use super::upkeep::insert_extra_values;
 use super::workers;
 use super::write::BatchWriter;
 use super::Index;
+use crate::audit::AuditLog;
+use crate::auth::api_key::ApiKeyStore;
 use crate::index::DuplicatePolicy;
 use crate::index::IndexError;
 use crate::query::extra::ExtraAttribute;
@@ -60,6 +62,11 @@ impl SqlIndex {
             .fetch_all(&self.pool)
             .await
             .map_err(IndexError::db(what))
+    }
+
+    /// The pool, for the tables kept beside the archive's (API keys, the audit trail).
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub fn new(pool: AnyPool, dialect: Dialect, extras: Vec<ExtraAttribute>) -> Self {
@@ -268,6 +275,14 @@ fn instance_row(row: &AnyRow) -> Result<InstanceRow, IndexError> {
 
 #[async_trait]
 impl Index for SqlIndex {
+    fn api_key_store(self: Arc<Self>) -> Arc<dyn ApiKeyStore> {
+        self
+    }
+
+    fn audit_log(self: Arc<Self>) -> Arc<dyn AuditLog> {
+        self
+    }
+
     fn backend(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "sqlite",

@@ -1,0 +1,331 @@
+//! The access check and audit record around every route: authenticate the caller, check the
+//! route's role, run the handler, record what happened. Writes (STOW, deletes) are recorded
+//! in the trail before their answer leaves; reads and refusals are queued for the trail.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::routes::{Access, Audited};
+use super::AppState;
+use crate::audit::{Action, Agent, AuditRecord, EventType, Interaction, Outcome};
+use crate::auth::{AuthError, Principal, Role};
+
+/// What the guard of one route knows.
+#[derive(Clone)]
+pub struct Guard {
+    pub state: AppState,
+    pub access: Access,
+    pub audited: Audited,
+}
+
+/// Studies a handler touched that its path does not name (STOW-RS): one audit record each.
+#[derive(Debug, Clone, Default)]
+pub struct TouchedStudies(pub Vec<String>);
+
+/// Where in the request the audit record's entities are.
+#[derive(Debug, Default)]
+struct Target {
+    method: String,
+    path: String,
+    query: Option<String>,
+    address: Option<String>,
+    study: Option<String>,
+    series: Option<String>,
+    sop: Option<String>,
+    patient: Option<String>,
+}
+
+pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let needed = match guard.access {
+        Access::Open => None,
+        Access::Needs(role) => Some(role),
+        Access::Metrics if guard.state.metrics_open => None,
+        Access::Metrics => Some(Role::Admin),
+    };
+    let Some(needed) = needed else {
+        return next.run(request).await;
+    };
+    let (mut parts, body) = request.into_parts();
+    let target = target(&mut parts).await;
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let auth = &guard.state.auth;
+    let principal = match auth.authenticate(authorization).await {
+        Ok(principal) => principal,
+        Err(err) => {
+            if !matches!(err, AuthError::Unavailable(_)) {
+                let record = refusal(&guard, &target, &err, None);
+                guard.state.trail.record_later(record).await;
+            }
+            return refused(&err, is_fhir(&target.path));
+        }
+    };
+    if !principal.roles.has(needed) {
+        let err = AuthError::MissingRole(needed);
+        let record = refusal(&guard, &target, &err, Some(&principal));
+        guard.state.trail.record_later(record).await;
+        return refused(&err, is_fhir(&target.path));
+    }
+    let mut target = target;
+    if guard.audited == Audited::Delete {
+        // The study row may be gone after the delete: its patient is read first.
+        target.patient = patient_of(&guard.state, target.study.as_deref()).await;
+    }
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(principal.clone());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let base = record(&guard, &target, &principal, status);
+    match guard.audited {
+        Audited::No => response,
+        Audited::Store | Audited::Delete => {
+            let studies = response
+                .extensions()
+                .get::<TouchedStudies>()
+                .map(|s| s.0.clone())
+                .unwrap_or_default();
+            let records: Vec<AuditRecord> = if studies.is_empty() {
+                vec![base]
+            } else {
+                studies
+                    .into_iter()
+                    .map(|study| AuditRecord {
+                        study_uid: Some(study),
+                        ..base.clone()
+                    })
+                    .collect()
+            };
+            match guard.state.trail.record_now(&records).await {
+                Ok(()) => response,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot record a write in the audit trail");
+                    unavailable("the audit trail cannot be written")
+                }
+            }
+        }
+        _ => {
+            guard.state.trail.record_later(base).await;
+            response
+        }
+    }
+}
+
+/// The request's method, path, query, client address and the UIDs its path names.
+async fn target(parts: &mut axum::http::request::Parts) -> Target {
+    let address = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let mut target = Target {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(String::from),
+        address,
+        ..Target::default()
+    };
+    if let Ok(params) = RawPathParams::from_request_parts(parts, &()).await {
+        for (name, value) in params.iter() {
+            match name {
+                "study" => target.study = Some(value.to_string()),
+                "series" => target.series = Some(value.to_string()),
+                "instance" => target.sop = Some(value.to_string()),
+                _ => {}
+            }
+        }
+    }
+    // A search naming a study or a patient names its entities too.
+    if let Some(query) = &target.query {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "StudyInstanceUID" | "0020000D" if target.study.is_none() => {
+                    target.study = Some(value.into_owned())
+                }
+                "PatientID" | "00100020" if target.patient.is_none() => {
+                    target.patient = Some(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+    }
+    target
+}
+
+async fn patient_of(state: &AppState, study: Option<&str>) -> Option<String> {
+    let uid = tessera_dicom::uid::StudyUid::parse(study?).ok()?;
+    state.index.study(&uid).await.ok().flatten()?.patient_id
+}
+
+fn agent(principal: Option<&Principal>, target: &Target) -> Agent {
+    Agent {
+        subject: principal.and_then(|p| p.subject.clone()),
+        client_id: principal.and_then(|p| p.client_id.clone()),
+        api_key: principal.and_then(|p| p.api_key.clone()),
+        issuer: principal.and_then(|p| p.issuer.clone()),
+        address: target.address.clone(),
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn event_of(audited: Audited) -> (EventType, Action, Interaction) {
+    match audited {
+        Audited::Query | Audited::No => {
+            (EventType::Query, Action::Execute, Interaction::SearchType)
+        }
+        Audited::AuditRead => (EventType::Query, Action::Read, Interaction::SearchType),
+        Audited::Read => (
+            EventType::InstancesAccessed,
+            Action::Read,
+            Interaction::Read,
+        ),
+        Audited::Store => (
+            EventType::InstancesTransferred,
+            Action::Create,
+            Interaction::Create,
+        ),
+        Audited::Delete => (EventType::StudyDeleted, Action::Delete, Interaction::Delete),
+    }
+}
+
+fn record(guard: &Guard, target: &Target, principal: &Principal, status: u16) -> AuditRecord {
+    let (event, action, interaction) = event_of(guard.audited);
+    let searching = matches!(guard.audited, Audited::Query | Audited::AuditRead);
+    AuditRecord {
+        id: 0,
+        recorded_micros: now_micros(),
+        event,
+        interaction: Some(interaction),
+        action,
+        outcome: Outcome::of_status(status),
+        status,
+        agent: agent(Some(principal), target),
+        method: target.method.clone(),
+        path: target.path.clone(),
+        query: if searching {
+            target.query.clone()
+        } else {
+            None
+        },
+        patient_id: target.patient.clone(),
+        study_uid: target.study.clone(),
+        series_uid: target.series.clone(),
+        sop_uid: target.sop.clone(),
+        detail: (status >= 400).then(|| format!("answered {status}")),
+    }
+}
+
+/// The record of a refused request: a failed authentication (110114) or a missing role
+/// (110113 Security Alert).
+fn refusal(
+    guard: &Guard,
+    target: &Target,
+    err: &AuthError,
+    principal: Option<&Principal>,
+) -> AuditRecord {
+    let (_, action, interaction) = event_of(guard.audited);
+    let (event, status) = match err {
+        AuthError::MissingRole(_) => (EventType::SecurityAlert, 403),
+        _ => (EventType::UserAuthentication, 401),
+    };
+    AuditRecord {
+        id: 0,
+        recorded_micros: now_micros(),
+        event,
+        interaction: Some(interaction),
+        action,
+        outcome: Outcome::MinorFailure,
+        status,
+        agent: agent(principal, target),
+        method: target.method.clone(),
+        path: target.path.clone(),
+        query: target.query.clone(),
+        patient_id: target.patient.clone(),
+        study_uid: target.study.clone(),
+        series_uid: target.series.clone(),
+        sop_uid: target.sop.clone(),
+        detail: Some(err.to_string()),
+    }
+}
+
+fn is_fhir(path: &str) -> bool {
+    path.starts_with("/fhir/")
+}
+
+/// 401 with `WWW-Authenticate: Bearer` (RFC 6750), 403 naming the role, 503 when the
+/// credentials could not be checked. FHIR routes answer with an OperationOutcome.
+fn refused(err: &AuthError, fhir: bool) -> Response {
+    let (status, code, challenge) = match err {
+        AuthError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            Some(r#"Bearer realm="tessera""#.to_string()),
+        ),
+        AuthError::InvalidToken(description) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            Some(format!(
+                r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#,
+                description.replace(['"', '\\'], "'")
+            )),
+        ),
+        AuthError::MissingRole(role) => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            Some(format!(
+                r#"Bearer realm="tessera", error="insufficient_scope", scope="{role}""#
+            )),
+        ),
+        AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+    };
+    let message = err.to_string();
+    let body = if fhir {
+        let issue_code = match status {
+            StatusCode::UNAUTHORIZED => "login",
+            StatusCode::FORBIDDEN => "forbidden",
+            _ => "transient",
+        };
+        serde_json::json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": issue_code, "diagnostics": message}],
+        })
+    } else {
+        serde_json::json!({ "error": code, "message": message })
+    };
+    let content_type = if fhir {
+        "application/fhir+json"
+    } else {
+        "application/json"
+    };
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, content_type)],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn unavailable(message: &str) -> Response {
+    refused(&AuthError::Unavailable(message.to_string()), false)
+}

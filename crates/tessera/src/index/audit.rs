@@ -1,0 +1,189 @@
+//! The audit trail in the index ([`crate::audit::AuditLog`]). Rows are only appended and,
+//! past the retention period, deleted: nothing updates one.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::sql::SqlIndex;
+use crate::audit::{
+    Action, Agent, AuditLog, AuditLogError, AuditQuery, AuditRecord, EventType, Interaction,
+    Outcome,
+};
+
+const COLUMNS: &str = "id, recorded_at, event_type, interaction, action, outcome, status, \
+     subject, client_id, api_key, issuer, address, method, path, query, patient_id, \
+     study_uid, series_uid, sop_uid, detail";
+
+fn failed(operation: &str) -> impl FnOnce(sqlx::Error) -> AuditLogError + '_ {
+    move |err| AuditLogError(format!("{operation}: {err}"))
+}
+
+fn record(row: &AnyRow) -> Result<AuditRecord, AuditLogError> {
+    let read = |err: sqlx::Error| AuditLogError(format!("reading an audit row: {err}"));
+    let text = |name: &str| -> Result<Option<String>, AuditLogError> {
+        row.try_get::<Option<String>, _>(name).map_err(read)
+    };
+    let event: String = row.try_get("event_type").map_err(read)?;
+    let action: String = row.try_get("action").map_err(read)?;
+    let status: i64 = row.try_get("status").map_err(read)?;
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(read)?,
+        recorded_micros: row.try_get("recorded_at").map_err(read)?,
+        event: EventType::from_code(&event)
+            .ok_or_else(|| AuditLogError(format!("unknown audit event type {event:?}")))?,
+        interaction: text("interaction")?
+            .as_deref()
+            .and_then(Interaction::from_code),
+        action: Action::from_code(&action)
+            .ok_or_else(|| AuditLogError(format!("unknown audit action {action:?}")))?,
+        outcome: Outcome::from_code(row.try_get("outcome").map_err(read)?),
+        status: u16::try_from(status).unwrap_or(0),
+        agent: Agent {
+            subject: text("subject")?,
+            client_id: text("client_id")?,
+            api_key: text("api_key")?,
+            issuer: text("issuer")?,
+            address: text("address")?,
+        },
+        method: row.try_get("method").map_err(read)?,
+        path: row.try_get("path").map_err(read)?,
+        query: text("query")?,
+        patient_id: text("patient_id")?,
+        study_uid: text("study_uid")?,
+        series_uid: text("series_uid")?,
+        sop_uid: text("sop_uid")?,
+        detail: text("detail")?,
+    })
+}
+
+#[async_trait]
+impl AuditLog for SqlIndex {
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), AuditLogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await.map_err(failed("begin"))?;
+        for r in records {
+            // The patient of the named study when the record has none (reads name a study
+            // by its UID only).
+            sqlx::query(
+                "INSERT INTO audit_events (recorded_at, event_type, interaction, action, \
+                 outcome, status, subject, client_id, api_key, issuer, address, method, path, \
+                 query, patient_id, study_uid, series_uid, sop_uid, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                 COALESCE($15, (SELECT patient_id FROM studies WHERE study_uid = $16)), \
+                 $16, $17, $18, $19)",
+            )
+            .bind(r.recorded_micros)
+            .bind(r.event.code())
+            .bind(r.interaction.map(Interaction::code))
+            .bind(r.action.code())
+            .bind(i64::from(r.outcome.code()))
+            .bind(i64::from(r.status))
+            .bind(r.agent.subject.as_deref())
+            .bind(r.agent.client_id.as_deref())
+            .bind(r.agent.api_key.as_deref())
+            .bind(r.agent.issuer.as_deref())
+            .bind(r.agent.address.as_deref())
+            .bind(r.method.as_str())
+            .bind(r.path.as_str())
+            .bind(r.query.as_deref())
+            .bind(r.patient_id.as_deref())
+            .bind(r.study_uid.as_deref())
+            .bind(r.series_uid.as_deref())
+            .bind(r.sop_uid.as_deref())
+            .bind(r.detail.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("append audit record"))?;
+        }
+        tx.commit().await.map_err(failed("commit audit records"))
+    }
+
+    async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuditLogError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
+        let mut ints: Vec<(usize, i64)> = Vec::new();
+        let mut texts: Vec<(usize, String)> = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if let Some(from) = query.from_micros {
+            let i = next();
+            sql.push_str(&format!(" AND recorded_at >= ${i}"));
+            ints.push((i, from));
+        }
+        if let Some(until) = query.until_micros {
+            let i = next();
+            sql.push_str(&format!(" AND recorded_at < ${i}"));
+            ints.push((i, until));
+        }
+        if let Some(agent) = &query.agent {
+            let i = next();
+            sql.push_str(&format!(
+                " AND (subject = ${i} OR api_key = ${i} OR client_id = ${i})"
+            ));
+            texts.push((i, agent.clone()));
+        }
+        if let Some(study) = &query.study_uid {
+            let i = next();
+            sql.push_str(&format!(" AND study_uid = ${i}"));
+            texts.push((i, study.clone()));
+        }
+        if let Some(patient) = &query.patient_id {
+            let i = next();
+            sql.push_str(&format!(" AND patient_id = ${i}"));
+            texts.push((i, patient.clone()));
+        }
+        let (limit, offset) = (next(), next());
+        sql.push_str(&format!(
+            " ORDER BY recorded_at DESC, id DESC LIMIT ${limit} OFFSET ${offset}"
+        ));
+        // Bind in placeholder order.
+        let mut values: Vec<(usize, Bound)> = ints
+            .into_iter()
+            .map(|(i, v)| (i, Bound::Int(v)))
+            .chain(texts.into_iter().map(|(i, v)| (i, Bound::Text(v))))
+            .collect();
+        values.push((limit, Bound::Int(i64::from(query.limit))));
+        values.push((offset, Bound::Int(i64::from(query.offset))));
+        values.sort_by_key(|(i, _)| *i);
+        let mut q = sqlx::query(&sql);
+        for (_, value) in values {
+            q = match value {
+                Bound::Int(v) => q.bind(v),
+                Bound::Text(v) => q.bind(v),
+            };
+        }
+        let rows = q
+            .fetch_all(self.pool())
+            .await
+            .map_err(failed("search audit records"))?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn audit_record(&self, id: i64) -> Result<Option<AuditRecord>, AuditLogError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_events WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failed("read audit record"))?;
+        row.as_ref().map(record).transpose()
+    }
+
+    async fn prune_audit(&self, before_micros: i64) -> Result<u64, AuditLogError> {
+        let done = sqlx::query("DELETE FROM audit_events WHERE recorded_at < $1")
+            .bind(before_micros)
+            .execute(self.pool())
+            .await
+            .map_err(failed("prune audit records"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+enum Bound {
+    Int(i64),
+    Text(String),
+}
