@@ -48,7 +48,7 @@ pub async fn app_config(State(state): State<AppState>) -> Response {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        app_config::generate(root),
+        app_config::generate(root, state.sign_in.as_ref()),
     )
         .into_response()
 }
