@@ -2,14 +2,14 @@
 # The single test command of Tessera.
 #
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
-# on loopback via scripts/test/garage.sh, a FHIR R4 server on loopback via scripts/test/fhir-server.sh),
-# then runs, in order:
+# on loopback via scripts/test/garage.sh, a FHIR R4 server on loopback via scripts/test/fhir-server.sh,
+# an OpenID provider on loopback via scripts/test/oidc.sh), then runs, in order:
 #   cargo fmt --check, cargo clippy -D warnings, the import-direction check
 #   (scripts/dev/check-imports.py), cargo test (every crate of the workspace, including
 #   the bench's smoke runs), pytest on tests/python
 #   (only if that directory exists), and the browser end-to-end test (tests/browser/run.sh:
 #   installs chromium, playwright-core and the OHIF viewer when missing).
-# Exits non-zero on the first failure. Garage and the FHIR server are stopped on exit.
+# Exits non-zero on the first failure. Garage, the FHIR server and the OpenID provider are stopped on exit.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +19,7 @@ cd "$REPO_ROOT"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export TESSERA_GARAGE_DIR="${TESSERA_GARAGE_DIR:-/tmp/tessera-garage}"
 export TESSERA_FHIR_DIR="${TESSERA_FHIR_DIR:-/tmp/tessera-fhir}"
+export TESSERA_OIDC_DIR="${TESSERA_OIDC_DIR:-/tmp/tessera-oidc}"
 
 section() {
     echo
@@ -41,6 +42,10 @@ on_exit() {
     if [[ -n "${FHIR_STARTED:-}" ]]; then
         section "Stopping the FHIR server"
         "$REPO_ROOT/scripts/test/fhir-server.sh" stop || echo "test.sh: WARNING: could not stop the FHIR server" >&2
+    fi
+    if [[ -n "${OIDC_STARTED:-}" ]]; then
+        section "Stopping the OpenID provider"
+        "$REPO_ROOT/scripts/test/oidc.sh" stop || echo "test.sh: WARNING: could not stop the OpenID provider" >&2
     fi
     echo
     if [[ $rc -eq 0 ]]; then
@@ -109,6 +114,21 @@ for v in TESSERA_TEST_FHIR_URL TESSERA_TEST_FHIR_SERVER_SCRIPT TESSERA_FHIR_DIR 
 done
 export TESSERA_TEST_FHIR_URL TESSERA_TEST_FHIR_SERVER_SCRIPT TESSERA_FHIR_DIR TESSERA_FHIR_PORT
 echo "TESSERA_TEST_FHIR_URL=$TESSERA_TEST_FHIR_URL"
+
+# ---------------------------------------------------------------------------
+section "OpenID provider (scripts/test/oidc.sh start --fresh)"
+OIDC_STARTED=1
+"$REPO_ROOT/scripts/test/oidc.sh" start --fresh || die "the OpenID provider did not start"
+OIDC_ENV="$TESSERA_OIDC_DIR/env"
+[[ -f "$OIDC_ENV" ]] || die "oidc.sh start did not write $OIDC_ENV"
+# shellcheck source=/dev/null
+. "$OIDC_ENV"
+for v in TESSERA_TEST_OIDC_ISSUER TESSERA_TEST_OIDC_AUDIENCE TESSERA_TEST_OIDC_VIEWER_CLIENT \
+    TESSERA_TEST_OIDC_SCRIPT_CLIENT TESSERA_TEST_OIDC_SCRIPT_SECRET TESSERA_TEST_OIDC_READER_CLIENT \
+    TESSERA_TEST_OIDC_READER_SECRET TESSERA_TEST_OIDC_SCRIPT TESSERA_OIDC_DIR TESSERA_OIDC_PORT; do
+    [[ -n "${!v:-}" ]] || die "$v not set by $OIDC_ENV"
+done
+echo "TESSERA_TEST_OIDC_ISSUER=$TESSERA_TEST_OIDC_ISSUER TESSERA_TEST_OIDC_AUDIENCE=$TESSERA_TEST_OIDC_AUDIENCE"
 
 # ---------------------------------------------------------------------------
 section "Python test requirements (pip install -r scripts/test/requirements.txt)"
