@@ -11,6 +11,7 @@ pub mod dicom_message;
 pub mod fhir;
 pub mod log;
 pub mod record;
+pub mod syslog;
 pub mod writer;
 
 pub use log::{AuditLog, AuditLogError, AuditQuery};
