@@ -6,10 +6,14 @@
 #
 # Installs what it needs when missing (Debian's chromium, playwright-core from npm into
 # tests/browser/node_modules, the OHIF viewer via scripts/dev/ohif.sh), writes the synthetic study
-# (make_study.py), starts two Tessera servers on loopback in a temporary folder (SQLite +
+# (make_study.py), starts three Tessera servers on loopback in a temporary folder (SQLite +
 # local disk): A holds the study and serves the viewer, B serves only the viewer with its
-# app-config pointing at A (another origin). Stores the study into A over STOW-RS and runs
-# ohif.test.mjs. Screenshots, timings and server logs go to target/browser-artifacts/.
+# app-config pointing at A (another origin), C requires signing in (--auth required) with the
+# OpenID provider of scripts/test/oidc.sh, whose pages sign in with its public client. Stores
+# the study into A over STOW-RS, and into C with a client_credentials token, and runs
+# ohif.test.mjs (A, B) and auth.test.mjs (C). The provider is the one TESSERA_TEST_OIDC_* name
+# (scripts/test.sh starts it); when they are unset this script starts it and stops it again.
+# Screenshots, timings and server logs go to target/browser-artifacts/.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,9 +51,13 @@ WORK="$(mktemp -d)"
 cp "$BIN" "$WORK/tessera"
 BIN="$WORK/tessera"
 PIDS=()
+OIDC_STARTED=""
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ -n "$OIDC_STARTED" ]]; then
+        "$REPO_ROOT/scripts/test/oidc.sh" stop || echo "browser test: WARNING: could not stop the OpenID provider" >&2
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -91,23 +99,53 @@ start_tessera "$ARTIFACTS/tessera-b.log" --data-dir "$WORK/b" --viewer-dir "$VIE
     --viewer-dicomweb-url "$A/dicom-web"
 B="$URL"
 
-python3 - "$A" "$WORK/study" <<'PY'
-import glob, sys, requests
-base, folder = sys.argv[1], sys.argv[2]
+# The OpenID provider for C: the one named in the environment, else started here.
+if [[ -z "${TESSERA_TEST_OIDC_ISSUER:-}" ]]; then
+    if ! "$REPO_ROOT/scripts/test/oidc.sh" status >/dev/null; then OIDC_STARTED=1; fi
+    OIDC_ENV="$("$REPO_ROOT/scripts/test/oidc.sh" start)" || die "scripts/test/oidc.sh start failed"
+    # shellcheck source=/dev/null
+    . "$OIDC_ENV"
+fi
+for v in TESSERA_TEST_OIDC_ISSUER TESSERA_TEST_OIDC_AUDIENCE TESSERA_TEST_OIDC_VIEWER_CLIENT \
+    TESSERA_TEST_OIDC_SCRIPT_CLIENT TESSERA_TEST_OIDC_SCRIPT_SECRET; do
+    [[ -n "${!v:-}" ]] || die "$v is not set (scripts/test/oidc.sh env)"
+done
+start_tessera "$ARTIFACTS/tessera-c.log" --data-dir "$WORK/c" --viewer-dir "$VIEWER_DIR" \
+    --auth required --oidc-issuer "$TESSERA_TEST_OIDC_ISSUER" --oidc-audience "$TESSERA_TEST_OIDC_AUDIENCE" \
+    --viewer-oidc-client-id "$TESSERA_TEST_OIDC_VIEWER_CLIENT"
+C="$URL"
+
+# STOW of the study into BASE; with a client id and secret, under a client_credentials token
+# of the provider.
+store_study() {
+    python3 - "$WORK/study" "$@" <<'PY'
+import glob, os, sys, requests
+folder, base = sys.argv[1], sys.argv[2]
+headers = {}
+if len(sys.argv) > 3:
+    token = requests.post(os.environ["TESSERA_TEST_OIDC_ISSUER"] + "/token", data={"grant_type": "client_credentials"},
+                          auth=(sys.argv[3], sys.argv[4]))
+    if token.status_code != 200:
+        sys.exit(f"the provider refused a client_credentials token: {token.status_code} {token.text[:300]}")
+    headers["Authorization"] = "Bearer " + token.json()["access_token"]
 files = sorted(glob.glob(folder + "/*.dcm"))
 b = "tessera-browser-test"
 body = b"".join(b"--%s\r\nContent-Type: application/dicom\r\n\r\n%s\r\n" % (b.encode(), open(f, "rb").read()) for f in files)
 body += b"--%s--\r\n" % b.encode()
-r = requests.post(base + "/dicom-web/studies", data=body,
-                  headers={"Content-Type": f'multipart/related; type="application/dicom"; boundary={b}'})
+headers["Content-Type"] = f'multipart/related; type="application/dicom"; boundary={b}'
+r = requests.post(base + "/dicom-web/studies", data=body, headers=headers)
 if r.status_code != 200:
-    sys.exit(f"STOW of the browser study answered {r.status_code}: {r.text[:500]}")
+    sys.exit(f"STOW of the browser study into {base} answered {r.status_code}: {r.text[:500]}")
 print(f"stored {len(files)} instances into {base}")
 PY
+}
+store_study "$A"
+store_study "$C" "$TESSERA_TEST_OIDC_SCRIPT_CLIENT" "$TESSERA_TEST_OIDC_SCRIPT_SECRET"
 
 echo "browser test: artifacts in $ARTIFACTS"
 TESSERA_URL="$A" TESSERA_VIEWER_ONLY_URL="$B" EXPECTED="$WORK/study/expected.json" \
     ARTIFACTS="$ARTIFACTS" node "$HERE/ohif.test.mjs"
+TESSERA_AUTH_URL="$C" EXPECTED="$WORK/study/expected.json" ARTIFACTS="$ARTIFACTS" node "$HERE/auth.test.mjs"
 if [[ -n "${BROWSER_BENCH:-}" ]]; then
     TESSERA_URL="$A" EXPECTED="$WORK/study/expected.json" ARTIFACTS="$ARTIFACTS" node "$HERE/bench.mjs"
 fi
