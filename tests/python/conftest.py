@@ -40,17 +40,22 @@ def _announced_url(proc: subprocess.Popen, log_path: Path, deadline_s: float = 3
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def tessera():
+def _binary() -> Path:
     binary = Path(os.environ.get("TESSERA_BIN", REPO / "target" / "debug" / "tessera"))
     assert binary.exists(), f"{binary} missing: run cargo build first (scripts/test.sh does)"
-    data_dir = Path(tempfile.mkdtemp(prefix="tessera-py-"))
+    return binary
+
+
+def _start(prefix: str, *args: str):
+    """`tessera serve` on 127.0.0.1 port 0 with a fresh data folder and `args`; returns the
+    process, its base URL and its data folder once /healthz answers 200."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     log_path = data_dir / "server.log"
     # Port 0: the server takes a free port and says which (no port reserved here and
     # released, which another process could take in between).
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            [str(_binary()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -63,6 +68,70 @@ def tessera():
         proc.kill()
         proc.wait()
         raise RuntimeError(f"tessera at {base} is not healthy ({status}):\n" + log_path.read_text())
-    yield {"base": base, "dicomweb": f"{base}/dicom-web", "data_dir": data_dir}
+    return proc, base, data_dir
+
+
+def _stop(proc: subprocess.Popen):
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tessera():
+    proc, base, data_dir = _start("tessera-py-")
+    yield {"base": base, "dicomweb": f"{base}/dicom-web", "data_dir": data_dir}
+    _stop(proc)
+
+
+OIDC_SCRIPT = REPO / "scripts" / "test" / "oidc.sh"
+OIDC_VARS = (
+    "TESSERA_TEST_OIDC_ISSUER",
+    "TESSERA_TEST_OIDC_AUDIENCE",
+    "TESSERA_TEST_OIDC_SCRIPT_CLIENT",
+    "TESSERA_TEST_OIDC_SCRIPT_SECRET",
+    "TESSERA_TEST_OIDC_READER_CLIENT",
+    "TESSERA_TEST_OIDC_READER_SECRET",
+)
+
+
+@pytest.fixture(scope="session")
+def oidc():
+    """The OpenID provider of scripts/test/oidc.sh: the one the environment names (scripts/test.sh
+    starts it), else started here and stopped at the end."""
+    if os.environ.get("TESSERA_TEST_OIDC_ISSUER"):
+        env, started = dict(os.environ), False
+    else:
+        running = subprocess.run([str(OIDC_SCRIPT), "status"], capture_output=True).returncode == 0
+        env_file = subprocess.run(
+            [str(OIDC_SCRIPT), "start"], check=True, capture_output=True, text=True
+        ).stdout.strip().splitlines()[-1]
+        env = dict(re.findall(r"^export (\w+)=(.*)$", Path(env_file).read_text(), re.M))
+        started = not running
+    missing = [v for v in OIDC_VARS if not env.get(v)]
+    assert not missing, f"the OpenID provider's settings are missing: {missing}"
+    yield {v: env[v] for v in OIDC_VARS}
+    if started:
+        subprocess.run([str(OIDC_SCRIPT), "stop"], check=True)
+
+
+@pytest.fixture(scope="session")
+def tessera_auth(oidc):
+    """A second Tessera that requires signing in: bearer tokens of the test OpenID provider
+    (or API keys), made only for the tests that ask for it."""
+    proc, base, data_dir = _start(
+        "tessera-py-auth-",
+        "--auth",
+        "required",
+        "--oidc-issuer",
+        oidc["TESSERA_TEST_OIDC_ISSUER"],
+        "--oidc-audience",
+        oidc["TESSERA_TEST_OIDC_AUDIENCE"],
+    )
+    yield {
+        "base": base,
+        "dicomweb": f"{base}/dicom-web",
+        "data_dir": data_dir,
+        "oidc": oidc,
+        "binary": _binary(),
+    }
+    _stop(proc)
