@@ -6,6 +6,10 @@
 #[macro_use]
 mod macros;
 
+mod audit_trail;
+mod auth_routes;
+mod auth_support;
+mod auth_tokens;
 mod delete_feed;
 mod fhir;
 mod fhir_push;

@@ -2,7 +2,6 @@
 //! uses (so every node sees them at once), each change recorded in the audit trail.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::audit::{Action, Agent, AuditRecord, EventType, Outcome};
 use crate::auth::api_key::{hash_secret, new_secret, ApiKey};
@@ -10,6 +9,7 @@ use crate::auth::Roles;
 use crate::config::Settings;
 use crate::index::{self, Index};
 use crate::query::extra;
+use crate::time::now_micros;
 
 /// An API-key command failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +35,6 @@ pub enum KeyCommandError {
 async fn open(settings: &Settings) -> Result<Arc<dyn Index>, KeyCommandError> {
     let extras = extra::parse_config(&settings.extra_query_attributes)?;
     Ok(index::connect(&settings.database_url(), 2, extras).await?)
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// The audit record of a key change made from the command line: the operating-system user

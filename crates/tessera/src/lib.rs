@@ -21,4 +21,5 @@ pub mod search;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
+pub mod time;
 pub mod viewer;

@@ -75,7 +75,7 @@ async fn api_key(command: ApiKeyCommand, matches: &clap::ArgMatches) -> std::pro
             println!("NAME\tROLES\tCREATED\tLAST_USED\tREVOKED");
             for key in keys {
                 let time =
-                    |t: Option<i64>| t.map_or("-".to_string(), tessera::fhir::datetime::instant);
+                    |t: Option<i64>| t.map_or("-".to_string(), tessera::time::rfc3339_millis);
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     key.name,

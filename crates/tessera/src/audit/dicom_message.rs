@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
 use super::record::{Action, AuditRecord, EventType, Outcome};
-use crate::fhir::datetime::instant;
+use crate::time::rfc3339_millis as instant;
 
 /// A coded value: `csd-code`, `codeSystemName` and `originalText` in the XML, a Coding in
 /// FHIR.

@@ -2,13 +2,13 @@
 //! authentication and every API-key change.
 //!
 //! - [`record`]: what a record holds.
-//! - [`fhir`]: a record as a FHIR R4 AuditEvent (IHE Basic Audit Log Patterns).
+//! - `crate::fhir::audit_event`: a record as a FHIR R4 AuditEvent (IHE Basic Audit Log
+//!   Patterns), beside the other FHIR resources.
 //! - [`dicom_message`]: a record as a DICOM audit message (PS3.15 A.5), and
 //!   [`syslog`]: sent over RFC 5424 syslog (UDP, or TLS per RFC 5425) to an audit record
 //!   repository (IHE ATNA).
 
 pub mod dicom_message;
-pub mod fhir;
 pub mod log;
 pub mod record;
 pub mod syslog;

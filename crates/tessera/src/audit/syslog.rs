@@ -23,7 +23,7 @@ use tokio_rustls::TlsConnector;
 
 use super::dicom_message;
 use super::record::{AuditRecord, Outcome};
-use crate::fhir::datetime::instant;
+use crate::time::rfc3339_millis as instant;
 
 /// authpriv (10): ITI-20 sends audit messages as security/authorization messages.
 const FACILITY: u8 = 10;

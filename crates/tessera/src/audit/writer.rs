@@ -23,9 +23,16 @@ const LINGER: Duration = Duration::from_millis(200);
 /// Where records go after the trail: the syslog forwarder, when one is configured.
 pub type Forward = mpsc::UnboundedSender<AuditRecord>;
 
+/// What the batch writer is sent.
+enum Item {
+    Record(Box<AuditRecord>),
+    /// Write what came before, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
 pub struct AuditTrail {
     log: Arc<dyn AuditLog>,
-    queue: mpsc::Sender<AuditRecord>,
+    queue: mpsc::Sender<Item>,
     forward: Option<Forward>,
     worker: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
@@ -58,12 +65,22 @@ impl AuditTrail {
 
     /// Queue for the batch writer.
     pub async fn record_later(&self, record: AuditRecord) {
-        if let Err(err) = self.queue.send(record).await {
+        if let Err(err) = self.queue.send(Item::Record(Box::new(record))).await {
             // Only after close(): write it directly rather than lose it.
-            let record = err.0;
-            if let Err(err) = self.record_now(std::slice::from_ref(&record)).await {
-                tracing::error!(error = %err, "audit record lost after shutdown");
+            if let Item::Record(record) = err.0 {
+                if let Err(err) = self.record_now(std::slice::from_ref(&*record)).await {
+                    tracing::error!(error = %err, "audit record lost after shutdown");
+                }
             }
+        }
+    }
+
+    /// Wait until everything queued so far is in the trail. Before a delete: a queued read
+    /// of a study is stored with the study's patient, which must still be there to be found.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Item::Flush(done)).await.is_ok() {
+            let _ = wait.await;
         }
     }
 
@@ -87,25 +104,27 @@ impl AuditTrail {
 
 async fn write_batches(
     log: Arc<dyn AuditLog>,
-    mut receiver: mpsc::Receiver<AuditRecord>,
+    mut receiver: mpsc::Receiver<Item>,
     mut stopped: oneshot::Receiver<()>,
     forward: Option<Forward>,
 ) {
     let mut batch: Vec<AuditRecord> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut stopping = false;
     loop {
-        if batch.is_empty() && !stopping {
+        if batch.is_empty() && waiting.is_empty() && !stopping {
             tokio::select! {
                 got = receiver.recv() => match got {
-                    Some(record) => batch.push(record),
+                    Some(item) => take(item, &mut batch, &mut waiting),
                     None => stopping = true,
                 },
                 _ = &mut stopped => stopping = true,
             }
         }
-        // Gather what else comes within the linger time (or, when stopping, what is queued).
+        // Gather what else comes within the linger time (or, when stopping, what is
+        // queued); a flush ends the gathering.
         let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
+        while batch.len() < BATCH && waiting.is_empty() {
             let next = if stopping {
                 receiver.try_recv().ok()
             } else {
@@ -116,11 +135,11 @@ async fn write_batches(
                 }
             };
             match next {
-                Some(record) => batch.push(record),
+                Some(item) => take(item, &mut batch, &mut waiting),
                 None if stopping => {
                     receiver.close();
                     match receiver.try_recv() {
-                        Ok(record) => batch.push(record),
+                        Ok(item) => take(item, &mut batch, &mut waiting),
                         Err(_) => break,
                     }
                 }
@@ -136,9 +155,19 @@ async fn write_batches(
             }
             batch.clear();
         }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
         if stopping && receiver.is_empty() {
             return;
         }
+    }
+}
+
+fn take(item: Item, batch: &mut Vec<AuditRecord>, waiting: &mut Vec<oneshot::Sender<()>>) {
+    match item {
+        Item::Record(record) => batch.push(*record),
+        Item::Flush(done) => waiting.push(done),
     }
 }
 

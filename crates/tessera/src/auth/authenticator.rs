@@ -14,6 +14,7 @@ use super::api_key::{hash_secret, is_api_key, ApiKeyStore};
 use super::claims::RoleMapping;
 use super::issuer::{Issuer, ACCEPTED};
 use super::{AuthError, AuthMode, Principal, Roles};
+use crate::time::now_micros;
 
 /// How callers are authenticated.
 #[derive(Debug, Clone)]
@@ -47,13 +48,6 @@ fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
 }
 

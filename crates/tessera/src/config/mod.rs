@@ -140,7 +140,11 @@ pub struct Settings {
     pub allow_anonymous: bool,
     /// An OpenID Connect issuer whose bearer tokens are accepted, e.g.
     /// https://login.example.org/realms/hospital; repeatable or comma-separated.
-    #[arg(long = "oidc-issuer", env = "TESSERA_OIDC_ISSUER", value_delimiter = ',')]
+    #[arg(
+        long = "oidc-issuer",
+        env = "TESSERA_OIDC_ISSUER",
+        value_delimiter = ','
+    )]
     pub oidc_issuers: Vec<String>,
     /// The audience (`aud`) tokens must be issued for.
     #[arg(long, env = "TESSERA_OIDC_AUDIENCE")]
@@ -151,7 +155,11 @@ pub struct Settings {
     pub oidc_roles_claim: String,
     /// The issuer's role names as Tessera's, `theirs=ours` (e.g. dicom.reader=read);
     /// repeatable or comma-separated [default: read, write, delete and admin as they are].
-    #[arg(long = "oidc-role-map", env = "TESSERA_OIDC_ROLE_MAP", value_delimiter = ',')]
+    #[arg(
+        long = "oidc-role-map",
+        env = "TESSERA_OIDC_ROLE_MAP",
+        value_delimiter = ','
+    )]
     pub oidc_role_map: Vec<String>,
     /// Seconds of clock difference allowed when checking a token's exp and nbf.
     #[arg(long, env = "TESSERA_OIDC_CLOCK_SKEW", default_value_t = 60)]
@@ -162,7 +170,11 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_VIEWER_OIDC_CLIENT_ID")]
     pub viewer_oidc_client_id: Option<String>,
     /// The scopes the pages ask for when they sign in.
-    #[arg(long, env = "TESSERA_VIEWER_OIDC_SCOPE", default_value = "openid profile")]
+    #[arg(
+        long,
+        env = "TESSERA_VIEWER_OIDC_SCOPE",
+        default_value = "openid profile"
+    )]
     pub viewer_oidc_scope: String,
     /// Serve /metrics without authentication (it needs the admin role otherwise).
     #[arg(long, env = "TESSERA_METRICS_OPEN", default_value_t = false, action = ArgAction::SetTrue)]

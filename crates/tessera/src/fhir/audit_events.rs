@@ -6,11 +6,12 @@
 
 use serde_json::Value;
 
+use super::audit_event::audit_event;
 use super::bundle::{searchset, Page};
 use super::datetime::search_period;
 use super::FhirError;
-use crate::audit::fhir::audit_event;
 use crate::audit::{AuditLog, AuditQuery};
+use crate::time::days_from_civil;
 
 const DEFAULT_COUNT: u32 = 100;
 const MAX_COUNT: u32 = 1000;
@@ -104,20 +105,9 @@ const DAY: i64 = 86_400_000_000;
 /// `YYYYMMDD` as microseconds since the epoch (midnight UTC).
 fn day_micros(yyyymmdd: &str) -> Option<i64> {
     let year: i64 = yyyymmdd.get(0..4)?.parse().ok()?;
-    let month: i64 = yyyymmdd.get(4..6)?.parse().ok()?;
-    let day: i64 = yyyymmdd.get(6..8)?.parse().ok()?;
+    let month: u32 = yyyymmdd.get(4..6)?.parse().ok()?;
+    let day: u32 = yyyymmdd.get(6..8)?.parse().ok()?;
     Some(days_from_civil(year, month, day) * DAY)
-}
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `YYYY-MM-DDThh:mm:ss[.fff…]Z` as microseconds since the epoch.

@@ -73,27 +73,7 @@ pub fn date_time(da: Option<&str>, tm: Option<&str>, offset: Option<&str>) -> Op
 
 /// Microseconds since the Unix epoch as a FHIR `instant` in UTC, to the millisecond.
 pub fn instant(micros: i64) -> String {
-    let millis = micros.div_euclid(1000);
-    let seconds = millis.div_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-        millis.rem_euclid(1000)
-    )
+    crate::time::rfc3339_millis(micros)
 }
 
 /// The first and last day (`YYYYMMDD`) of a FHIR search date `YYYY`, `YYYY-MM` or

@@ -3,6 +3,7 @@
 //! handlers are in `http::fhir`. The mapping is in [`imaging_study`] (a pure function, also
 //! for pushing to an external FHIR server).
 
+pub mod audit_event;
 pub mod audit_events;
 pub mod bundle;
 pub mod capability;

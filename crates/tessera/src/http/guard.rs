@@ -9,10 +9,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::routes::{Access, Audited};
+use super::access::{Access, Audited, TouchedStudies};
 use super::AppState;
 use crate::audit::{Action, Agent, AuditRecord, EventType, Interaction, Outcome};
 use crate::auth::{AuthError, Principal, Role};
+use crate::time::now_micros;
 
 /// What the guard of one route knows.
 #[derive(Clone)]
@@ -21,10 +22,6 @@ pub struct Guard {
     pub access: Access,
     pub audited: Audited,
 }
-
-/// Studies a handler touched that its path does not name (STOW-RS): one audit record each.
-#[derive(Debug, Clone, Default)]
-pub struct TouchedStudies(pub Vec<String>);
 
 /// Where in the request the audit record's entities are.
 #[derive(Debug, Default)]
@@ -74,8 +71,10 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
     }
     let mut target = target;
     if guard.audited == Audited::Delete {
-        // The study row may be gone after the delete: its patient is read first.
+        // The study row may be gone after the delete: its patient is read first, and the
+        // queued reads (stored with their study's patient) are written before it goes.
         target.patient = patient_of(&guard.state, target.study.as_deref()).await;
+        guard.state.trail.flush().await;
     }
     let mut request = Request::from_parts(parts, body);
     request.extensions_mut().insert(principal.clone());
@@ -169,13 +168,6 @@ fn agent(principal: Option<&Principal>, target: &Target) -> Agent {
         issuer: principal.and_then(|p| p.issuer.clone()),
         address: target.address.clone(),
     }
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 fn event_of(audited: Audited) -> (EventType, Action, Interaction) {

@@ -1,6 +1,7 @@
 //! HTTP: routers and thin handlers. Handlers parse and negotiate; services decide.
 
 pub mod accept;
+pub mod access;
 mod bulkdata;
 mod changefeed;
 pub mod compression;

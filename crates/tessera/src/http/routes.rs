@@ -5,39 +5,12 @@
 use axum::http::Method;
 use axum::routing::{delete as del, get, post, MethodRouter};
 
+pub use super::access::{Access, Audited};
 use super::{
     bulkdata, changefeed, delete, fhir, frames, health, home, metrics, qido, rendered, stow,
     viewer, wado, AppState,
 };
 use crate::auth::Role;
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone: health, the pages' static files, the FHIR capability statement.
-    Open,
-    /// Callers with this role.
-    Needs(Role),
-    /// `/metrics`: open with --metrics-open, else admin.
-    Metrics,
-}
-
-/// What a route's audit record says it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audited {
-    /// Nothing about patients: not recorded.
-    No,
-    /// Searches (QIDO-RS, FHIR searches, the change feed): 110112, action E.
-    Query,
-    /// Reads of instances, metadata, frames, rendered images and FHIR resources: 110103, R.
-    Read,
-    /// STOW-RS: 110104, action C; recorded before the answer.
-    Store,
-    /// Deletes: 110105, action D; recorded before the answer.
-    Delete,
-    /// Reading the audit trail itself: 110112 (a query), R.
-    AuditRead,
-}
 
 /// One row of the table, without its handler.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use futures::StreamExt;
 
-use super::guard::TouchedStudies;
+use super::access::TouchedStudies;
 use super::media::MediaType;
 use super::path::study_uid;
 use super::{stow_response, AppState};

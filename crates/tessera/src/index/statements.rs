@@ -1,19 +1,12 @@
 //! Statement helpers every writer in index/ uses: the clock of its rows, numbered
 //! placeholders, and `IN (...)` lists cut to a size every database accepts.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::AnyConnection;
 
 use super::IndexError;
 
 /// Microseconds since the epoch, as rows record their creation and updates.
-pub(super) fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}
+pub(super) use crate::time::now_micros;
 
 /// `$from, $from+1, ...` for `count` parameters.
 pub(super) fn placeholders(from: usize, count: usize) -> String {

@@ -4,16 +4,16 @@
 //! - <https://profiles.ihe.net/ITI/BALP/>
 //!
 //! BALP takes the event types and participant roles from DICOM, so the codes come from
-//! [`super::dicom_message`]; only what BALP adds of its own (the custodian of a deletion, the
+//! [`crate::audit::dicom_message`]; only what BALP adds of its own (the custodian of a deletion, the
 //! coding systems' URLs) is here.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use super::dicom_message::{self as dicom, Code};
-use super::record::{AuditRecord, EventType, Outcome};
-use crate::fhir::datetime::instant;
+use super::datetime::instant;
+use crate::audit::dicom_message::{self as dicom, Code};
+use crate::audit::record::{AuditRecord, EventType, Outcome};
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
