@@ -319,3 +319,36 @@ async fn queued_reads_are_written_on_graceful_shutdown() {
     assert_eq!(found[0].agent.address.as_deref(), Some("127.0.0.1"));
     drop((settings, dir));
 }
+
+#[tokio::test]
+async fn records_are_forwarded_as_dicom_audit_messages_over_syslog() {
+    let receiver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let app = TestApp::spawn_with(Backend::SQLITE_MEMORY, move |s| {
+        s.audit_syslog = Some(format!("udp://127.0.0.1:{port}"));
+        s.audit_source_id = "tessera-test-node".into();
+    })
+    .await;
+    assert_eq!(
+        get_as(&app, "/dicom-web/studies?PatientID=P-42", None)
+            .await
+            .0,
+        200
+    );
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), receiver.recv_from(&mut buf))
+        .await
+        .expect("a syslog datagram within 5 s")
+        .unwrap();
+    let message = String::from_utf8_lossy(&buf[..n]).to_string();
+    // RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID; authpriv notice for a success.
+    assert!(message.starts_with("<85>1 "), "{message}");
+    assert!(message.contains(" tessera "), "{message}");
+    assert!(message.contains("<AuditMessage"), "{message}");
+    assert!(message.contains(r#"csd-code="110112""#), "{message}");
+    assert!(
+        message.contains(r#"AuditSourceID="tessera-test-node""#),
+        "{message}"
+    );
+    assert!(message.contains("P-42"), "{message}");
+}

@@ -18,6 +18,9 @@ pub enum Workload {
     Wado,
     /// STOW, then QIDO, then WADO.
     All,
+    /// Only the `random multi-frame frames` item of `wado`: store the multi-frame instance
+    /// (in a study of its own; not with `--stored`), then fetch random frames of it.
+    Frames,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -128,6 +131,25 @@ pub struct BenchArgs {
     /// Tiny sizes that finish in seconds; exits non-zero if any request failed.
     #[arg(long)]
     pub smoke: bool,
+    /// A bearer token sent with every request as `Authorization: Bearer TOKEN` (an API key
+    /// or a JWT). Give it in the environment rather than as a flag, so that it is not shown
+    /// by `ps`.
+    #[arg(long, env = "TESSERA_BENCH_TOKEN", hide_env_values = true)]
+    pub bearer: Option<String>,
+    /// Another HTTP header sent with every request, `Name: value`; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Make every UID under this root (e.g. 2.25.1234) instead of a fresh random one, so
+    /// that a later run with `--stored` finds what this one stored.
+    #[arg(long)]
+    pub uid_root: Option<String>,
+    /// The workload's data is already stored, by an earlier run with the same `--uid-root`,
+    /// `--seed` and sizes: do not store it again (QIDO: `--populate N` then only names the
+    /// corpus the queries draw from; frames: the multi-frame instance). For `qido` and
+    /// `frames`; lets several servers on the same data (e.g. with and without
+    /// authentication) run the same queries.
+    #[arg(long, requires = "uid_root")]
+    pub stored: bool,
     /// Measure sequential durable write bandwidth (1 GiB, fdatasync) in this folder, which
     /// should be on the server's data disk, and print each STOW figure as a fraction of it.
     #[arg(long)]

@@ -32,6 +32,10 @@ pub(crate) struct Plan {
     pub seed: u64,
     pub smoke: bool,
     pub disk_ceiling_dir: Option<PathBuf>,
+    /// A fixed UID root (`--uid-root`) instead of a fresh random one.
+    pub uid_root: Option<String>,
+    /// The data is already stored (`--stored`).
+    pub stored: bool,
 }
 
 impl Plan {
@@ -74,6 +78,8 @@ impl Plan {
             seed: args.seed,
             smoke,
             disk_ceiling_dir: args.disk_ceiling_dir,
+            uid_root: args.uid_root,
+            stored: args.stored,
         };
         plan.check()?;
         Ok(plan)
@@ -106,6 +112,19 @@ impl Plan {
         }
         if plan.wado_mr_slices == 0 || plan.wado_us_frames == 0 {
             return bad("--wado-mr-slices and --wado-us-frames must be positive");
+        }
+        if let Some(root) = &plan.uid_root {
+            let digits = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
+            // The bench appends up to about 20 characters; a UID holds 64.
+            if root.len() > 40 || !root.split('.').all(digits) {
+                return bad("--uid-root must be a UID root of digits and dots, at most 40 long");
+            }
+        }
+        if plan.stored && !matches!(plan.workload, Workload::Qido | Workload::Frames) {
+            return bad("--stored is for --workload qido or frames");
+        }
+        if plan.stored && plan.workload == Workload::Qido && plan.populate == 0 {
+            return bad("--stored needs --populate N, the size of the stored corpus");
         }
         if let Some(pid) = plan.server_pid {
             if rss::read(Some(pid)).is_none() {

@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use clap::ValueEnum;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 
 use crate::args::{BenchArgs, Workload};
 use crate::error::BenchError;
 use crate::plan::Plan;
 use crate::{
     big, callgrind, ceiling, compare, compare_summary, qido, rss, stats, stow, synth, wado,
+    wado_frames,
 };
 
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
@@ -25,8 +27,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let (compare_pid, compare_first) = (args.compare_pid, args.compare_first);
     let names = (args.target_name.clone(), args.compare_name.clone());
     let ceiling_url = args.ceiling_url.clone();
+    let headers = headers(args.bearer.as_deref(), &args.headers)?;
     let plan = Plan::resolve(args)?;
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .build()
         .map_err(|err| BenchError::Failed(format!("HTTP client: {}", stow::chain(&err))))?;
     let Some(compare_url) = compare_url else {
@@ -88,6 +92,27 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     report.insert("target".into(), target);
     report.insert("compare".into(), compared);
     finish(&plan, serde_json::Value::Object(report), failed)
+}
+
+/// The headers every request carries: `Authorization: Bearer` with `bearer` (marked
+/// sensitive, so never logged), then each `Name: value` of `extra`.
+fn headers(bearer: Option<&str>, extra: &[String]) -> Result<HeaderMap, BenchError> {
+    let mut map = HeaderMap::new();
+    if let Some(token) = bearer.map(str::trim).filter(|t| !t.is_empty()) {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            BenchError::Failed("--bearer (TESSERA_BENCH_TOKEN): not a valid header value".into())
+        })?;
+        value.set_sensitive(true);
+        map.insert(AUTHORIZATION, value);
+    }
+    for header in extra {
+        let bad = || BenchError::Failed(format!("--header {header:?}: expected `Name: value`"));
+        let (name, value) = header.split_once(':').ok_or_else(bad)?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 /// Measure the loopback HTTP ceiling (smaller in a smoke run) and print it.
@@ -214,6 +239,13 @@ async fn run_one(
         let value = serde_json::to_value(&wado)
             .map_err(|err| BenchError::Failed(format!("JSON report: {err}")))?;
         report.insert("wado".into(), value);
+    }
+    if plan.workload == Workload::Frames {
+        let frames = wado_frames::run(client, plan).await?;
+        failed += frames.errors();
+        let value = serde_json::to_value(&frames)
+            .map_err(|err| BenchError::Failed(format!("JSON report: {err}")))?;
+        report.insert("frames".into(), value);
     }
     let end = plan.server_pid.and_then(|pid| rss::read(Some(pid)));
     if let Some(end) = end {

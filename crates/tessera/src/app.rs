@@ -50,6 +50,8 @@ pub enum AppError {
     FhirPush(String),
     #[error("cannot start authentication: {0}")]
     Auth(String),
+    #[error("cannot start the audit trail: {0}")]
+    Audit(String),
 }
 
 /// Threads for blocking work (file reads and writes, fsync, parsing, decoding). Tokio's
@@ -132,7 +134,18 @@ impl Application {
                 .map_err(|e| AppError::Auth(e.to_string()))?,
         ));
         let audit_log = Arc::clone(&index).audit_log();
-        let trail = AuditTrail::start(Arc::clone(&audit_log), None);
+        let forward = match &settings.audit_syslog {
+            Some(url) => Some(crate::audit::forward::start(
+                url.parse()
+                    .map_err(|e: crate::audit::syslog::SyslogError| {
+                        AppError::Audit(e.to_string())
+                    })?,
+                settings.audit_syslog_ca.clone(),
+                settings.audit_source_id.clone(),
+            )),
+            None => None,
+        };
+        let trail = AuditTrail::start(Arc::clone(&audit_log), forward);
         let state = AppState {
             ingest,
             search,

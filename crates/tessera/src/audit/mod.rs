@@ -9,6 +9,7 @@
 //!   repository (IHE ATNA).
 
 pub mod dicom_message;
+pub mod forward;
 pub mod log;
 pub mod record;
 pub mod syslog;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{ConfigError, Settings};
+use crate::audit::syslog::SyslogTarget;
 use crate::auth::{AuthMode, AuthSettings, Role, RoleMapping};
 
 impl Settings {
@@ -54,6 +55,15 @@ impl Settings {
             ));
         }
         role_map(&self.oidc_role_map)?;
+        if let Some(url) = &self.audit_syslog {
+            if url.parse::<SyslogTarget>().is_err() {
+                return Err(ConfigError::InvalidValue {
+                    name: "audit_syslog",
+                    value: url.clone(),
+                    expected: "udp://host:port or tls://host:port",
+                });
+            }
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Conflict(
                 "--tls-cert and --tls-key go together".into(),
