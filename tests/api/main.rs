@@ -24,6 +24,7 @@ mod qido_fixtures;
 mod qido_plans;
 mod suite;
 mod synthetic;
+mod tls;
 mod viewer;
 mod wado_bulkdata;
 mod wado_frames;

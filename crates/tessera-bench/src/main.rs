@@ -10,7 +10,9 @@
 //! MR series, `wado_us` the ultrasound cine, `wado_store` stores them, `wado_get` sends timed
 //! and checked GETs (`wado_parts` reads multipart answers as they stream), `wado_replay`
 //! plays a viewer opening a series, `wado_mr_us` stores and measures the MR + ultrasound
-//! study, `wado_study` retrieves whole studies and watches the server's memory meanwhile.
+//! study, `wado_study` retrieves whole studies and watches the server's memory meanwhile;
+//! `wado_frames` runs only the random frames of the multi-frame instance (`--workload
+//! frames`).
 
 mod args;
 mod big;
@@ -36,6 +38,7 @@ mod stats;
 mod stow;
 mod synth;
 mod wado;
+mod wado_frames;
 mod wado_get;
 mod wado_mr;
 mod wado_mr_us;

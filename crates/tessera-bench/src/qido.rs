@@ -32,8 +32,20 @@ impl QidoReport {
 }
 
 pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<QidoReport, BenchError> {
-    let (populate, keys) = if plan.populate > 0 {
-        let corpus = Arc::new(Corpus::new(plan.populate, plan.seed));
+    let (populate, keys) = if plan.populate > 0 && plan.stored {
+        let mut corpus = Corpus::new(plan.populate, plan.seed);
+        corpus.uid_root = plan.uid_root.clone().unwrap_or(corpus.uid_root);
+        println!(
+            "tessera-bench qido: {} | --stored: {} metadata-only instances stored earlier, seed {}, UID root {}",
+            plan.url, plan.populate, plan.seed, corpus.uid_root
+        );
+        (None, Keys::from_corpus(&corpus))
+    } else if plan.populate > 0 {
+        let mut corpus = Corpus::new(plan.populate, plan.seed);
+        if let Some(root) = &plan.uid_root {
+            corpus.uid_root = root.clone();
+        }
+        let corpus = Arc::new(corpus);
         println!(
             "tessera-bench qido: {} | populating {} metadata-only instances, seed {}, UID root {}",
             plan.url, plan.populate, plan.seed, corpus.uid_root

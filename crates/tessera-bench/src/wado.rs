@@ -77,7 +77,11 @@ impl WadoReport {
 pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, BenchError> {
     let (size, slices, frames) = (plan.image_size, plan.wado_slices, plan.wado_frames);
     let mf_size = size.min(256);
-    let synth = Arc::new(Synth::new(size, slices, plan.seed));
+    let mut synth = Synth::new(size, slices, plan.seed);
+    if let Some(root) = &plan.uid_root {
+        synth.uid_root = root.clone();
+    }
+    let synth = Arc::new(synth);
     let maker = synth.clone();
     let mf = tokio::task::spawn_blocking(move || {
         wado_synth::multiframe(&maker, CELL, 0, mf_size, frames)
@@ -262,33 +266,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Be
 
     // c. Random frames of the multi-frame instance (seeded).
     eprintln!("bench: random frames of the multi-frame instance ...");
-    let count = plan.wado_random_frames;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
-    let base = format!(
-        "{url}/studies/{study}/series/{}/instances/{}/frames",
-        mf.series_uid, mf.sop_uid
-    );
-    let jobs: Vec<Job> = (0..count)
-        .map(|_| {
-            let frame = rng.random_range(1..=frames);
-            Job {
-                url: format!("{base}/{frame}"),
-                accept: FRAMES,
-                check: Check::Parts(vec![mf.frame(frame)]),
-            }
-        })
-        .collect();
-    let item = "random multi-frame frames";
-    let (row, _) = wado_get::load(
-        client,
-        item,
-        Arc::new(jobs),
-        RANDOM_CONCURRENCY,
-        pid,
-        TIMEOUT,
-    )
-    .await;
-    rows.push(row);
+    rows.push(random_frames(client, plan, &study, &mf).await);
 
     // d. Whole-study retrieve, as stored.
     for rep in 1..=STUDY_REPETITIONS {
@@ -340,7 +318,44 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Be
     })
 }
 
-fn print_rows(rows: &[Row]) {
+/// `plan.wado_random_frames` random frames (seeded) of the multi-frame instance `mf` of
+/// `study`, `RANDOM_CONCURRENCY` in flight, each compared with the frame as stored.
+pub async fn random_frames(
+    client: &reqwest::Client,
+    plan: &Plan,
+    study: &str,
+    mf: &wado_synth::MultiFrame,
+) -> Row {
+    let url = plan.url.as_str();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
+    let base = format!(
+        "{url}/studies/{study}/series/{}/instances/{}/frames",
+        mf.series_uid, mf.sop_uid
+    );
+    let jobs: Vec<Job> = (0..plan.wado_random_frames)
+        .map(|_| {
+            let frame = rng.random_range(1..=mf.frames);
+            Job {
+                url: format!("{base}/{frame}"),
+                accept: FRAMES,
+                check: Check::Parts(vec![mf.frame(frame)]),
+            }
+        })
+        .collect();
+    let item = "random multi-frame frames";
+    let (row, _) = wado_get::load(
+        client,
+        item,
+        Arc::new(jobs),
+        RANDOM_CONCURRENCY,
+        plan.server_pid,
+        TIMEOUT,
+    )
+    .await;
+    row
+}
+
+pub(crate) fn print_rows(rows: &[Row]) {
     let server = rows.iter().any(|r| r.server.is_some());
     let mut head = format!(
         "{:<26} {:>4} {:>5} {:>4} {:>7} {:>8} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6}",

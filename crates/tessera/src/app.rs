@@ -16,6 +16,8 @@ use crate::fhir::push::served::ServedStudies;
 use crate::fhir::push::FhirPush;
 use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
+use crate::http::listener::ClientAddr;
+use crate::http::tls::{ReloadingCert, TlsListener};
 use crate::http::{router, AppState};
 use crate::index::IndexError;
 use crate::index::{self, Index};
@@ -52,6 +54,8 @@ pub enum AppError {
     Auth(String),
     #[error("cannot start the audit trail: {0}")]
     Audit(String),
+    #[error(transparent)]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// Threads for blocking work (file reads and writes, fsync, parsing, decoding). Tokio's
@@ -63,6 +67,8 @@ pub const BLOCKING_THREADS: usize = 16;
 /// A built, bound, not yet running server.
 pub struct Application {
     listener: TcpListener,
+    /// The certificate when serving HTTPS.
+    tls: Option<Arc<ReloadingCert>>,
     addr: SocketAddr,
     state: AppState,
     settings: Settings,
@@ -190,8 +196,13 @@ impl Application {
             duplicate_policy = ?settings.duplicate_policy,
             "tessera ready"
         );
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(ReloadingCert::load(cert, key)?),
+            _ => None,
+        };
         Ok(Application {
             listener,
+            tls,
             addr,
             state,
             settings,
@@ -200,6 +211,11 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn port(&self) -> u16 {
@@ -255,11 +271,25 @@ impl Application {
             ))
         });
         let trail = Arc::clone(&self.state.trail);
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(crate::http::listener::no_delay(self.listener), app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(AppError::Serve);
+        let app = router(self.state).into_make_service_with_connect_info::<ClientAddr>();
+        let result = match self.tls {
+            Some(cert) => {
+                let every = Duration::from_secs(self.settings.tls_reload_interval.max(1));
+                let watcher = tokio::spawn(Arc::clone(&cert).watch(every));
+                let listener = TlsListener::new(self.listener, cert)?;
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
+                watcher.abort();
+                served
+            }
+            None => {
+                axum::serve(crate::http::listener::no_delay(self.listener), app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+        .map_err(AppError::Serve);
         // Every answered request's record is in the trail before the process ends.
         trail.close().await;
         for task in [sweeper, pruner].into_iter().flatten() {
@@ -303,7 +333,7 @@ async fn shutdown_signal() {
 /// `tessera serve`: build, announce the address, serve until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> Result<(), AppError> {
     let app = Application::build(settings).await?;
-    announce(app.addr());
+    announce(app.addr(), app.is_tls());
     app.run_until_stopped().await
 }
 
@@ -311,9 +341,10 @@ pub async fn serve(settings: Settings) -> Result<(), AppError> {
 /// supervisor or a test that started `tessera serve --listen 127.0.0.1:0` learns the port
 /// the system chose (no port reserved beforehand and released, which another process can
 /// take in between).
-fn announce(addr: SocketAddr) {
+fn announce(addr: SocketAddr, tls: bool) {
     use std::io::Write;
+    let scheme = if tls { "https" } else { "http" };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "tessera: listening on http://{addr}");
+    let _ = writeln!(out, "tessera: listening on {scheme}://{addr}");
     let _ = out.flush();
 }

@@ -2,14 +2,13 @@
 //! route's role, run the handler, record what happened. Writes (STOW, deletes) are recorded
 //! in the trail before their answer leaves; reads and refusals are queued for the trail.
 
-use std::net::SocketAddr;
-
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::access::{Access, Audited, TouchedStudies};
+use super::listener::ClientAddr;
 use super::AppState;
 use crate::audit::{Action, Agent, AuditRecord, EventType, Interaction, Outcome};
 use crate::auth::{AuthError, Principal, Role};
@@ -119,8 +118,8 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
 async fn target(parts: &mut axum::http::request::Parts) -> Target {
     let address = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|c| c.0 .0.ip().to_string());
     let mut target = Target {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),

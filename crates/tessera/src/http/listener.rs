@@ -4,25 +4,60 @@
 //! (Linux does on a kept-alive connection in request/answer rhythm) holds a 700 KB metadata
 //! answer back by up to its delayed-ACK timer (40 ms), longer than the whole answer takes.
 
-use axum::serve::{ListenerExt, TapIo};
+use std::net::SocketAddr;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
 use tokio::net::{TcpListener, TcpStream};
 
-/// `listener` with TCP_NODELAY set on every connection it accepts. The type is spelled out
-/// (not `impl Listener`) so that axum's `ConnectInfo<SocketAddr>` sees through it.
-pub fn no_delay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
-    listener.tap_io(set_no_delay as fn(&mut TcpStream))
+use super::tls::TlsListener;
+
+/// The client's address of a connection (axum's `ConnectInfo`), over plain TCP or TLS alike:
+/// what the audit trail records as where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, NoDelay>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, NoDelay>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
 }
 
-fn set_no_delay(stream: &mut TcpStream) {
-    if let Err(err) = stream.set_nodelay(true) {
-        tracing::warn!(error = %err, "could not set TCP_NODELAY on an accepted connection");
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// A TCP listener whose accepted connections have TCP_NODELAY set.
+pub struct NoDelay(TcpListener);
+
+/// `listener` with TCP_NODELAY set on every connection it accepts.
+pub fn no_delay(listener: TcpListener) -> NoDelay {
+    NoDelay(listener)
+}
+
+impl Listener for NoDelay {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        // axum's accept for TcpListener waits out errors such as running out of descriptors.
+        let (stream, addr) = Listener::accept(&mut self.0).await;
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::warn!(error = %err, "could not set TCP_NODELAY on an accepted connection");
+        }
+        (stream, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::serve::Listener;
 
     #[tokio::test]
     async fn accepted_connections_have_no_delay() {

@@ -25,6 +25,7 @@ mod rendered;
 pub mod routes;
 mod stow;
 mod stow_response;
+pub mod tls;
 mod viewer;
 mod wado;
 
