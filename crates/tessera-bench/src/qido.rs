@@ -34,7 +34,9 @@ impl QidoReport {
 pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<QidoReport, BenchError> {
     let (populate, keys) = if plan.populate > 0 && plan.stored {
         let mut corpus = Corpus::new(plan.populate, plan.seed);
-        corpus.uid_root = plan.uid_root.clone().unwrap_or(corpus.uid_root);
+        if let Some(root) = &plan.uid_root {
+            corpus.uid_root = root.clone();
+        }
         println!(
             "tessera-bench qido: {} | --stored: {} metadata-only instances stored earlier, seed {}, UID root {}",
             plan.url, plan.populate, plan.seed, corpus.uid_root

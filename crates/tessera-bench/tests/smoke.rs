@@ -20,12 +20,17 @@ struct Server {
 
 impl Server {
     async fn start(memory_blobs: bool) -> Server {
+        Server::start_with(memory_blobs, |_| {}).await
+    }
+
+    async fn start_with(memory_blobs: bool, change: impl FnOnce(&mut Settings)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_data_dir(dir.path()).unwrap();
         settings.sweep_interval = 0;
         if memory_blobs {
             settings.storage_url = Some("memory://".into());
         }
+        change(&mut settings);
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
@@ -60,15 +65,12 @@ impl Server {
 /// Run the built `tessera-bench` with these arguments (without blocking the servers'
 /// runtime); panics with its output unless it exits 0.
 async fn bench(args: &[&str]) -> String {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tessera-bench"))
-            .args(&args)
-            .output()
-            .expect("start tessera-bench")
-    })
-    .await
-    .unwrap();
+    bench_with_token(args, None).await
+}
+
+/// [`bench`] with `TESSERA_BENCH_TOKEN` set to `token` (and removed otherwise).
+async fn bench_with_token(args: &[impl AsRef<str>], token: Option<&str>) -> String {
+    let output = run_bench(args, token).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -77,6 +79,23 @@ async fn bench(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// The built `tessera-bench` with these arguments and `TESSERA_BENCH_TOKEN`, whatever its
+/// exit status.
+async fn run_bench(args: &[impl AsRef<str>], token: Option<&str>) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    let token = token.map(String::from);
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-bench"));
+        command.args(&args).env_remove("TESSERA_BENCH_TOKEN");
+        if let Some(token) = token {
+            command.env("TESSERA_BENCH_TOKEN", token);
+        }
+        command.output().expect("start tessera-bench")
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,4 +227,54 @@ async fn compare_smoke_run_measures_both_servers_and_summarizes() {
         (median - ratio).abs() <= 1e-12 * ratio.abs(),
         "{median} vs {ratio}"
     );
+}
+
+/// What scripts/bench/auth.sh does: a server requiring authentication, the token from
+/// TESSERA_BENCH_TOKEN on every request; the data stored once under a fixed UID root, then
+/// measured again with `--stored` (nothing stored a second time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_data_is_measured_again_with_a_bearer_token() {
+    let app = Server::start_with(true, |s| s.auth = tessera::auth::AuthMode::Required).await;
+    let settings = Settings::for_data_dir(app._dir.path()).unwrap();
+    let roles = ["read".to_string(), "write".to_string()];
+    let (key, _) = tessera::keys::create(&settings, "bench", &roles)
+        .await
+        .unwrap();
+    let url = app.dicomweb();
+    let qido = ["--url", url.as_str(), "--workload", "qido", "--smoke"];
+    let frames = ["--url", url.as_str(), "--workload", "frames", "--smoke"];
+    let qido_root = ["--uid-root", "2.25.4711"];
+    let frames_root = ["--uid-root", "2.25.4712"];
+    let args = |base: &[&str], root: &[&str], more: &[&str]| -> Vec<String> {
+        [base, root, more]
+            .concat()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
+
+    // Without the token every request is refused: the run fails.
+    let refused = run_bench(&args(&frames, &frames_root, &[]), None).await;
+    assert!(!refused.status.success(), "ran without a token");
+    assert_eq!(app.counts().await, (0, 0, 0));
+
+    let header = ["--header", "X-Bench-Run: smoke"];
+    bench_with_token(&args(&qido, &qido_root, &header), Some(&key)).await;
+    let out = bench_with_token(&args(&frames, &frames_root, &header), Some(&key)).await;
+    assert!(out.contains("random multi-frame frames"), "{out}");
+    let stored = app.counts().await;
+    // The QIDO corpus (300 instances) and the multi-frame instance in its own study.
+    assert_eq!(stored.2, 301);
+
+    let again = ["--stored", "--populate", "300"];
+    let out = bench_with_token(&args(&qido, &qido_root, &again), Some(&key)).await;
+    assert!(out.contains("--stored"), "{out}");
+    let out = bench_with_token(&args(&frames, &frames_root, &["--stored"]), Some(&key)).await;
+    assert!(out.contains("stored earlier"), "{out}");
+    assert_eq!(app.counts().await, stored);
+
+    // --stored under another root finds nothing: the checks fail.
+    let other = ["--uid-root", "2.25.4713", "--stored"];
+    let missing = run_bench(&args(&frames, &other, &[]), Some(&key)).await;
+    assert!(!missing.status.success(), "found frames never stored");
 }

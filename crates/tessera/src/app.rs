@@ -189,8 +189,12 @@ impl Application {
                 );
             }
         }
+        if settings.auth == crate::auth::AuthMode::None && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "serving WITHOUT authentication on a non-loopback address (--allow-anonymous)");
+        }
         tracing::info!(
             %addr,
+            auth = %settings.auth,
             index = %settings.redacted_database_url(),
             storage = %settings.redacted_storage_url(),
             duplicate_policy = ?settings.duplicate_policy,

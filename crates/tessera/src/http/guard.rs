@@ -189,9 +189,14 @@ fn event_of(audited: Audited) -> (EventType, Action, Interaction) {
     }
 }
 
-fn record(guard: &Guard, target: &Target, principal: &Principal, status: u16) -> AuditRecord {
+/// A record of this request: by `principal` (`None`: not authenticated), answered `status`.
+fn base_record(
+    guard: &Guard,
+    target: &Target,
+    principal: Option<&Principal>,
+    status: u16,
+) -> AuditRecord {
     let (event, action, interaction) = event_of(guard.audited);
-    let searching = matches!(guard.audited, Audited::Query | Audited::AuditRead);
     AuditRecord {
         id: 0,
         recorded_micros: now_micros(),
@@ -200,20 +205,25 @@ fn record(guard: &Guard, target: &Target, principal: &Principal, status: u16) ->
         action,
         outcome: Outcome::of_status(status),
         status,
-        agent: agent(Some(principal), target),
+        agent: agent(principal, target),
         method: target.method.clone(),
         path: target.path.clone(),
-        query: if searching {
-            target.query.clone()
-        } else {
-            None
-        },
+        query: target.query.clone(),
         patient_id: target.patient.clone(),
         study_uid: target.study.clone(),
         series_uid: target.series.clone(),
         sop_uid: target.sop.clone(),
         detail: (status >= 400).then(|| format!("answered {status}")),
     }
+}
+
+/// The record of an answered request; the query string only for searches.
+fn record(guard: &Guard, target: &Target, principal: &Principal, status: u16) -> AuditRecord {
+    let mut record = base_record(guard, target, Some(principal), status);
+    if !matches!(guard.audited, Audited::Query | Audited::AuditRead) {
+        record.query = None;
+    }
+    record
 }
 
 /// The record of a refused request: a failed authentication (110114) or a missing role
@@ -224,28 +234,14 @@ fn refusal(
     err: &AuthError,
     principal: Option<&Principal>,
 ) -> AuditRecord {
-    let (_, action, interaction) = event_of(guard.audited);
     let (event, status) = match err {
         AuthError::MissingRole(_) => (EventType::SecurityAlert, 403),
         _ => (EventType::UserAuthentication, 401),
     };
     AuditRecord {
-        id: 0,
-        recorded_micros: now_micros(),
         event,
-        interaction: Some(interaction),
-        action,
-        outcome: Outcome::MinorFailure,
-        status,
-        agent: agent(principal, target),
-        method: target.method.clone(),
-        path: target.path.clone(),
-        query: target.query.clone(),
-        patient_id: target.patient.clone(),
-        study_uid: target.study.clone(),
-        series_uid: target.series.clone(),
-        sop_uid: target.sop.clone(),
         detail: Some(err.to_string()),
+        ..base_record(guard, target, principal, status)
     }
 }
 
