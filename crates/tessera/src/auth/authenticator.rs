@@ -1,6 +1,7 @@
-//! Who a bearer credential belongs to: an API key (looked up in the shared key store on every
-//! request, so a revocation holds on every node at once) or a JWT from a configured issuer
-//! (verified once, then kept until it expires).
+//! Who a bearer credential belongs to: an API key (looked up in the shared key store, and
+//! trusted by a node for at most `api_key_recheck` before it looks again, so a revocation
+//! holds on every node within that time) or a JWT from a configured issuer (verified once,
+//! then kept until it expires).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,9 @@ pub struct AuthSettings {
     pub roles: RoleMapping,
     /// Allowed clock difference for `exp` and `nbf`.
     pub clock_skew: Duration,
+    /// How long a node trusts an API key it looked up before looking again (zero: every
+    /// request): the longest a revoked key still works on a node.
+    pub api_key_recheck: Duration,
 }
 
 /// Verified tokens kept at most; past it the cache is emptied of expired ones, then cleared.
@@ -42,6 +46,8 @@ pub struct Authenticator {
     verified: Mutex<HashMap<String, (Principal, u64)>>,
     /// When each key's use was last written (by id).
     touched: Mutex<HashMap<i64, Instant>>,
+    /// Live API keys looked up recently: the secret's hash, its caller, when looked up.
+    keys_seen: Mutex<HashMap<String, (Principal, i64, Instant)>>,
 }
 
 fn now_secs() -> u64 {
@@ -64,6 +70,7 @@ impl Authenticator {
             keys,
             verified: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            keys_seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -95,26 +102,54 @@ impl Authenticator {
     }
 
     async fn api_key(&self, secret: &str) -> Result<Principal, AuthError> {
+        let hash = hash_secret(secret);
+        let recheck = self.settings.api_key_recheck;
+        if !recheck.is_zero() {
+            let seen = self.keys_seen.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((principal, id, at)) = seen.get(&hash) {
+                if at.elapsed() < recheck {
+                    let (principal, id) = (principal.clone(), *id);
+                    drop(seen);
+                    self.touch(id);
+                    return Ok(principal);
+                }
+            }
+        }
         let key = self
             .keys
-            .api_key_by_hash(&hash_secret(secret))
+            .api_key_by_hash(&hash)
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))?
             .ok_or_else(|| AuthError::invalid("unknown API key"))?;
         if key.revoked_at.is_some() {
+            self.keys_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&hash);
             return Err(AuthError::invalid(format!(
                 "API key {:?} was revoked",
                 key.name
             )));
         }
         self.touch(key.id);
-        Ok(Principal {
+        let principal = Principal {
             subject: Some(format!("api-key:{}", key.name)),
             client_id: None,
             api_key: Some(key.name.clone()),
             issuer: None,
             roles: Roles::parse_list(&key.roles).unwrap_or(Roles::NONE),
-        })
+        };
+        if !recheck.is_zero() {
+            let mut seen = self.keys_seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.len() >= CACHE_ENTRIES {
+                seen.retain(|_, (_, _, at)| at.elapsed() < recheck);
+                if seen.len() >= CACHE_ENTRIES {
+                    seen.clear();
+                }
+            }
+            seen.insert(hash, (principal.clone(), key.id, Instant::now()));
+        }
+        Ok(principal)
     }
 
     /// Write the key's last use in the background, at most every [`TOUCH_EVERY`] per node.

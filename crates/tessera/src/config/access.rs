@@ -20,6 +20,7 @@ impl Settings {
                 map: role_map(&self.oidc_role_map)?,
             },
             clock_skew: Duration::from_secs(self.oidc_clock_skew),
+            api_key_recheck: Duration::from_millis(self.api_key_recheck_ms),
         })
     }
 

@@ -176,6 +176,10 @@ pub struct Settings {
         default_value = "openid profile"
     )]
     pub viewer_oidc_scope: String,
+    /// Milliseconds a node trusts an API key it looked up before looking it up again: the
+    /// longest a revoked key keeps working on a node; 0 looks it up on every request.
+    #[arg(long, env = "TESSERA_API_KEY_RECHECK_MS", default_value_t = 1000)]
+    pub api_key_recheck_ms: u64,
     /// Serve /metrics without authentication (it needs the admin role otherwise).
     #[arg(long, env = "TESSERA_METRICS_OPEN", default_value_t = false, action = ArgAction::SetTrue)]
     pub metrics_open: bool,
