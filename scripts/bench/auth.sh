@@ -6,8 +6,8 @@
 # started on that data in each of three modes, in an order that alternates between
 # repetitions, and the same QIDO mix and random frames are run against it:
 #   none  --auth none (every read is still audited: that is not a setting)
-#   key   --auth required, an API key with the read role (looked up in the index by SHA-256
-#         on every request)
+#   key   --auth required, an API key with the read role (looked up in the index by SHA-256,
+#         then trusted for --api-key-recheck-ms, 1 s by default)
 #   jwt   --auth required, an RS256 access token of the test OpenID provider
 #         (scripts/test/oidc.sh, client_credentials of the script client; verified on first
 #         use, then cached until it expires); a fresh token per server
