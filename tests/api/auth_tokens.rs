@@ -333,3 +333,21 @@ async fn with_the_default_recheck_a_revoked_key_is_refused_everywhere_within_a_s
     }
     assert!(revoked.elapsed() < std::time::Duration::from_millis(1500));
 }
+
+#[tokio::test]
+async fn metrics_need_admin_unless_open() {
+    let closed = TestApp::spawn_with(Backend::SQLITE_MEMORY, |s| require_auth(s, None)).await;
+    assert_eq!(get_as(&closed, "/metrics", None).await.0, 401);
+    let reader = api_key(&closed, "reader", "read").await;
+    assert_eq!(get_as(&closed, "/metrics", Some(&reader)).await.0, 403);
+    let open = TestApp::spawn_with(Backend::SQLITE_MEMORY, |s| {
+        require_auth(s, None);
+        s.metrics_open = true;
+    })
+    .await;
+    let (status, _, body) = get_as(&open, "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("# TYPE"), "{body}");
+    // Only metrics: the archive stays closed.
+    assert_eq!(get_as(&open, STUDIES, None).await.0, 401);
+}

@@ -100,3 +100,99 @@ fn role_map(raw: &[String]) -> Result<Vec<(String, Role)>, ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::FromArgMatches;
+
+    use super::*;
+    use crate::auth::Role;
+
+    fn load(flags: &[&str], file: Option<&std::path::Path>) -> Result<Settings, ConfigError> {
+        let matches = super::super::merge::without_environment::<Settings>(flags)?;
+        Settings::from_arg_matches(&matches)
+            .unwrap()
+            .resolve(&matches, file)
+    }
+
+    fn refusal(flags: &[&str]) -> String {
+        load(flags, None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_open_server_stays_on_loopback_unless_told() {
+        assert!(load(&["--listen", "127.0.0.1:0"], None).is_ok());
+        assert!(load(&["--listen", "[::1]:0"], None).is_ok());
+        let why = refusal(&["--listen", "0.0.0.0:8080"]);
+        assert!(
+            why.contains("refusing to serve 0.0.0.0:8080 without authentication"),
+            "{why}"
+        );
+        assert!(why.contains("--allow-anonymous"), "{why}");
+        assert!(load(&["--listen", "0.0.0.0:8080", "--allow-anonymous"], None).is_ok());
+        assert!(load(&["--listen", "0.0.0.0:8080", "--auth", "required"], None).is_ok());
+        // From a file too.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:8080\"\nallow_anonymous = true\n").unwrap();
+        assert!(load(&[], Some(&path)).unwrap().allow_anonymous);
+    }
+
+    #[test]
+    fn settings_that_must_agree() {
+        let why = refusal(&[
+            "--auth",
+            "required",
+            "--oidc-issuer",
+            "https://idp.test/realm",
+        ]);
+        assert!(why.contains("needs --oidc-audience"), "{why}");
+        let why = refusal(&["--oidc-issuer", "ftp://idp.test", "--oidc-audience", "a"]);
+        assert!(why.contains("oidc_issuer"), "{why}");
+        let why = refusal(&["--tls-cert", "/tmp/cert.pem"]);
+        assert!(why.contains("go together"), "{why}");
+        let why = refusal(&["--oidc-role-map", "dicom-admin=owner"]);
+        assert!(why.contains("oidc_role_map"), "{why}");
+        let why = refusal(&["--audit-syslog", "tcp://audit.test:514"]);
+        assert!(why.contains("audit_syslog"), "{why}");
+    }
+
+    #[test]
+    fn auth_settings_as_the_layers_take_them() {
+        let settings = load(
+            &[
+                "--auth",
+                "required",
+                "--oidc-issuer",
+                "https://a.test/,https://b.test",
+                "--oidc-audience",
+                " https://pacs.test/dicom-web ",
+                "--oidc-roles-claim",
+                "realm_access.roles",
+                "--oidc-role-map",
+                "dicom-reader=read, dicom-admin=admin",
+                "--oidc-clock-skew",
+                "5",
+            ],
+            None,
+        )
+        .unwrap();
+        let auth = settings.auth_settings().unwrap();
+        assert_eq!(auth.mode, AuthMode::Required);
+        assert_eq!(auth.issuers, vec!["https://a.test", "https://b.test"]);
+        assert_eq!(
+            auth.audience.as_deref(),
+            Some("https://pacs.test/dicom-web")
+        );
+        assert_eq!(auth.roles.claim, "realm_access.roles");
+        assert_eq!(
+            auth.roles.map,
+            vec![
+                ("dicom-reader".to_string(), Role::Read),
+                ("dicom-admin".to_string(), Role::Admin)
+            ]
+        );
+        assert_eq!(auth.clock_skew, Duration::from_secs(5));
+        assert_eq!(auth.api_key_recheck, Duration::from_millis(1000));
+    }
+}
