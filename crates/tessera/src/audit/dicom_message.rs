@@ -597,16 +597,4 @@ mod tests {
         refused.status = 403;
         assert!(to_xml(&refused, "t").contains("<EventTypeCode csd-code=\"110132\""));
     }
-
-    /// The samples' messages, one per line, to check with another XML parser:
-    /// `cargo test -p tessera --lib audit::dicom_message -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn print_samples() {
-        let mut odd = samples::stow();
-        odd.patient_id = Some("<PAT&\"1'>\u{1}\n".into());
-        for (_, record) in samples::all().into_iter().chain([("odd", odd)]) {
-            println!("{}", to_xml(&record, "tessera@pacs"));
-        }
-    }
 }

@@ -395,14 +395,4 @@ mod tests {
         assert_eq!(subject["what"]["display"], "reading-room");
         assert_eq!(subject["description"], record.detail.unwrap_or_default());
     }
-
-    /// The samples as JSON, one per line, to check against a FHIR server:
-    /// `cargo test -p tessera --lib audit::fhir -- --ignored --nocapture print_samples`.
-    #[test]
-    #[ignore]
-    fn print_samples() {
-        for (name, record) in samples::all() {
-            println!("{name}\t{}", audit_event(&record, OBSERVER));
-        }
-    }
 }
