@@ -63,8 +63,14 @@ pub fn new_secret() -> String {
 
 /// The stored form of a secret: its SHA-256, hex.
 pub fn hash_secret(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
 }
 
 /// Whether a bearer token is an API key (rather than a JWT).
@@ -89,5 +95,10 @@ mod tests {
         assert_eq!(hash, hash_secret(&a));
         assert_ne!(hash, hash_secret(&b));
         assert!(!is_api_key("eyJhbGciOiJSUzI1NiJ9.e30.sig"));
+        // FIPS 180-2's example.
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -102,56 +102,44 @@ impl AuditLog for SqlIndex {
     }
 
     async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuditLogError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
-        let mut ints: Vec<(usize, i64)> = Vec::new();
-        let mut texts: Vec<(usize, String)> = Vec::new();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
+        // Values in placeholder order: `$n` is the n-th pushed.
+        let mut values: Vec<Bound> = Vec::new();
+        let mut bind = |value: Bound| {
+            values.push(value);
+            values.len()
         };
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
         if let Some(from) = query.from_micros {
-            let i = next();
-            sql.push_str(&format!(" AND recorded_at >= ${i}"));
-            ints.push((i, from));
+            sql.push_str(&format!(" AND recorded_at >= ${}", bind(Bound::Int(from))));
         }
         if let Some(until) = query.until_micros {
-            let i = next();
-            sql.push_str(&format!(" AND recorded_at < ${i}"));
-            ints.push((i, until));
+            sql.push_str(&format!(" AND recorded_at < ${}", bind(Bound::Int(until))));
         }
         if let Some(agent) = &query.agent {
-            let i = next();
+            let i = bind(Bound::Text(agent.clone()));
             sql.push_str(&format!(
                 " AND (subject = ${i} OR api_key = ${i} OR client_id = ${i})"
             ));
-            texts.push((i, agent.clone()));
         }
         if let Some(study) = &query.study_uid {
-            let i = next();
-            sql.push_str(&format!(" AND study_uid = ${i}"));
-            texts.push((i, study.clone()));
+            sql.push_str(&format!(
+                " AND study_uid = ${}",
+                bind(Bound::Text(study.clone()))
+            ));
         }
         if let Some(patient) = &query.patient_id {
-            let i = next();
-            sql.push_str(&format!(" AND patient_id = ${i}"));
-            texts.push((i, patient.clone()));
+            sql.push_str(&format!(
+                " AND patient_id = ${}",
+                bind(Bound::Text(patient.clone()))
+            ));
         }
-        let (limit, offset) = (next(), next());
+        let limit = bind(Bound::Int(i64::from(query.limit)));
+        let offset = bind(Bound::Int(i64::from(query.offset)));
         sql.push_str(&format!(
             " ORDER BY recorded_at DESC, id DESC LIMIT ${limit} OFFSET ${offset}"
         ));
-        // Bind in placeholder order.
-        let mut values: Vec<(usize, Bound)> = ints
-            .into_iter()
-            .map(|(i, v)| (i, Bound::Int(v)))
-            .chain(texts.into_iter().map(|(i, v)| (i, Bound::Text(v))))
-            .collect();
-        values.push((limit, Bound::Int(i64::from(query.limit))));
-        values.push((offset, Bound::Int(i64::from(query.offset))));
-        values.sort_by_key(|(i, _)| *i);
         let mut q = sqlx::query(&sql);
-        for (_, value) in values {
+        for value in values {
             q = match value {
                 Bound::Int(v) => q.bind(v),
                 Bound::Text(v) => q.bind(v),
