@@ -8,6 +8,7 @@ pub mod extract;
 pub mod json;
 pub mod layout;
 pub mod parsed;
+pub mod part10;
 pub mod person_name;
 pub mod status;
 pub mod uid;
