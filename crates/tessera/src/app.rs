@@ -11,6 +11,8 @@ use crate::audit::writer::AuditTrail;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::delete::DeleteService;
+use crate::dimse::listener::DimseServer;
+use crate::dimse::DimseService;
 use crate::feed::FeedService;
 use crate::fhir::push::served::ServedStudies;
 use crate::fhir::push::FhirPush;
@@ -72,6 +74,8 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     settings: Settings,
+    /// The DICOM port, when it is on.
+    dimse: Option<DimseServer>,
 }
 
 impl Application {
@@ -200,6 +204,28 @@ impl Application {
             duplicate_policy = ?settings.duplicate_policy,
             "tessera ready"
         );
+        let dimse = match settings.dimse_settings()? {
+            Some(dimse_settings) => {
+                let listen = dimse_settings.listen;
+                let service = Arc::new(DimseService {
+                    settings: dimse_settings,
+                    ingest: Arc::clone(&state.ingest),
+                    search: Arc::clone(&state.search),
+                    index: Arc::clone(&state.index),
+                    store: state.store.clone(),
+                    trail: Arc::clone(&state.trail),
+                });
+                let server = DimseServer::bind(service)
+                    .await
+                    .map_err(|source| AppError::Bind {
+                        addr: listen,
+                        source,
+                    })?;
+                tracing::info!(addr = %server.addr(), ae_title = %settings.ae_title, "DICOM port ready");
+                Some(server)
+            }
+            None => None,
+        };
         let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => Some(ReloadingCert::load(cert, key)?),
             _ => None,
@@ -210,7 +236,13 @@ impl Application {
             addr,
             state,
             settings,
+            dimse,
         })
+    }
+
+    /// The DICOM port's address, when it is on.
+    pub fn dimse_addr(&self) -> Option<SocketAddr> {
+        self.dimse.as_ref().map(DimseServer::addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -275,6 +307,13 @@ impl Application {
             ))
         });
         let trail = Arc::clone(&self.state.trail);
+        // One shutdown for both ports: the DICOM port stops accepting when HTTP does.
+        let (stop_dimse, stopped) = tokio::sync::watch::channel(false);
+        let dimse = self.dimse.map(|server| tokio::spawn(server.run(stopped)));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_dimse.send(true);
+        };
         let app = router(self.state).into_make_service_with_connect_info::<ClientAddr>();
         let result = match self.tls {
             Some(cert) => {
@@ -294,6 +333,9 @@ impl Application {
             }
         }
         .map_err(AppError::Serve);
+        if let Some(task) = dimse {
+            let _ = task.await;
+        }
         // Every answered request's record is in the trail before the process ends.
         trail.close().await;
         for task in [sweeper, pruner].into_iter().flatten() {
@@ -338,6 +380,9 @@ async fn shutdown_signal() {
 pub async fn serve(settings: Settings) -> Result<(), AppError> {
     let app = Application::build(settings).await?;
     announce(app.addr(), app.is_tls());
+    if let Some(addr) = app.dimse_addr() {
+        announce_dimse(addr);
+    }
     app.run_until_stopped().await
 }
 
@@ -350,5 +395,13 @@ fn announce(addr: SocketAddr, tls: bool) {
     let scheme = if tls { "https" } else { "http" };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "tessera: listening on {scheme}://{addr}");
+    let _ = out.flush();
+}
+
+/// A second line when the DICOM port is on (its port may have been chosen by the system).
+fn announce_dimse(addr: SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "tessera: DICOM port on {addr}");
     let _ = out.flush();
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod delete;
+pub mod dimse;
 pub mod feed;
 pub mod fhir;
 pub mod frames;

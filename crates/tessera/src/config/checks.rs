@@ -42,6 +42,7 @@ impl Settings {
         self.viewer_oidc_client_id = non_empty(self.viewer_oidc_client_id);
         self.audit_syslog = non_empty(self.audit_syslog);
         self.check_access()?;
+        self.check_dimse()?;
         Ok(self)
     }
 }

@@ -7,6 +7,7 @@
 
 mod access;
 mod checks;
+mod dimse;
 #[cfg(test)]
 mod docs_table;
 mod error;
@@ -206,6 +207,36 @@ pub struct Settings {
     /// This archive's name in audit records (AuditSourceID, AuditEvent.source.observer).
     #[arg(long, env = "TESSERA_AUDIT_SOURCE_ID", default_value = "tessera")]
     pub audit_source_id: String,
+    /// Address of the DICOM (DIMSE) port, e.g. 0.0.0.0:11112 [default: off].
+    #[arg(long, env = "TESSERA_DIMSE_LISTEN")]
+    pub dimse_listen: Option<SocketAddr>,
+    /// Tessera's AE title on the DICOM port: the called AE title peers must use.
+    #[arg(long, env = "TESSERA_AE_TITLE", default_value = "TESSERA")]
+    pub ae_title: String,
+    /// A known DICOM peer, AE_TITLE=host:port[/role+role] (roles read and write when none are
+    /// given); repeatable or comma-separated. C-MOVE sends only to known peers.
+    #[arg(
+        long = "dimse-peer",
+        env = "TESSERA_DIMSE_PEERS",
+        value_delimiter = ','
+    )]
+    pub dimse_peers: Vec<String>,
+    /// Accept associations from calling AE titles that are not known peers (true or false)
+    /// [default: true with --auth none, false with --auth required].
+    #[arg(long, env = "TESSERA_DIMSE_ACCEPT_UNKNOWN")]
+    pub dimse_accept_unknown: Option<bool>,
+    /// DICOM associations served at once; more are rejected (transient, local limit exceeded).
+    #[arg(long, env = "TESSERA_DIMSE_MAX_ASSOCIATIONS", default_value_t = 32)]
+    pub dimse_max_associations: usize,
+    /// The largest PDU received on the DICOM port, in bytes.
+    #[arg(long, env = "TESSERA_DIMSE_MAX_PDU", default_value_t = 262144)]
+    pub dimse_max_pdu: u32,
+    /// Seconds a DICOM association may stay silent (or not read) before it is aborted.
+    #[arg(long, env = "TESSERA_DIMSE_IDLE_TIMEOUT", default_value_t = 60)]
+    pub dimse_idle_timeout: u64,
+    /// Seconds a new DICOM connection has to request an association (ARTIM timer).
+    #[arg(long, env = "TESSERA_DIMSE_ARTIM_TIMEOUT", default_value_t = 10)]
+    pub dimse_artim_timeout: u64,
 }
 
 impl Settings {

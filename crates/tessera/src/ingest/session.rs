@@ -31,6 +31,8 @@ enum Slot {
 pub struct IngestSession {
     service: Arc<IngestService>,
     expected_study: Option<StudyUid>,
+    /// The SOP Class and Instance UIDs a DIMSE C-STORE command announced.
+    expected_instance: Option<(String, String)>,
     slots: Vec<Slot>,
     pending: Vec<NewInstance>,
     written: Vec<BlobKey>,
@@ -43,12 +45,19 @@ impl IngestSession {
         IngestSession {
             service,
             expected_study,
+            expected_instance: None,
             slots: Vec::new(),
             pending: Vec::new(),
             written: Vec::new(),
             writes: FuturesUnordered::new(),
             synced: Vec::new(),
         }
+    }
+
+    /// Refuse (A900) an instance whose SOP Class or Instance UID is not these: a C-STORE
+    /// command names them before its data set comes.
+    pub fn expect_instance(&mut self, sop_class: &str, sop_instance: &str) {
+        self.expected_instance = Some((sop_class.to_string(), sop_instance.to_string()));
     }
 
     /// Number of parts seen so far.
@@ -99,6 +108,16 @@ impl IngestSession {
                 let err = DicomError::Inconsistent(format!(
                     "StudyInstanceUID {} does not match the study {} in the request URL",
                     extracted.study_uid, expected
+                ));
+                self.slots.push(Slot::Done(failure(Some(&extracted), err)));
+                return Ok(());
+            }
+        }
+        if let Some((class, instance)) = &self.expected_instance {
+            if extracted.sop_class.as_str() != class || extracted.sop_uid.as_str() != instance {
+                let err = DicomError::Inconsistent(format!(
+                    "the data set's SOP Class/Instance UIDs {}/{} are not the command's {class}/{instance}",
+                    extracted.sop_class, extracted.sop_uid
                 ));
                 self.slots.push(Slot::Done(failure(Some(&extracted), err)));
                 return Ok(());
