@@ -53,6 +53,8 @@ pub struct TestApp {
     pub state: AppState,
     pub settings: Settings,
     pub dir: Arc<tempfile::TempDir>,
+    /// The DICOM port, when the settings turn it on.
+    pub dimse: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -146,6 +148,7 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("application failed to start: {e}"));
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
+        let dimse = app.dimse_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until(async {
@@ -160,6 +163,7 @@ impl TestApp {
             state,
             settings,
             dir,
+            dimse,
             shutdown: Some(tx),
             task: Some(task),
         }

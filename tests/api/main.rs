@@ -11,6 +11,7 @@ mod auth_routes;
 mod auth_support;
 mod auth_tokens;
 mod delete_feed;
+mod dimse;
 mod fhir;
 mod fhir_push;
 mod fhir_server;
