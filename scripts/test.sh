@@ -136,6 +136,14 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
     -r scripts/test/requirements.txt
 
 # ---------------------------------------------------------------------------
+section "DICOM peers (dcmtk from Debian: echoscu, storescu, findscu, movescu, getscu, storescp)"
+if [[ ! -x /usr/bin/storescu || ! -x /usr/bin/storescp || ! -x /usr/bin/getscu ]]; then
+    echo "dcmtk not found; installing it from Debian's packages"
+    { apt-get update -q && apt-get install -y -q dcmtk; } || die "could not install dcmtk"
+fi
+/usr/bin/echoscu --version | head -1
+
+# ---------------------------------------------------------------------------
 section "Build tools (cmake: CharLS, for the jpeg-ls feature that --all-features builds)"
 if ! command -v cmake >/dev/null 2>&1; then
     echo "cmake not found; installing it from Debian's packages"
