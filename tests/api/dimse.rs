@@ -72,7 +72,14 @@ fn data_set(file: &[u8]) -> &[u8] {
     &file[start..]
 }
 
-async fn send(client: &mut Client, context: u8, command: &Command, data: Option<&[u8]>) {
+async fn send<S>(
+    client: &mut AsyncClientAssociation<S>,
+    context: u8,
+    command: &Command,
+    data: Option<&[u8]>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     client
         .send(&Pdu::PData {
             data: vec![PDataValue {
@@ -103,7 +110,10 @@ async fn send(client: &mut Client, context: u8, command: &Command, data: Option<
     }
 }
 
-async fn response(client: &mut Client) -> Command {
+async fn response<S>(client: &mut AsyncClientAssociation<S>) -> Command
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     match tokio::time::timeout(Duration::from_secs(10), client.receive())
         .await
         .expect("a response in time")
@@ -497,5 +507,65 @@ async fn only_known_peers_and_only_their_roles() {
             && r.detail.as_deref().unwrap_or("").contains("0124")),
         "{records:?}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dicom_tls_with_the_https_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    use std::sync::Arc;
+    use tokio_rustls::rustls::crypto::ring::default_provider;
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    let certs = tempfile::tempdir().unwrap();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    std::fs::write(certs.path().join("key.pem"), made.key_pair.serialize_pem()).unwrap();
+    std::fs::write(certs.path().join("cert.pem"), made.cert.pem()).unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let (app, addr) = app(move |s| {
+        s.tls_cert = Some(cert);
+        s.tls_key = Some(key);
+        s.dimse_tls = true;
+    })
+    .await;
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(made.cert.pem().as_bytes()).unwrap())
+        .unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut client = ClientAssociationOptions::new()
+        .calling_ae_title("TLSSCU")
+        .called_ae_title("TESSERA")
+        .with_abstract_syntax(uids::VERIFICATION)
+        .tls_config(config)
+        .server_name("localhost")
+        .establish_tls_async(addr)
+        .await
+        .expect("an association inside TLS");
+    let pc = client.presentation_contexts()[0].id;
+    let mut echo = Command::new(Field::CEchoRq);
+    echo.message_id = Some(1);
+    echo.affected_sop_class = Some(uids::VERIFICATION.into());
+    send(&mut client, pc, &echo, None).await;
+    let answer = response(&mut client).await;
+    assert_eq!(
+        (answer.field, answer.status),
+        (Field::CEchoRsp, Some(StatusCode::SUCCESS))
+    );
+    client.release().await.unwrap();
+    // In clear text the port does not associate.
+    let plain = tokio::time::timeout(
+        Duration::from_secs(5),
+        associate(addr, "PLAIN", &[uids::VERIFICATION]),
+    )
+    .await
+    .expect("refused within the ARTIM timeout");
+    assert!(plain.is_err());
     app.stop().await;
 }

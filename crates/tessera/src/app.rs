@@ -19,7 +19,7 @@ use crate::fhir::push::FhirPush;
 use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
 use crate::http::listener::ClientAddr;
-use crate::http::tls::{ReloadingCert, TlsListener};
+use crate::http::tls::{server_config, ReloadingCert, TlsListener};
 use crate::http::{router, AppState};
 use crate::index::IndexError;
 use crate::index::{self, Index};
@@ -204,6 +204,10 @@ impl Application {
             duplicate_policy = ?settings.duplicate_policy,
             "tessera ready"
         );
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(ReloadingCert::load(cert, key)?),
+            _ => None,
+        };
         let dimse = match settings.dimse_settings()? {
             Some(dimse_settings) => {
                 let listen = dimse_settings.listen;
@@ -215,20 +219,20 @@ impl Application {
                     store: state.store.clone(),
                     trail: Arc::clone(&state.trail),
                 });
-                let server = DimseServer::bind(service)
+                let dimse_tls = match (&tls, settings.dimse_tls) {
+                    (Some(cert), true) => Some(Arc::new(server_config(Arc::clone(cert))?)),
+                    _ => None,
+                };
+                let server = DimseServer::bind(service, dimse_tls)
                     .await
                     .map_err(|source| AppError::Bind {
                         addr: listen,
                         source,
                     })?;
-                tracing::info!(addr = %server.addr(), ae_title = %settings.ae_title, "DICOM port ready");
+                tracing::info!(addr = %server.addr(), ae_title = %settings.ae_title, tls = server.is_tls(), "DICOM port ready");
                 Some(server)
             }
             None => None,
-        };
-        let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => Some(ReloadingCert::load(cert, key)?),
-            _ => None,
         };
         Ok(Application {
             listener,

@@ -56,6 +56,11 @@ impl Settings {
         self.dimse_max_pdu = self.dimse_max_pdu.clamp(4096, 16 << 20);
         self.dimse_idle_timeout = self.dimse_idle_timeout.max(1);
         self.dimse_artim_timeout = self.dimse_artim_timeout.max(1);
+        if self.dimse_tls && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err(ConfigError::Conflict(
+                "--dimse-tls needs --tls-cert and --tls-key (the same certificate as HTTPS)".into(),
+            ));
+        }
         if let Some(listen) = self.dimse_listen {
             let open = self.auth == AuthMode::None && self.dimse_accepts_unknown();
             if open && !listen.ip().is_loopback() && !self.allow_anonymous {
@@ -126,6 +131,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(why.contains("CT1=nohost"), "{why}");
+        let why = load(&["--dimse-tls"]).unwrap_err().to_string();
+        assert!(why.contains("--tls-cert"), "{why}");
         let why = load(&["--ae-title", "A_TITLE_FAR_TOO_LONG"])
             .unwrap_err()
             .to_string();

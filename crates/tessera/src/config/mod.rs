@@ -234,6 +234,10 @@ pub struct Settings {
     /// Seconds a DICOM association may stay silent (or not read) before it is aborted.
     #[arg(long, env = "TESSERA_DIMSE_IDLE_TIMEOUT", default_value_t = 60)]
     pub dimse_idle_timeout: u64,
+    /// DICOM TLS on the DICOM port (PS3.15 B.1) with the certificate of --tls-cert and
+    /// --tls-key; associations are then accepted only inside TLS.
+    #[arg(long, env = "TESSERA_DIMSE_TLS", default_value_t = false, action = ArgAction::SetTrue)]
+    pub dimse_tls: bool,
     /// Seconds a new DICOM connection has to request an association (ARTIM timer).
     #[arg(long, env = "TESSERA_DIMSE_ARTIM_TIMEOUT", default_value_t = 10)]
     pub dimse_artim_timeout: u64,

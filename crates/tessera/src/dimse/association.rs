@@ -10,17 +10,16 @@ use std::sync::Arc;
 use dicom_ul::association::server::AsyncServerAssociation;
 use dicom_ul::association::Association;
 use dicom_ul::pdu::{PresentationContextNegotiated, PresentationContextResultReason};
-use tokio::net::TcpStream;
 
 use super::audit::Caller;
 use super::command::{Command, Field};
 use super::error::DimseError;
-use super::link::{Event, Link};
+use super::link::{Event, Io, Link};
 use super::{commitment, echo, find, retrieve, store, DimseService};
 use crate::auth::{Role, Roles};
 use tessera_dicom::status::StatusCode;
 
-pub type ServerLink = Link<AsyncServerAssociation<TcpStream>>;
+pub type ServerLink<S> = Link<AsyncServerAssociation<S>, S>;
 
 /// Failure: unrecognized operation (PS3.7 C.4.2).
 const UNRECOGNIZED_OPERATION: StatusCode = StatusCode(0x0211);
@@ -43,9 +42,9 @@ impl Session {
     }
 }
 
-pub async fn serve(
+pub async fn serve<S: Io>(
     service: Arc<DimseService>,
-    association: AsyncServerAssociation<TcpStream>,
+    association: AsyncServerAssociation<S>,
     address: SocketAddr,
 ) {
     let ae_title = association.peer_ae_title().trim().to_string();
@@ -94,9 +93,9 @@ pub async fn serve(
     }
 }
 
-async fn dispatch(
+async fn dispatch<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: Command,
 ) -> Result<(), DimseError> {
@@ -124,7 +123,7 @@ async fn dispatch(
 }
 
 /// Read and drop a data set nobody will use.
-pub async fn skip_data_set(link: &mut ServerLink, context: u8) -> Result<(), DimseError> {
+pub async fn skip_data_set<S: Io>(link: &mut ServerLink<S>, context: u8) -> Result<(), DimseError> {
     while !link.next_data(context).await?.1 {}
     Ok(())
 }

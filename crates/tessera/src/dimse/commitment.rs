@@ -18,6 +18,7 @@ use super::audit::Operation;
 use super::command::{Command, Field};
 use super::error::DimseError;
 use super::identifier;
+use super::link::Io;
 use super::scu::{self, Proposal};
 use super::DimseService;
 use crate::audit::record::{Action, EventType};
@@ -41,9 +42,9 @@ struct Reference {
     failure: Option<StatusCode>,
 }
 
-pub async fn serve(
+pub async fn serve<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
 ) -> Result<(), DimseError> {

@@ -5,10 +5,11 @@ use dicom_ul::pdu::PresentationContextNegotiated;
 use super::association::{class_matches, skip_data_set, ServerLink};
 use super::command::Command;
 use super::error::DimseError;
+use super::link::Io;
 use tessera_dicom::status::StatusCode;
 
-pub async fn serve(
-    link: &mut ServerLink,
+pub async fn serve<S: Io>(
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
 ) -> Result<(), DimseError> {

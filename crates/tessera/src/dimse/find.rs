@@ -18,6 +18,7 @@ use super::audit::Operation;
 use super::command::{Command, Field};
 use super::error::DimseError;
 use super::identifier::{self, QrLevel};
+use super::link::Io;
 use crate::audit::record::{Action, EventType};
 use crate::auth::Role;
 use crate::query::attributes::{self, Level};
@@ -40,9 +41,9 @@ struct Plan {
     unsupported: Vec<Tag>,
 }
 
-pub async fn serve(
+pub async fn serve<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
 ) -> Result<(), DimseError> {
@@ -227,9 +228,9 @@ fn dictionary_vr(tag: Tag) -> VR {
 
 /// Search page by page and send every match as a pending response. `Ok(Err(..))` is a
 /// final failure status to answer; `Err` ends the association.
-async fn run(
+async fn run<S: Io>(
     session: &Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
     plan: &Plan,
@@ -334,9 +335,9 @@ async fn run(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn send_match(
+async fn send_match<S: Io>(
     session: &Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
     plan: &Plan,

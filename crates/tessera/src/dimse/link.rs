@@ -3,12 +3,13 @@
 //! has a deadline, so a silent or stalled peer cannot hold the association forever.
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use dicom_ul::association::AsyncAssociation;
 use dicom_ul::pdu::{PDataValue, PDataValueType};
 use dicom_ul::Pdu;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::command::{Command, Field};
 use super::error::DimseError;
@@ -24,26 +25,37 @@ pub enum Event {
     Ended,
 }
 
+/// The byte stream under an association: TCP, or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 /// One association and its fragments not yet consumed.
-pub struct Link<A> {
+pub struct Link<A, S> {
     association: A,
+    stream: PhantomData<S>,
     pending: VecDeque<PDataValue>,
     /// How long a read or a write may wait.
     idle: Duration,
     /// The peer released or aborted while an operation was running.
     ended: bool,
+    /// A C-CANCEL came while a response was awaited: reported by the next [`Link::cancelled`].
+    cancel_seen: bool,
 }
 
-impl<A> Link<A>
+impl<A, S> Link<A, S>
 where
-    A: AsyncAssociation<TcpStream> + Send,
+    A: AsyncAssociation<S> + Send,
+    S: Io,
 {
     pub fn new(association: A, idle: Duration) -> Self {
         Link {
             association,
+            stream: PhantomData,
             pending: VecDeque::new(),
             idle,
             ended: false,
+            cancel_seen: false,
         }
     }
 
@@ -64,14 +76,17 @@ where
             if self.ended {
                 return Ok(None);
             }
-            let pdu =
-                tokio::time::timeout(self.idle, AsyncAssociation::receive(&mut self.association))
-                    .await
-                    .map_err(|_| self.timeout())??;
+            let pdu = tokio::time::timeout(
+                self.idle,
+                <A as AsyncAssociation<S>>::receive(&mut self.association),
+            )
+            .await
+            .map_err(|_| self.timeout())??;
             match pdu {
                 Pdu::PData { data } => self.pending.extend(data),
                 Pdu::ReleaseRQ => {
-                    let answer = AsyncAssociation::send(&mut self.association, &Pdu::ReleaseRP);
+                    let answer =
+                        <A as AsyncAssociation<S>>::send(&mut self.association, &Pdu::ReleaseRP);
                     let _ = tokio::time::timeout(self.idle, answer).await;
                     return Ok(None);
                 }
@@ -171,7 +186,7 @@ where
     async fn send_pdu(&mut self, pdu: Pdu) -> Result<(), DimseError> {
         tokio::time::timeout(
             self.idle,
-            AsyncAssociation::send(&mut self.association, &pdu),
+            <A as AsyncAssociation<S>>::send(&mut self.association, &pdu),
         )
         .await
         .map_err(|_| self.timeout())??;
@@ -253,9 +268,12 @@ where
     /// Any other command that arrived meanwhile is kept for [`Link::next_command`]; an ended
     /// association counts as cancelled.
     pub async fn cancelled(&mut self) -> Result<bool, DimseError> {
+        if std::mem::take(&mut self.cancel_seen) {
+            return Ok(true);
+        }
         let arrived = tokio::time::timeout(
             Duration::ZERO,
-            AsyncAssociation::receive(&mut self.association),
+            <A as AsyncAssociation<S>>::receive(&mut self.association),
         )
         .await;
         let pdu = match arrived {
@@ -287,20 +305,31 @@ where
         }
     }
 
-    /// Wait for a response to a request this side sent (C-STORE sub-operations on a C-GET,
-    /// an N-EVENT-REPORT); a C-CANCEL met meanwhile is reported as `Ok(None)`.
-    pub async fn next_response(&mut self, to: Field) -> Result<Option<Command>, DimseError> {
-        match self.next_command().await? {
-            Event::Ended => Err(DimseError::Malformed(
-                "the association ended while a response was awaited".into(),
-            )),
-            Event::Command { command, .. } if command.field == to.response() => Ok(Some(*command)),
-            Event::Command { command, .. } if command.field == Field::CCancelRq => Ok(None),
-            Event::Command { command, .. } => Err(DimseError::Malformed(format!(
-                "{} came while a {} response was awaited",
-                command.field.name(),
-                to.name()
-            ))),
+    /// Wait for the response to a request this side sent (a C-GET's C-STORE sub-operation,
+    /// an N-EVENT-REPORT). A C-CANCEL that comes meanwhile is noted for the next
+    /// [`Link::cancelled`] and the wait goes on: the sub-operation in flight is still counted.
+    pub async fn next_response(&mut self, to: Field) -> Result<Command, DimseError> {
+        loop {
+            match self.next_command().await? {
+                Event::Ended => {
+                    return Err(DimseError::Malformed(
+                        "the association ended while a response was awaited".into(),
+                    ))
+                }
+                Event::Command { command, .. } if command.field == to.response() => {
+                    return Ok(*command)
+                }
+                Event::Command { command, .. } if command.field == Field::CCancelRq => {
+                    self.cancel_seen = true;
+                }
+                Event::Command { command, .. } => {
+                    return Err(DimseError::Malformed(format!(
+                        "{} came while a {} response was awaited",
+                        command.field.name(),
+                        to.name()
+                    )))
+                }
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use dicom_ul::Pdu;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::rustls::ServerConfig;
 
 use super::negotiation::{Roles, Titles};
 use super::{association, audit, DimseService};
@@ -34,17 +35,28 @@ pub struct DimseServer {
     listener: TcpListener,
     addr: SocketAddr,
     service: Arc<DimseService>,
+    /// DICOM TLS (PS3.15 B.1): every association is negotiated inside TLS.
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl DimseServer {
-    pub async fn bind(service: Arc<DimseService>) -> std::io::Result<DimseServer> {
+    /// Bind the port; with `tls`, associations are accepted only inside TLS.
+    pub async fn bind(
+        service: Arc<DimseService>,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<DimseServer> {
         let listener = TcpListener::bind(service.settings.listen).await?;
         let addr = listener.local_addr()?;
         Ok(DimseServer {
             listener,
             addr,
             service,
+            tls,
         })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -54,18 +66,21 @@ impl DimseServer {
     /// Serve until `shutdown` turns true, then wait (up to 30 s) for running associations.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let settings = &self.service.settings;
-        let options: Arc<Options> = Arc::new(
-            ServerAssociationOptions::new()
-                .ae_access_control(Titles {
-                    peers: Arc::new(settings.peers.clone()),
-                    accept_unknown: settings.accept_unknown,
-                })
-                .with_negotiation(Roles)
-                .ae_title(settings.ae_title.clone())
-                .promiscuous(true)
-                .max_pdu_length(settings.max_pdu.clamp(MINIMUM_PDU_SIZE, MAXIMUM_PDU_SIZE))
-                .strict(true),
-        );
+        let tls = self.tls.is_some();
+        let mut options = ServerAssociationOptions::new()
+            .ae_access_control(Titles {
+                peers: Arc::new(settings.peers.clone()),
+                accept_unknown: settings.accept_unknown,
+            })
+            .with_negotiation(Roles)
+            .ae_title(settings.ae_title.clone())
+            .promiscuous(true)
+            .max_pdu_length(settings.max_pdu.clamp(MINIMUM_PDU_SIZE, MAXIMUM_PDU_SIZE))
+            .strict(true);
+        if let Some(config) = &self.tls {
+            options = options.tls_config(Arc::clone(config));
+        }
+        let options: Arc<Options> = Arc::new(options);
         let slots = Arc::new(Semaphore::new(settings.max_associations));
         loop {
             let accepted = tokio::select! {
@@ -87,7 +102,11 @@ impl DimseServer {
                 Ok(permit) => {
                     let options = Arc::clone(&options);
                     tokio::spawn(async move {
-                        serve_connection(service, &options, socket, addr).await;
+                        if tls {
+                            serve_tls_connection(service, &options, socket, addr).await;
+                        } else {
+                            serve_connection(service, &options, socket, addr).await;
+                        }
                         drop(permit);
                     });
                 }
@@ -143,6 +162,41 @@ async fn serve_connection(
         "DIMSE association accepted"
     );
     association::serve(service, association, addr).await;
+}
+
+/// The same inside TLS (a failed handshake or negotiation just closes: an A-ABORT in clear
+/// text would mean nothing to a TLS peer).
+async fn serve_tls_connection(
+    service: Arc<DimseService>,
+    options: &Options,
+    socket: TcpStream,
+    addr: SocketAddr,
+) {
+    let artim = service.settings.artim_timeout;
+    let established = tokio::time::timeout(artim, options.establish_tls_async(socket)).await;
+    match established {
+        Ok(Ok(association)) => {
+            tracing::info!(
+                %addr,
+                calling = association.peer_ae_title(),
+                "DIMSE association accepted over TLS"
+            );
+            association::serve(service, association, addr).await;
+        }
+        Err(_) => {
+            tracing::info!(%addr, "no TLS handshake and A-ASSOCIATE-RQ within the ARTIM timeout")
+        }
+        Ok(Err(UlError::Rejected { association_rj, .. })) => {
+            tracing::warn!(%addr, reason = ?association_rj.source, "DIMSE association rejected");
+            audit::association_refused(
+                &service,
+                addr,
+                "the association request was not acceptable",
+            )
+            .await;
+        }
+        Ok(Err(err)) => tracing::info!(%addr, %err, "DIMSE association over TLS not established"),
+    }
 }
 
 /// Log (and audit) why negotiation failed; answer a malformed request with an A-ABORT.

@@ -15,6 +15,7 @@ use super::audit::Operation;
 use super::command::{Command, Counts, Field};
 use super::error::DimseError;
 use super::identifier::{self, QrLevel};
+use super::link::Io;
 use super::scu::{self, Proposal};
 use super::sending::{self, SubOperation};
 use crate::audit::record::{Action, EventType};
@@ -29,9 +30,9 @@ const IDENTIFIER_LIMIT: usize = 1 << 20;
 /// A final status with why.
 type Refusal = (StatusCode, String);
 
-pub async fn serve(
+pub async fn serve<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
 ) -> Result<(), DimseError> {
@@ -289,7 +290,6 @@ impl Report {
                 self.failed.push(row.sop_uid.clone());
                 self.last_failure = Some(why);
             }
-            SubOperation::Cancelled => self.cancelled = true,
         }
     }
 
@@ -312,9 +312,9 @@ fn total(rows: &[InstanceRow]) -> u16 {
 }
 
 /// C-MOVE: one association to the destination for all sub-operations.
-async fn move_to(
+async fn move_to<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
     rows: &[InstanceRow],
@@ -423,9 +423,9 @@ fn proposals(rows: &[InstanceRow]) -> Vec<Proposal> {
 
 /// C-GET: the sub-operations go back on the requester's association, on the storage
 /// contexts it proposed with the SCP role.
-async fn get(
+async fn get<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
     rows: &[InstanceRow],
@@ -461,9 +461,6 @@ async fn get(
             }
         };
         report.record(row, outcome);
-        if report.cancelled {
-            break;
-        }
         if report.counts.remaining > 0 {
             pending(link, pc, command, report.counts).await?;
         }
@@ -471,8 +468,8 @@ async fn get(
     Ok(report)
 }
 
-async fn pending(
-    link: &mut ServerLink,
+async fn pending<S: Io>(
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
     counts: Counts,
@@ -484,8 +481,8 @@ async fn pending(
 
 /// The final response, with FailedSOPInstanceUIDList when some failed.
 #[allow(clippy::too_many_arguments)]
-async fn finish(
-    link: &mut ServerLink,
+async fn finish<S: Io>(
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
     status: StatusCode,

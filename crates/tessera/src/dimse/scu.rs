@@ -13,7 +13,7 @@ use super::link::Link;
 use super::peers::Peer;
 use super::DimseService;
 
-pub type ClientLink = Link<AsyncClientAssociation<TcpStream>>;
+pub type ClientLink = Link<AsyncClientAssociation<TcpStream>, TcpStream>;
 
 /// A presentation context to propose: abstract syntax and transfer syntaxes in order.
 pub struct Proposal {

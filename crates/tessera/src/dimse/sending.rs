@@ -6,11 +6,10 @@
 use dicom_ul::association::AsyncAssociation;
 use dicom_ul::pdu::{PresentationContextNegotiated, PresentationContextResultReason};
 use futures::StreamExt;
-use tokio::net::TcpStream;
 
 use super::command::{Command, Field};
 use super::error::DimseError;
-use super::link::Link;
+use super::link::{Io, Link};
 use crate::index::InstanceRow;
 use crate::retrieve::transcode::{self, Decision, Pixels, Target};
 use crate::storage::BlobStore;
@@ -23,8 +22,6 @@ pub enum SubOperation {
     Completed,
     Warning,
     Failed(String),
-    /// The requester cancelled while this one was waiting for its answer (C-GET).
-    Cancelled,
 }
 
 /// Which accepted context an instance goes on, and whether it is converted.
@@ -77,8 +74,8 @@ pub fn choose(
 /// blob unreadable, conversion impossible) fail the sub-operation; a broken association is
 /// an error.
 #[allow(clippy::too_many_arguments)]
-pub async fn store_one<A>(
-    link: &mut Link<A>,
+pub async fn store_one<A, S>(
+    link: &mut Link<A, S>,
     store: &BlobStore,
     row: &InstanceRow,
     context: u8,
@@ -87,7 +84,8 @@ pub async fn store_one<A>(
     originator: Option<(&str, u16)>,
 ) -> Result<SubOperation, DimseError>
 where
-    A: AsyncAssociation<TcpStream> + Send,
+    A: AsyncAssociation<S> + Send,
+    S: Io,
 {
     let mut request = Command::new(Field::CStoreRq);
     request.message_id = Some(message_id);
@@ -181,18 +179,15 @@ where
         link.send_data(context, pending, true).await?;
     }
     let answer = link.next_response(Field::CStoreRq).await?;
-    Ok(match answer {
-        None => SubOperation::Cancelled,
-        Some(answer) => match answer.status.unwrap_or(StatusCode(0xFFFF)).0 {
-            0x0000 => SubOperation::Completed,
-            0xB000..=0xBFFF => SubOperation::Warning,
-            code => SubOperation::Failed(format!(
-                "the peer answered {code:04X}{}",
-                answer
-                    .error_comment
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
-            )),
-        },
+    Ok(match answer.status.unwrap_or(StatusCode(0xFFFF)).0 {
+        0x0000 => SubOperation::Completed,
+        0xB000..=0xBFFF => SubOperation::Warning,
+        code => SubOperation::Failed(format!(
+            "the peer answered {code:04X}{}",
+            answer
+                .error_comment
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        )),
     })
 }

@@ -10,6 +10,7 @@ use super::association::{class_matches, ServerLink, Session};
 use super::audit::{self, Operation};
 use super::command::Command;
 use super::error::DimseError;
+use super::link::Io;
 use super::negotiation::is_storage_class;
 use crate::audit::record::{Action, EventType};
 use crate::auth::Role;
@@ -21,9 +22,9 @@ use tessera_dicom::status::StatusCode;
 /// A status and, for anything but success, why.
 type Answer = (StatusCode, Option<String>, Option<String>);
 
-pub async fn serve(
+pub async fn serve<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     pc: &PresentationContextNegotiated,
     command: &Command,
 ) -> Result<(), DimseError> {
@@ -114,9 +115,9 @@ pub async fn serve(
 
 /// Collect the data set behind the file meta. A data set too large, or a staging failure, is
 /// read to its end and refused (the association goes on); a broken stream is an error.
-async fn receive(
+async fn receive<S: Io>(
     session: &mut Session,
-    link: &mut ServerLink,
+    link: &mut ServerLink<S>,
     context: u8,
     meta: &[u8],
 ) -> Result<Result<PartSpool, Answer>, DimseError> {

@@ -126,20 +126,29 @@ impl TlsListener {
             path: PathBuf::new(),
             reason: e.to_string(),
         })?;
-        let mut config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError {
-                path: cert.cert.clone(),
-                reason: e.to_string(),
-            })?
-            .with_no_client_auth()
-            .with_cert_resolver(cert);
+        let mut config = server_config(cert)?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let (send, ready) = mpsc::channel(READY);
         tokio::spawn(accept_loop(tcp, acceptor, send));
         Ok(TlsListener { addr, ready })
     }
+}
+
+/// A rustls configuration serving this (reloading) certificate, no client certificates: for
+/// HTTPS here and for DICOM TLS on the DIMSE port (PS3.15 B.1, which lets the server alone
+/// authenticate).
+pub fn server_config(cert: Arc<ReloadingCert>) -> Result<ServerConfig, TlsError> {
+    Ok(
+        ServerConfig::builder_with_provider(Arc::new(default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError {
+                path: cert.cert.clone(),
+                reason: e.to_string(),
+            })?
+            .with_no_client_auth()
+            .with_cert_resolver(cert),
+    )
 }
 
 async fn accept_loop(
