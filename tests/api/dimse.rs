@@ -124,6 +124,28 @@ where
     }
 }
 
+/// Send one C-STORE of `data` naming `instance` and return the answer.
+async fn c_store(
+    client: &mut Client,
+    id: u16,
+    class: &str,
+    instance: &str,
+    data: &[u8],
+) -> Command {
+    let pc = context_of(client, class);
+    send(client, pc, &store_request(id, class, instance), Some(data)).await;
+    response(client).await
+}
+
+/// CT_small: the file, its SOP Class and Instance UIDs.
+fn ct() -> (bytes::Bytes, String, String) {
+    let file = read_testdata(CT);
+    let source = dicom_object::from_reader(std::io::Cursor::new(&file[128..])).unwrap();
+    let class = source.meta().media_storage_sop_class_uid().to_string();
+    let sop = source.meta().media_storage_sop_instance_uid().to_string();
+    (file, class, sop)
+}
+
 fn store_request(id: u16, class: &str, instance: &str) -> Command {
     let mut command = Command::new(Field::CStoreRq);
     command.message_id = Some(id);
@@ -146,10 +168,8 @@ fn context_of(client: &Client, class: &str) -> u8 {
 async fn c_store_keeps_the_data_set_and_answers_each_case(backend: Backend) {
     let app = TestApp::spawn_with(backend, dimse_on).await;
     let addr = app.dimse.unwrap();
-    let file = read_testdata(CT);
+    let (file, class, sop) = ct();
     let source = dicom_object::from_reader(std::io::Cursor::new(&file[128..])).unwrap();
-    let class = source.meta().media_storage_sop_class_uid().to_string();
-    let sop = source.meta().media_storage_sop_instance_uid().to_string();
     let study = source
         .element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
         .unwrap()
@@ -163,17 +183,9 @@ async fn c_store_keeps_the_data_set_and_answers_each_case(backend: Backend) {
         uids::EXPLICIT_VR_LITTLE_ENDIAN
     );
     let mut client = associate(addr, "RUSTSCU", &[&class]).await.unwrap();
-    let pc = context_of(&client, &class);
 
     // Stored: success, the data set bit-exact behind a file meta naming the sender.
-    send(
-        &mut client,
-        pc,
-        &store_request(1, &class, &sop),
-        Some(data_set(&file)),
-    )
-    .await;
-    let answer = response(&mut client).await;
+    let answer = c_store(&mut client, 1, &class, &sop, data_set(&file)).await;
     assert_eq!(answer.field, Field::CStoreRsp);
     assert_eq!(answer.responding_to, Some(1));
     assert_eq!(answer.status, Some(StatusCode::SUCCESS), "{answer:?}");
@@ -195,39 +207,25 @@ async fn c_store_keeps_the_data_set_and_answers_each_case(backend: Backend) {
     assert_eq!(app.counts().await.2, 1);
 
     // Again: duplicate refused (the default policy), nothing added.
-    send(
-        &mut client,
-        pc,
-        &store_request(2, &class, &sop),
-        Some(data_set(&file)),
-    )
-    .await;
-    let answer = response(&mut client).await;
+    let answer = c_store(&mut client, 2, &class, &sop, data_set(&file)).await;
     assert_eq!(answer.status, Some(StatusCode::DUPLICATE_SOP_INSTANCE));
     assert!(answer.error_comment.is_some());
 
     // The command names another instance than the data set: A900, nothing stored.
-    send(
-        &mut client,
-        pc,
-        &store_request(3, &class, "1.2.3.4.5"),
-        Some(data_set(&file)),
-    )
-    .await;
-    let answer = response(&mut client).await;
+    let answer = c_store(&mut client, 3, &class, "1.2.3.4.5", data_set(&file)).await;
     assert_eq!(
         answer.status,
         Some(StatusCode::DATA_SET_DOES_NOT_MATCH_SOP_CLASS)
     );
     // Not DICOM at all: C000, the association goes on.
-    send(
+    let answer = c_store(
         &mut client,
-        pc,
-        &store_request(4, &class, "1.2.3.4.6"),
-        Some(b"not a data set at all"),
+        4,
+        &class,
+        "1.2.3.4.6",
+        b"not a data set at all",
     )
     .await;
-    let answer = response(&mut client).await;
     assert_eq!(
         answer.status,
         Some(StatusCode::CANNOT_UNDERSTAND),
@@ -448,37 +446,16 @@ async fn only_known_peers_and_only_their_roles() {
     assert_eq!((reject[0], reject[9]), (0x03, 7));
 
     // A reader may not store: 0124, nothing kept.
-    let file = read_testdata(CT);
-    let source = dicom_object::from_reader(std::io::Cursor::new(&file[128..])).unwrap();
-    let class = source.meta().media_storage_sop_class_uid().to_string();
-    let sop = source.meta().media_storage_sop_instance_uid().to_string();
+    let (file, class, sop) = ct();
     let mut reader = associate(addr, "READER", &[&class]).await.unwrap();
-    let pc = context_of(&reader, &class);
-    send(
-        &mut reader,
-        pc,
-        &store_request(1, &class, &sop),
-        Some(data_set(&file)),
-    )
-    .await;
-    let answer = response(&mut reader).await;
+    let answer = c_store(&mut reader, 1, &class, &sop, data_set(&file)).await;
     assert_eq!(answer.status, Some(StatusCode::NOT_AUTHORIZED));
     reader.release().await.unwrap();
     assert_eq!(app.counts().await.2, 0);
     // The modality may.
     let mut modality = associate(addr, "MODALITY", &[&class]).await.unwrap();
-    let pc = context_of(&modality, &class);
-    send(
-        &mut modality,
-        pc,
-        &store_request(1, &class, &sop),
-        Some(data_set(&file)),
-    )
-    .await;
-    assert_eq!(
-        response(&mut modality).await.status,
-        Some(StatusCode::SUCCESS)
-    );
+    let answer = c_store(&mut modality, 1, &class, &sop, data_set(&file)).await;
+    assert_eq!(answer.status, Some(StatusCode::SUCCESS));
     modality.release().await.unwrap();
     assert_eq!(app.counts().await.2, 1);
 
@@ -567,5 +544,106 @@ async fn dicom_tls_with_the_https_certificate() {
     .await
     .expect("refused within the ARTIM timeout");
     assert!(plain.is_err());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_c_cancel_sent_with_the_c_find_stops_it_before_any_match() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_encoding::TransferSyntaxIndex;
+    use dicom_object::InMemDicomObject;
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+    let (app, addr) = app(|_| {}).await;
+    let (file, class, sop) = ct();
+    let find = uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND;
+    let mut client = associate(addr, "CANCELLER", &[&class, find]).await.unwrap();
+    assert_eq!(
+        c_store(&mut client, 1, &class, &sop, data_set(&file))
+            .await
+            .status,
+        Some(StatusCode::SUCCESS)
+    );
+    let pc = client
+        .presentation_contexts()
+        .iter()
+        .find(|pc| pc.abstract_syntax == find)
+        .cloned()
+        .unwrap();
+    let mut query = InMemDicomObject::new_empty();
+    for (tag, vr, value) in [
+        (tags::QUERY_RETRIEVE_LEVEL, VR::CS, "IMAGE"),
+        (tags::SOP_INSTANCE_UID, VR::UI, ""),
+    ] {
+        query.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    }
+    let mut identifier = Vec::new();
+    query
+        .write_dataset_with_ts(
+            &mut identifier,
+            TransferSyntaxRegistry.get(&pc.transfer_syntax).unwrap(),
+        )
+        .unwrap();
+    let mut request = Command::new(Field::CFindRq);
+    request.message_id = Some(7);
+    request.affected_sop_class = Some(find.into());
+    request.priority = Some(0);
+    request.has_data_set = true;
+    let mut cancel = Command::new(Field::CCancelRq);
+    cancel.responding_to = Some(7);
+    // The request, its identifier and the cancel in one P-DATA: the cancel is there before
+    // the first match could be sent.
+    client
+        .send(&Pdu::PData {
+            data: vec![
+                PDataValue {
+                    presentation_context_id: pc.id,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: request.encode(),
+                },
+                PDataValue {
+                    presentation_context_id: pc.id,
+                    value_type: PDataValueType::Data,
+                    is_last: true,
+                    data: identifier,
+                },
+                PDataValue {
+                    presentation_context_id: pc.id,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: cancel.encode(),
+                },
+            ],
+        })
+        .await
+        .unwrap();
+    let answer = response(&mut client).await;
+    assert_eq!(answer.field, Field::CFindRsp);
+    assert_eq!(answer.status, Some(StatusCode::CANCEL), "{answer:?}");
+    assert_eq!(answer.responding_to, Some(7));
+    // Without the cancel the same query finds the instance.
+    send(
+        &mut client,
+        pc.id,
+        &request,
+        Some(&{
+            let mut bytes = Vec::new();
+            query
+                .write_dataset_with_ts(
+                    &mut bytes,
+                    TransferSyntaxRegistry.get(&pc.transfer_syntax).unwrap(),
+                )
+                .unwrap();
+            bytes
+        }),
+    )
+    .await;
+    let first = response(&mut client).await;
+    assert_eq!(first.status, Some(StatusCode::PENDING));
+    let last = response(&mut client).await;
+    assert_eq!(last.status, Some(StatusCode::SUCCESS));
+    client.release().await.unwrap();
     app.stop().await;
 }

@@ -524,8 +524,12 @@ def test_cancel_find_on_many_matches(server, many):
                     assoc.send_c_cancel(12, query_model=StudyRootQueryRetrieveInformationModelFind)
             else:
                 final = status.Status
-        assert final == 0xFE00, server_log(server)
-        assert 1 <= pending < MANY
+        # The matches are small and the server fast: all of them may already be on their way
+        # when the cancel arrives (then the C-FIND ends 0x0000 with every match). A cancel
+        # that arrives with the request is answered deterministically in tests/api/dimse.rs.
+        assert (final == 0xFE00 and 1 <= pending < MANY) or (
+            final == 0x0000 and pending == MANY
+        ), (final, pending, server_log(server))
 
         # The association is still usable afterwards.
         again, final = find(
