@@ -25,47 +25,13 @@ OPORT="${OPORT:-8192}" ; ODIMSE="${ODIMSE:-11192}"
 FIND_REPEAT="${FIND_REPEAT:-200}"
 SERVER_CPU="${SERVER_CPU:-1}"
 CLIENT_CPU="${CLIENT_CPU:-0}"
-ORTHANC_PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
 DCMTK=/usr/bin  # pynetdicom's apps of the same names may come first on PATH
 
-if ! command -v Orthanc >/dev/null || [ ! -f "$ORTHANC_PLUGIN" ] || [ ! -x "$DCMTK/storescu" ]; then
-    echo "installing Orthanc, its DICOMweb plugin and dcmtk from Debian ..."
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb dcmtk
-    [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
-fi
-if command -v systemctl >/dev/null && systemctl is-active --quiet orthanc 2>/dev/null; then
-    systemctl stop orthanc || true
-fi
-if [ -z "${TESSERA_BIN:-}" ] || [ -z "${TESSERA_BENCH_BIN:-}" ]; then
-    cargo build --release --quiet -p tessera -p tessera-bench
-fi
-mkdir -p "$OUT"
-BIN="$OUT/tessera"
-BENCH="$OUT/tessera-bench"
-cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
-cp "${TESSERA_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera-bench}" "$BENCH"
-
-pin() {
-    local cpu="$1"
-    shift
-    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-        exec taskset -c "$cpu" "$@"
-    else
-        exec "$@"
-    fi
-}
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+install_orthanc dcmtk
+copy_binaries
 on_client() { (pin "$CLIENT_CPU" "$@"); }
-wait_for() {
-    for _ in $(seq 1 200); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
-    echo "not answering: $1" >&2
-    return 1
-}
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):.1f}')" "$@"; }
 
@@ -189,6 +155,7 @@ PY
     o4=$(storescu_run ORTHANC "$ODIMSE" "$SERIES_DIR"/s3.part*)
     w1=$(stow_run "$SERIES_DIR/s4")
     w4=$(stow_run "$SERIES_DIR"/s5.part*)
+    echo "C-STORE inst/s: tessera $t1 (1 association), $t4 (4); orthanc $o1, $o4; STOW-RS: $w1 (1 connection), $w4 (4)"
     stored_t=$(curl -sf "http://127.0.0.1:$TPORT/dicom-web/instances?limit=5000" | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
     stored_o=$(curl -sf "http://127.0.0.1:$OPORT/statistics" | python3 -c "import json,sys; print(json.load(sys.stdin)['CountInstances'])")
     echo "stored: tessera $stored_t instances (expected $((4 * SLICES))), orthanc $stored_o (expected $((2 * SLICES)))"
@@ -199,7 +166,7 @@ PY
         --compare "http://127.0.0.1:$OPORT/dicom-web" --compare-pid "$opid" --compare-name orthanc \
         >"$OUT/populate-$rep.txt" 2>&1
     # Keys of a study in the middle of the corpus, read back over QIDO.
-    read -r pid family date < <(curl -sf "http://127.0.0.1:$TPORT/dicom-web/studies?limit=1&offset=$((POPULATE / 6))&includefield=PatientName" \
+    read -r pid family date < <(curl -sf "http://127.0.0.1:$TPORT/dicom-web/studies?limit=1&offset=$((POPULATE / 100))&includefield=PatientName" \
         | python3 -c "import json,sys; s=json.load(sys.stdin)[0]; print(s['00100020']['Value'][0], s['00100010']['Value'][0]['Alphabetic'].split('^')[0], s['00080020']['Value'][0])")
     month="${date:0:6}"
     declare -A queries=(

@@ -18,60 +18,13 @@ OPORT="${OPORT:-8192}"
 CPORT="${CPORT:-8193}"
 SERVER_CPU="${SERVER_CPU:-1}"
 CLIENT_CPU="${CLIENT_CPU:-0}"
-ORTHANC_PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
-
-if ! command -v Orthanc >/dev/null || [ ! -f "$ORTHANC_PLUGIN" ]; then
-    echo "installing Orthanc and its DICOMweb plugin from Debian ..."
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    # Debian's package would start its own service; forbid that (we run our own instance).
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-        $SUDO chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq orthanc orthanc-dicomweb
-    [ -z "$made_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
-fi
-# If the Debian service runs anyway, it only holds port 8042, the DICOM port and its own
-# folders; stop it so it takes no CPU during the run.
-if command -v systemctl >/dev/null && systemctl is-active --quiet orthanc 2>/dev/null; then
-    systemctl stop orthanc || true
-fi
-
-# TESSERA_BIN and TESSERA_BENCH_BIN: the server and the load generator built from this
-# checkout already (skips the build).
-if [ -z "${TESSERA_BIN:-}" ] || [ -z "${TESSERA_BENCH_BIN:-}" ]; then
-    cargo build --release --quiet -p tessera -p tessera-bench
-fi
-mkdir -p "$OUT"
-# Private copies: the target folder may be shared with other checkouts whose builds would
-# replace target/release/tessera during the run.
-BIN="$OUT/tessera"
-BENCH="$OUT/tessera-bench"
-cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
-cp "${TESSERA_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera-bench}" "$BENCH"
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+install_orthanc
+copy_binaries
 "$BENCH" --help | grep -q -- --compare-pid || {
     echo "$BENCH is not this checkout's build (no --compare-pid); run again" >&2
     exit 1
-}
-# exec: started with `pin ... &`, the background subshell becomes the program itself, so $!
-# is the server's pid (its /proc figures), not a shell's.
-pin() {
-    local cpu="$1"
-    shift
-    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-        exec taskset -c "$cpu" "$@"
-    else
-        exec "$@"
-    fi
-}
-wait_for() {
-    for _ in $(seq 1 200); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
-    echo "not answering: $1" >&2
-    return 1
 }
 {
     echo "date: $(date -u +%FT%TZ)"
