@@ -141,7 +141,8 @@ if [[ ! -x /usr/bin/storescu || ! -x /usr/bin/storescp || ! -x /usr/bin/getscu ]
     echo "dcmtk not found; installing it from Debian's packages"
     { apt-get update -q && apt-get install -y -q dcmtk; } || die "could not install dcmtk"
 fi
-/usr/bin/echoscu --version | head -1
+# sed reads it all: head would stop echoscu with SIGPIPE, which pipefail turns into a failure.
+/usr/bin/echoscu --version | sed -n 1p
 
 # ---------------------------------------------------------------------------
 section "Build tools (cmake: CharLS, for the jpeg-ls feature that --all-features builds)"
