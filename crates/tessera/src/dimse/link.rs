@@ -207,10 +207,10 @@ where
         }
     }
 
-    /// The largest fragment the peer accepts.
+    /// The largest fragment the peer accepts (capped at 1 MiB; never above the peer's limit).
     fn fragment_size(&self) -> usize {
         let max = self.association.peer_max_pdu_length() as usize;
-        max.saturating_sub(PDV_HEADER).clamp(1024, 1 << 20)
+        max.saturating_sub(PDV_HEADER).clamp(1, 1 << 20)
     }
 
     async fn send_pdu(&mut self, pdu: Pdu) -> Result<(), DimseError> {
@@ -223,7 +223,7 @@ where
         Ok(())
     }
 
-    /// Send a command set; `data_follows` must match its CommandDataSetType.
+    /// Send a command set (its CommandDataSetType says whether a data set follows).
     pub async fn send_command(&mut self, context: u8, command: &Command) -> Result<(), DimseError> {
         let bytes = command.encode();
         let size = self.fragment_size();

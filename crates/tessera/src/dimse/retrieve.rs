@@ -22,6 +22,7 @@ use crate::audit::record::{Action, EventType};
 use crate::auth::Role;
 use crate::index::InstanceRow;
 use crate::query::attributes::Level;
+use crate::service::ServiceError;
 use tessera_dicom::status::StatusCode;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 
@@ -246,11 +247,18 @@ async fn studies_of_patient(session: &Session, patient: &str) -> Result<Vec<Stri
         let results = search
             .search(Level::Study, None, None, &pairs, "")
             .await
-            .map_err(|err| {
-                (
+            .map_err(|err| match err {
+                ServiceError::Query(err) => (
                     StatusCode::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-                    err.to_string(),
-                )
+                    format!("{}: {}", err.parameter, err.reason),
+                ),
+                err => {
+                    tracing::warn!(%err, "C-MOVE/C-GET: the index cannot answer");
+                    (
+                        StatusCode::MOVE_OUT_OF_RESOURCES,
+                        "the archive cannot look up the instances now".to_string(),
+                    )
+                }
             })?;
         let rows: Vec<serde_json::Value> = serde_json::from_str(&results.json)
             .map_err(|e| (StatusCode::UNABLE_TO_PROCESS, e.to_string()))?;

@@ -3,6 +3,7 @@
 //! syntax (streamed from the blob store, file meta left out), else converted to one it
 //! accepted that Tessera can produce (the WADO-RS transcoder).
 
+use bytes::BytesMut;
 use dicom_ul::association::AsyncAssociation;
 use dicom_ul::pdu::{PresentationContextNegotiated, PresentationContextResultReason};
 use futures::StreamExt;
@@ -157,12 +158,12 @@ where
         };
         link.send_command(context, &request).await?;
         let size = link.data_fragment_size();
-        let mut pending: Vec<u8> = head.split_off(start);
+        // Fragments are cut from the front without moving what follows them.
+        let mut pending = BytesMut::from(&head[start..]);
         loop {
             while pending.len() > size {
-                let rest = pending.split_off(size);
-                link.send_data(context, std::mem::replace(&mut pending, rest), false)
-                    .await?;
+                let fragment = pending.split_to(size).to_vec();
+                link.send_data(context, fragment, false).await?;
             }
             match stream.next().await {
                 Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
@@ -176,7 +177,7 @@ where
                 None => break,
             }
         }
-        link.send_data(context, pending, true).await?;
+        link.send_data(context, pending.to_vec(), true).await?;
     }
     let answer = link.next_response(Field::CStoreRq).await?;
     Ok(match answer.status.unwrap_or(StatusCode(0xFFFF)).0 {

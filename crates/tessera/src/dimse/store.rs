@@ -19,7 +19,7 @@ use crate::ingest::ItemReport;
 use tessera_dicom::part10;
 use tessera_dicom::status::StatusCode;
 
-/// A status and, for anything but success, why.
+/// A status, why (for anything but success) and the study stored into (when stored).
 type Answer = (StatusCode, Option<String>, Option<String>);
 
 pub async fn serve<S: Io>(
