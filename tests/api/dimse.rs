@@ -146,6 +146,22 @@ fn ct() -> (bytes::Bytes, String, String) {
     (file, class, sop)
 }
 
+/// A C-ECHO on context `pc` answers success.
+async fn echo_succeeds<S>(client: &mut AsyncClientAssociation<S>, pc: u8)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let mut echo = Command::new(Field::CEchoRq);
+    echo.message_id = Some(9);
+    echo.affected_sop_class = Some(uids::VERIFICATION.into());
+    send(client, pc, &echo, None).await;
+    let answer = response(client).await;
+    assert_eq!(
+        (answer.field, answer.status, answer.responding_to),
+        (Field::CEchoRsp, Some(StatusCode::SUCCESS), Some(9))
+    );
+}
+
 fn store_request(id: u16, class: &str, instance: &str) -> Command {
     let mut command = Command::new(Field::CStoreRq);
     command.message_id = Some(id);
@@ -205,6 +221,15 @@ async fn c_store_keeps_the_data_set_and_answers_each_case(backend: Backend) {
         Some("RUSTSCU")
     );
     assert_eq!(app.counts().await.2, 1);
+    // The same ingest path as STOW: the change feed has the instance.
+    let changes = app.state.index.changes(0, 10, false).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| c.sop_uid.as_str())
+            .collect::<Vec<_>>(),
+        vec![sop.as_str()]
+    );
 
     // Again: duplicate refused (the default policy), nothing added.
     let answer = c_store(&mut client, 2, &class, &sop, data_set(&file)).await;
@@ -352,18 +377,20 @@ async fn malformed_pdus_end_in_an_abort_and_the_port_keeps_serving() {
     let answer = next_pdu_type(client.inner_stream(), Duration::from_secs(5)).await;
     assert_eq!(answer, Some(0x07), "a command set with a 4 GiB element");
 
+    // Half a P-DATA, then silence: an A-ABORT when the idle timer (2 s) expires.
+    let mut client = associate(addr, "RAW", &[uids::VERIFICATION]).await.unwrap();
+    client
+        .inner_stream()
+        .write_all(&[0x04, 0, 0, 0, 0, 40, 0, 0, 0, 36, 1, 3, 0, 0])
+        .await
+        .unwrap();
+    let answer = next_pdu_type(client.inner_stream(), Duration::from_secs(6)).await;
+    assert_eq!(answer, Some(0x07), "a truncated P-DATA");
+
     // The port still serves: C-ECHO succeeds.
     let mut client = associate(addr, "RAW", &[uids::VERIFICATION]).await.unwrap();
     let pc = context_of(&client, uids::VERIFICATION);
-    let mut echo = Command::new(Field::CEchoRq);
-    echo.message_id = Some(9);
-    echo.affected_sop_class = Some(uids::VERIFICATION.into());
-    send(&mut client, pc, &echo, None).await;
-    let answer = response(&mut client).await;
-    assert_eq!(
-        (answer.field, answer.status),
-        (Field::CEchoRsp, Some(StatusCode::SUCCESS))
-    );
+    echo_succeeds(&mut client, pc).await;
     client.release().await.unwrap();
     app.stop().await;
 }
@@ -526,15 +553,7 @@ async fn dicom_tls_with_the_https_certificate() {
         .await
         .expect("an association inside TLS");
     let pc = client.presentation_contexts()[0].id;
-    let mut echo = Command::new(Field::CEchoRq);
-    echo.message_id = Some(1);
-    echo.affected_sop_class = Some(uids::VERIFICATION.into());
-    send(&mut client, pc, &echo, None).await;
-    let answer = response(&mut client).await;
-    assert_eq!(
-        (answer.field, answer.status),
-        (Field::CEchoRsp, Some(StatusCode::SUCCESS))
-    );
+    echo_succeeds(&mut client, pc).await;
     client.release().await.unwrap();
     // In clear text the port does not associate.
     let plain = tokio::time::timeout(
@@ -646,4 +665,53 @@ async fn a_c_cancel_sent_with_the_c_find_stops_it_before_any_match() {
     assert_eq!(last.status, Some(StatusCode::SUCCESS));
     client.release().await.unwrap();
     app.stop().await;
+}
+
+#[tokio::test]
+async fn c_store_under_keep_first_and_over_the_size_limit() {
+    use tessera::config::ByteSize;
+    use tessera::index::DuplicatePolicy;
+
+    let (file, class, sop) = ct();
+    // keep-first: the second copy is answered B000 with the reason, the first kept.
+    let (keeper, addr) = app(|s| s.duplicate_policy = DuplicatePolicy::KeepFirst).await;
+    let mut client = associate(addr, "KEEPER", &[&class]).await.unwrap();
+    let answer = c_store(&mut client, 1, &class, &sop, data_set(&file)).await;
+    assert_eq!(answer.status, Some(StatusCode::SUCCESS));
+    let answer = c_store(&mut client, 2, &class, &sop, data_set(&file)).await;
+    assert_eq!(answer.status, Some(StatusCode::COERCION_OF_DATA_ELEMENTS));
+    assert!(
+        answer
+            .error_comment
+            .as_deref()
+            .unwrap_or("")
+            .contains("already stored"),
+        "{answer:?}"
+    );
+    client.release().await.unwrap();
+    assert_eq!((keeper.counts().await.2, keeper.blob_count().await), (1, 1));
+    keeper.stop().await;
+
+    // Larger than --max-instance-size: A700 with the reason, nothing stored or staged, and the
+    // association goes on.
+    let (small, addr) = app(|s| s.max_instance_size = ByteSize(1_000)).await;
+    let mut client = associate(addr, "BIG", &[&class, uids::VERIFICATION])
+        .await
+        .unwrap();
+    let answer = c_store(&mut client, 1, &class, &sop, data_set(&file)).await;
+    assert_eq!(answer.status, Some(StatusCode::OUT_OF_RESOURCES));
+    assert!(
+        answer
+            .error_comment
+            .as_deref()
+            .unwrap_or("")
+            .contains("larger than the maximum"),
+        "{answer:?}"
+    );
+    let pc = context_of(&client, uids::VERIFICATION);
+    echo_succeeds(&mut client, pc).await;
+    client.release().await.unwrap();
+    assert_eq!((small.counts().await.2, small.blob_count().await), (0, 0));
+    assert_eq!(small.staging_files(), 0);
+    small.stop().await;
 }
