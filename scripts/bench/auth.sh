@@ -36,16 +36,10 @@ SERVER_CPU="${SERVER_CPU:-1}"
 CLIENT_CPU="${CLIENT_CPU:-0}"
 URL="http://127.0.0.1:$PORT/dicom-web"
 
-if [ -z "${TESSERA_BIN:-}" ] || [ -z "${TESSERA_BENCH_BIN:-}" ]; then
-    cargo build --release --quiet -p tessera -p tessera-bench
-fi
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
 rm -rf "$OUT"
-mkdir -p "$OUT"
-# Private copies: another build in this checkout must not replace them during the run.
-BIN="$OUT/tessera"
-BENCH="$OUT/tessera-bench"
-cp "${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}" "$BIN"
-cp "${TESSERA_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera-bench}" "$BENCH"
+copy_binaries
 "$BENCH" --help | grep -q -- --stored || {
     echo "$BENCH is not this checkout's build (no --stored); build again" >&2
     exit 1
@@ -65,16 +59,6 @@ token() {
     curl -sf -u "$TESSERA_TEST_OIDC_SCRIPT_CLIENT:$TESSERA_TEST_OIDC_SCRIPT_SECRET" \
         -d grant_type=client_credentials "$TESSERA_TEST_OIDC_ISSUER/token" \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
-}
-
-pin() {
-    local cpu="$1"
-    shift
-    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-        exec taskset -c "$cpu" "$@"
-    else
-        exec "$@"
-    fi
 }
 
 DATA="$(mktemp -d /tmp/tessera-auth-bench.XXXXXX)"
