@@ -63,7 +63,7 @@ impl AuditLog for SqlIndex {
         if records.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await.map_err(failed("begin"))?;
+        let mut tx = self.begin_write().await.map_err(failed("begin"))?;
         for r in records {
             // The patient of the named study when the record has none (reads name a study
             // by its UID only).

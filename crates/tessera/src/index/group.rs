@@ -114,8 +114,9 @@ async fn run(pool: AnyPool, extras: Arc<Vec<ExtraAttribute>>, mut receiver: mpsc
     }
 }
 
-/// Opens the transaction and the first job's savepoint in one statement.
-const BEGIN: &str = "BEGIN; SAVEPOINT stow";
+/// Opens the transaction (taking the write lock at once: see `Dialect::begin_write`) and the
+/// first job's savepoint in one statement.
+const BEGIN: &str = "BEGIN IMMEDIATE; SAVEPOINT stow";
 /// Ends a job's savepoint, keeping or discarding what the job wrote.
 const RELEASE: &str = "RELEASE SAVEPOINT stow";
 const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT stow; RELEASE SAVEPOINT stow";

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::changes::{self, ChangeEntry};
 use super::dialect::Dialect;
@@ -69,6 +69,12 @@ impl SqlIndex {
         &self.pool
     }
 
+    /// A transaction that writes, holding SQLite's write lock from its start
+    /// (`Dialect::begin_write`).
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        self.pool.begin_with(self.dialect.begin_write()).await
+    }
+
     pub fn new(pool: AnyPool, dialect: Dialect, extras: Vec<ExtraAttribute>) -> Self {
         let extras = Arc::new(extras);
         let group = (dialect == Dialect::Sqlite)
@@ -113,7 +119,7 @@ impl SqlIndex {
             after = last
                 .try_get("sop_uid")
                 .map_err(IndexError::db("back-fill"))?;
-            let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
+            let mut tx = self.begin_write().await.map_err(IndexError::db("begin"))?;
             for row in &rows {
                 let get = |c: &str| {
                     row.try_get::<String, _>(c)
@@ -309,7 +315,7 @@ impl Index for SqlIndex {
         if let Some(group) = &self.group {
             return group.store(batch, policy).await;
         }
-        let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(IndexError::db("begin"))?;
         let outcomes = BatchWriter::new(&mut tx, self.dialect, &self.extras)
             .write(&batch, policy)
             .await?;
@@ -455,7 +461,7 @@ impl Index for SqlIndex {
         if let Some(group) = &self.group {
             return group.delete(target).await;
         }
-        let mut tx = self.pool.begin().await.map_err(IndexError::db("begin"))?;
+        let mut tx = self.begin_write().await.map_err(IndexError::db("begin"))?;
         let deleted = super::delete::delete(&mut tx, self.dialect, &target).await?;
         tx.commit().await.map_err(IndexError::db("commit"))?;
         Ok(deleted)
