@@ -21,9 +21,9 @@ const LISTENING: &str = "tessera: listening on http://";
 /// The lines a process wrote, stdout and stderr.
 type Output = Arc<Mutex<Vec<String>>>;
 
-struct Node {
-    child: Child,
-    base: String,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     output: Output,
     /// The threads reading stdout and stderr as they come (the process never blocks on a
     /// full pipe); they end when the process does.
@@ -67,7 +67,7 @@ impl Node {
     /// `tessera serve --listen 127.0.0.1:0`: the system picks a free port and the process
     /// says which (no port is reserved here and released, which another process could take
     /// in between).
-    async fn start(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Node {
+    pub(crate) async fn start(data_dir: &std::path::Path, extra: &[(&str, String)]) -> Node {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -127,7 +127,7 @@ impl Node {
         );
     }
 
-    async fn stow(&self, parts: &[Bytes]) -> StowResult {
+    pub(crate) async fn stow(&self, parts: &[Bytes]) -> StowResult {
         let response = reqwest::Client::new()
             .post(format!("{}/dicom-web/studies", self.base))
             .header(
@@ -141,7 +141,7 @@ impl Node {
         StowResult::from(response).await
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

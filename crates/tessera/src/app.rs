@@ -18,7 +18,7 @@ use crate::fhir::push::served::ServedStudies;
 use crate::fhir::push::FhirPush;
 use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
-use crate::http::listener::ClientAddr;
+use crate::http::server::serve as serve_http;
 use crate::http::tls::{server_config, ReloadingCert, TlsListener};
 use crate::http::{router, AppState};
 use crate::index::IndexError;
@@ -182,6 +182,7 @@ impl Application {
             audit_log,
             audit_source_id: settings.audit_source_id.clone(),
             metrics_open: settings.metrics_open,
+            max_concurrent_requests: settings.max_concurrent_requests,
         };
         if let Some(viewer) = &state.viewer {
             if viewer.looks_built() {
@@ -318,25 +319,24 @@ impl Application {
             shutdown.await;
             let _ = stop_dimse.send(true);
         };
-        let app = router(self.state).into_make_service_with_connect_info::<ClientAddr>();
-        let result = match self.tls {
+        let limits = self.settings.http_limits();
+        let metrics = Arc::clone(&self.state.metrics);
+        let app = router(self.state);
+        let result: Result<(), AppError> = match self.tls {
             Some(cert) => {
                 let every = Duration::from_secs(self.settings.tls_reload_interval.max(1));
                 let watcher = tokio::spawn(Arc::clone(&cert).watch(every));
                 let listener = TlsListener::new(self.listener, cert)?;
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await;
+                serve_http(listener, app, limits, metrics, shutdown).await;
                 watcher.abort();
-                served
+                Ok(())
             }
             None => {
-                axum::serve(crate::http::listener::no_delay(self.listener), app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                let listener = crate::http::listener::no_delay(self.listener);
+                serve_http(listener, app, limits, metrics, shutdown).await;
+                Ok(())
             }
-        }
-        .map_err(AppError::Serve);
+        };
         if let Some(task) = dimse {
             let _ = task.await;
         }

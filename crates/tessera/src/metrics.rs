@@ -139,6 +139,10 @@ pub struct Metrics {
     pub fhir_push_rejected: AtomicU64,
     pub fhir_push_cursor: AtomicU64,
     pub fhir_push_lag: AtomicU64,
+    /// Requests answered 503 at once because too many were in progress.
+    pub requests_shed: AtomicU64,
+    pub requests_in_flight: AtomicU64,
+    pub connections_open: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -180,6 +184,10 @@ impl Metrics {
         add(counter, 1);
     }
 
+    pub fn dec(&self, counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -195,7 +203,25 @@ impl Metrics {
                 );
             }
         }
-        let scalars: [(&str, &str, &str, &AtomicU64); 15] = [
+        let scalars: [(&str, &str, &str, &AtomicU64); 18] = [
+            (
+                "tessera_http_requests_shed_total",
+                "counter",
+                "Requests answered 503 at once because max_concurrent_requests were in progress.",
+                &self.requests_shed,
+            ),
+            (
+                "tessera_http_requests_in_flight",
+                "gauge",
+                "Requests in progress (counted against max_concurrent_requests).",
+                &self.requests_in_flight,
+            ),
+            (
+                "tessera_http_connections_open",
+                "gauge",
+                "HTTP connections open (counted against max_connections).",
+                &self.connections_open,
+            ),
             (
                 "tessera_frames_served_total",
                 "counter",
@@ -293,6 +319,26 @@ impl Metrics {
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         out
+    }
+}
+
+/// One up on a gauge of `metrics` while it lives (also when the request is dropped half-way
+/// because its client went away).
+pub struct Gauge<'a> {
+    metrics: &'a Metrics,
+    gauge: fn(&Metrics) -> &AtomicU64,
+}
+
+impl<'a> Gauge<'a> {
+    pub fn up(metrics: &'a Metrics, gauge: fn(&Metrics) -> &AtomicU64) -> Self {
+        metrics.inc(gauge(metrics));
+        Gauge { metrics, gauge }
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.metrics.dec((self.gauge)(self.metrics));
     }
 }
 

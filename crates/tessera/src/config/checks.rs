@@ -43,6 +43,7 @@ impl Settings {
         self.audit_syslog = non_empty(self.audit_syslog);
         self.check_access()?;
         self.check_dimse()?;
+        self.check_http();
         Ok(self)
     }
 }

@@ -11,6 +11,7 @@ mod dimse;
 #[cfg(test)]
 mod docs_table;
 mod error;
+mod http;
 mod merge;
 mod size;
 
@@ -241,6 +242,27 @@ pub struct Settings {
     /// Seconds a new DICOM connection has to request an association (ARTIM timer).
     #[arg(long, env = "TESSERA_DIMSE_ARTIM_TIMEOUT", default_value_t = 10)]
     pub dimse_artim_timeout: u64,
+    /// Seconds an HTTP/1 connection has to send a request's whole header, counted from when
+    /// it may send one: also how long an idle kept-alive connection stays open.
+    #[arg(long, env = "TESSERA_HTTP_HEADER_TIMEOUT", default_value_t = 20)]
+    pub http_header_timeout: u64,
+    /// Seconds a request body may go without sending anything before the request ends
+    /// with 408.
+    #[arg(long, env = "TESSERA_HTTP_BODY_TIMEOUT", default_value_t = 60)]
+    pub http_body_timeout: u64,
+    /// Largest HTTP request header, request line included (431 beyond it).
+    #[arg(long, env = "TESSERA_MAX_HEADER_SIZE", default_value = "32KiB")]
+    pub max_header_size: ByteSize,
+    /// Most header fields in an HTTP request (431 beyond them).
+    #[arg(long, env = "TESSERA_MAX_HEADERS", default_value_t = 100)]
+    pub max_headers: usize,
+    /// HTTP requests worked on at once; more are answered 503 with Retry-After at once
+    /// (/healthz excepted).
+    #[arg(long, env = "TESSERA_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
+    /// HTTP connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", default_value_t = 10000)]
+    pub max_connections: usize,
 }
 
 impl Settings {

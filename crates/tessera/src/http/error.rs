@@ -25,10 +25,13 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotAcceptable(String),
+    /// The client stopped sending the request body (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A Range request outside the value (the value's length goes in Content-Range).
     #[error("the requested range lies outside the {length} bytes of the value")]
     RangeNotSatisfiable { length: u64 },
-    #[error("storage unavailable")]
+    #[error("{}", storage_message(.0))]
     Storage(#[from] StorageError),
     #[error("index unavailable")]
     Index(#[from] IndexError),
@@ -49,8 +52,12 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Storage(StorageError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found")
+            }
+            ApiError::Storage(err) if err.is_full() => {
+                (StatusCode::INSUFFICIENT_STORAGE, "storage_full")
             }
             ApiError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             ApiError::Index(IndexError::Database { .. } | IndexError::Unavailable(_)) => {
@@ -83,12 +90,35 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::CONTENT_RANGE, value);
             }
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
+    }
+}
+
+/// What a client is told of a store failure: whether to wait for space or for the store, never
+/// the path or the backend's own words (those go to the log).
+fn storage_message(err: &StorageError) -> String {
+    match err {
+        StorageError::NotFound { .. } => "the stored object is missing".into(),
+        err if err.is_full() => {
+            "the archive's storage is full (no space left on the device); retry once space is freed"
+                .into()
+        }
+        _ => "storage unavailable; retry later".into(),
+    }
+}
+
+impl ApiError {
+    /// A failure to read a request body: 408 when the client stopped sending, else 400.
+    pub fn body_read(err: &(dyn std::error::Error + 'static), what: &str) -> ApiError {
+        match super::body_timeout::BodyTimeout::is_cause_of(err) {
+            Some(timeout) => ApiError::RequestTimeout(timeout.to_string()),
+            None => ApiError::BadRequest(format!("{what}: {err}")),
+        }
     }
 }
 

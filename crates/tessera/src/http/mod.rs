@@ -2,6 +2,7 @@
 
 pub mod accept;
 pub mod access;
+mod body_timeout;
 mod bulkdata;
 mod changefeed;
 pub mod compression;
@@ -9,6 +10,7 @@ mod delete;
 pub mod error;
 mod fhir;
 mod fhir_error;
+mod first_byte;
 mod frames;
 pub mod guard;
 mod health;
@@ -23,6 +25,8 @@ pub mod range;
 mod related;
 mod rendered;
 pub mod routes;
+pub mod server;
+mod shed;
 mod stow;
 mod stow_response;
 pub mod tls;
@@ -84,6 +88,8 @@ pub struct AppState {
     pub audit_source_id: String,
     /// `/metrics` without authentication.
     pub metrics_open: bool,
+    /// Requests worked on at once before more are shed (503).
+    pub max_concurrent_requests: usize,
 }
 
 impl AppState {
@@ -117,7 +123,9 @@ pub fn router(state: AppState) -> Router {
         router = router.route(&route.info.path, handler);
     }
     let cors = cors_layer(&state.cors_allowed_origins);
+    let shedder = shed::Shedder::new(state.max_concurrent_requests, state.metrics.clone());
     router
+        .layer(axum::middleware::from_fn_with_state(shedder, shed::shed))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count,

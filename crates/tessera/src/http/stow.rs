@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 use super::access::TouchedStudies;
@@ -103,6 +103,16 @@ async fn handle(
         BodyKind::Single => read_single(&state, &mut session, body, declared).await,
     };
     if let Err(err) = read {
+        if let ApiError::Storage(_) | ApiError::Index(_) = &err {
+            let reports = session.fail(&err.to_string()).await;
+            return Ok(store_failure(
+                err,
+                &reports,
+                &state,
+                &headers,
+                study.as_ref(),
+            ));
+        }
         session.abort().await;
         return Err(err);
     }
@@ -112,7 +122,24 @@ async fn handle(
             "the request holds no DICOM instances".into(),
         ));
     }
-    let reports = session.finish().await?;
+    let reports = match session.try_finish().await {
+        Ok(reports) => reports,
+        Err((err, session)) => {
+            let err = ApiError::from(err);
+            if let ApiError::Storage(_) | ApiError::Index(_) = &err {
+                let reports = session.fail(&err.to_string()).await;
+                return Ok(store_failure(
+                    err,
+                    &reports,
+                    &state,
+                    &headers,
+                    study.as_ref(),
+                ));
+            }
+            session.abort().await;
+            return Err(err);
+        }
+    };
     let span = tracing::Span::current();
     let failed = reports.iter().filter(|r| r.is_failure()).count();
     span.record("stored", reports.len() - failed);
@@ -138,6 +165,32 @@ async fn handle(
     Ok(response)
 }
 
+/// The answer when the store or the index failed part-way (disk full, store or database
+/// unreachable): the status of `err` (507 when full, else 503, with Retry-After) and, when
+/// any instance of the request had been read, the STOW body listing each one in the
+/// FailedSOPSequence with its reason (A700) and the reason in words in a Warning header.
+fn store_failure(
+    err: ApiError,
+    reports: &[ItemReport],
+    state: &AppState,
+    headers: &HeaderMap,
+    study: Option<&StudyUid>,
+) -> Response {
+    let error_response = err.into_response();
+    if reports.is_empty() {
+        return error_response;
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let mut response = stow_response::respond(reports, &state.base_url(headers), study, accept);
+    *response.status_mut() = error_response.status();
+    if let Some(retry) = error_response.headers().get(header::RETRY_AFTER) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry.clone());
+    }
+    response
+}
+
 fn multipart_error(err: multer::Error) -> ApiError {
     match err {
         multer::Error::FieldSizeExceeded { limit, .. } => ApiError::PayloadTooLarge(format!(
@@ -146,6 +199,9 @@ fn multipart_error(err: multer::Error) -> ApiError {
         multer::Error::StreamSizeExceeded { limit } => ApiError::PayloadTooLarge(format!(
             "the request is larger than the maximum of {limit} bytes"
         )),
+        multer::Error::StreamReadFailed(err) => {
+            ApiError::body_read(err.as_ref(), "reading the body failed")
+        }
         other => ApiError::BadRequest(format!("malformed multipart/related body: {other}")),
     }
 }
@@ -213,8 +269,7 @@ async fn read_single(
     // Sized by Content-Length when given, spooled above the limit (see `read_multipart`).
     let mut spool = state.ingest.spool(declared.map_or(0, |len| len.min(limit)));
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|err| ApiError::BadRequest(format!("reading the body failed: {err}")))?;
+        let chunk = chunk.map_err(|err| ApiError::body_read(&err, "reading the body failed"))?;
         if spool.len() + chunk.len() as u64 > limit {
             return Err(ApiError::PayloadTooLarge(format!(
                 "the instance is larger than the maximum of {limit} bytes"

@@ -158,14 +158,43 @@ impl IngestSession {
 
     /// Make the blobs durable, record them, and report every part in order.
     /// On error everything this request wrote is deleted again.
-    pub async fn finish(mut self) -> Result<Vec<ItemReport>, ServiceError> {
-        match self.commit().await {
+    pub async fn finish(self) -> Result<Vec<ItemReport>, ServiceError> {
+        match self.try_finish().await {
             Ok(reports) => Ok(reports),
-            Err(err) => {
-                self.abort().await;
+            Err((err, session)) => {
+                session.abort().await;
                 Err(err)
             }
         }
+    }
+
+    /// [`IngestSession::finish`], but on error the session comes back with the error, so
+    /// that the caller can [`IngestSession::fail`] it with words fit for its client.
+    pub async fn try_finish(mut self) -> Result<Vec<ItemReport>, (ServiceError, IngestSession)> {
+        match self.commit().await {
+            Ok(reports) => Ok(reports),
+            Err(err) => Err((err, self)),
+        }
+    }
+
+    /// Drop everything this request wrote and report every part as failed: those that
+    /// failed on their own keep their reason, the others fail with A700 and `message`.
+    pub async fn fail(mut self, message: &str) -> Vec<ItemReport> {
+        let slots = std::mem::take(&mut self.slots);
+        let pending = std::mem::take(&mut self.pending);
+        self.abort().await;
+        slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Done(report) => report,
+                Slot::Pending(i) => ItemReport::Failed {
+                    sop_class: Some(pending[i].extracted.sop_class.to_string()),
+                    sop_instance: Some(pending[i].extracted.sop_uid.to_string()),
+                    reason: StatusCode::OUT_OF_RESOURCES,
+                    message: message.to_string(),
+                },
+            })
+            .collect()
     }
 
     async fn commit(&mut self) -> Result<Vec<ItemReport>, ServiceError> {
@@ -173,12 +202,22 @@ impl IngestSession {
             self.next_write().await?;
         }
         self.service.store.make_durable(&self.synced).await?;
-        let batch = std::mem::take(&mut self.pending);
-        let outcomes = self
+        let outcomes = match self
             .service
             .index
-            .store(batch.clone(), self.service.policy)
-            .await?;
+            .store(self.pending.clone(), self.service.policy)
+            .await
+        {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                // The commit may have happened with its answer lost on the way back (the
+                // database's connection cut mid-commit): rows may point at these blobs, so
+                // they stay. The orphan sweeper removes those that no row references.
+                self.written.clear();
+                return Err(err.into());
+            }
+        };
+        let batch = std::mem::take(&mut self.pending);
         // From here on the index is committed: only clean-up remains.
         let mut unreferenced = Vec::new();
         for (item, outcome) in batch.iter().zip(&outcomes) {

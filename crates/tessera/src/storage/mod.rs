@@ -4,6 +4,7 @@
 mod error;
 pub mod keys;
 mod local;
+mod space;
 mod staged;
 mod stream;
 mod upload;
@@ -231,6 +232,11 @@ impl BlobStore {
     }
 
     /// Whether the store answers: a HEAD of a key that does not exist must say "not found".
+    /// Bytes free for this store's files, when it is the local file system.
+    pub fn free_space(&self) -> Option<u64> {
+        space::available(self.local_root.as_deref()?)
+    }
+
     pub async fn health(&self) -> Result<(), StorageError> {
         let probe = BlobKey::from_stored(".tessera-health-probe");
         match self.store.head(&Self::path(&probe)).await {
