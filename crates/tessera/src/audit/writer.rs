@@ -63,6 +63,28 @@ impl AuditTrail {
         Ok(())
     }
 
+    /// Append now, or, when the trail cannot be written at this moment, queue the records for
+    /// the batch writer, which keeps them and tries again. For a change that has already
+    /// happened (instances committed, a study deleted): refusing its answer would not undo
+    /// it, and would send the client to retry a stored instance into a duplicate. False when
+    /// the records were queued.
+    pub async fn record_now_or_queue(&self, records: Vec<AuditRecord>) -> bool {
+        match self.record_now(&records).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(
+                    error = %err,
+                    records = records.len(),
+                    "the audit trail cannot be written now; records of a completed change queued"
+                );
+                for record in records {
+                    self.record_later(record).await;
+                }
+                false
+            }
+        }
+    }
+
     /// Queue for the batch writer.
     pub async fn record_later(&self, record: AuditRecord) {
         if let Err(err) = self.queue.send(Item::Record(Box::new(record))).await {

@@ -77,15 +77,11 @@ impl Operation<'_> {
     }
 }
 
-/// Record now (writes: before their success status is sent); false when the trail failed.
+/// Record a completed write now, before its status is sent, or queue it when the trail
+/// cannot be written at this moment (see `AuditTrail::record_now_or_queue`); false when
+/// queued.
 pub async fn now(trail: &AuditTrail, records: &[AuditRecord]) -> bool {
-    match trail.record_now(records).await {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot record a DIMSE write in the audit trail");
-            false
-        }
-    }
+    trail.record_now_or_queue(records.to_vec()).await
 }
 
 /// A refused association (unknown AE title, limit reached): a security alert.

@@ -88,19 +88,15 @@ pub async fn serve<S: Io>(
         query: None,
         detail: comment.clone(),
     };
-    let mut status = status;
-    let mut comment = comment;
     match &study {
         // The first instance of each study an association stores is recorded before its
         // success is answered (as a STOW request is); the rest of the study is covered.
         Some(uid) if !session.audited_studies.contains(uid) => {
             let record = operation.record(&session.service);
-            if audit::now(&session.service.trail, &[record]).await {
-                session.audited_studies.insert(uid.clone());
-            } else {
-                status = StatusCode::OUT_OF_RESOURCES;
-                comment = Some("stored, but the audit trail cannot be written".into());
-            }
+            // Written now, or queued until the trail takes it: the instance is stored
+            // either way, and its status says so.
+            audit::now(&session.service.trail, &[record]).await;
+            session.audited_studies.insert(uid.clone());
         }
         Some(_) => {}
         None => {

@@ -99,13 +99,10 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
                     })
                     .collect()
             };
-            match guard.state.trail.record_now(&records).await {
-                Ok(()) => response,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot record a write in the audit trail");
-                    unavailable("the audit trail cannot be written")
-                }
-            }
+            // The change is done (or refused) by now: its true answer goes out, and its
+            // record is written now or queued until the trail takes it.
+            guard.state.trail.record_now_or_queue(records).await;
+            response
         }
         _ => {
             guard.state.trail.record_later(base).await;
@@ -311,8 +308,4 @@ fn refused(err: &AuthError, fhir: bool) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
-}
-
-fn unavailable(message: &str) -> Response {
-    refused(&AuthError::Unavailable(message.to_string()), false)
 }
