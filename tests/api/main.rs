@@ -17,6 +17,7 @@ mod fhir;
 mod fhir_push;
 mod fhir_server;
 mod helpers;
+mod hostile_paths;
 mod http_limits;
 mod index_write;
 mod nodes;
