@@ -178,7 +178,12 @@ impl ParsedFile<'_> {
             Some("YBR_FULL_422") if !self.layout_is_encapsulated() => 2,
             _ => instance.samples_per_pixel.unwrap_or(1),
         };
-        let bits = instance.rows? * instance.columns? * samples * instance.bits_allocated?;
+        // Attribute values a file states: a product that overflows describes no frame size.
+        let bits = instance
+            .rows?
+            .checked_mul(instance.columns?)?
+            .checked_mul(samples)?
+            .checked_mul(instance.bits_allocated?)?;
         let native_len = (bits > 0 && bits % 8 == 0).then_some((bits / 8) as u64);
         match layout::frame_ranges(&self.layout, self.bytes, frames, native_len) {
             Ok(ranges) => Some(ranges),
@@ -189,3 +194,6 @@ impl ParsedFile<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -169,6 +169,29 @@ pub(super) fn value_end(
 }
 
 /// Syntax of the items inside an undefined-length element.
+/// Whether a defined-length element holds a sequence that a data set reader parses item by
+/// item: its explicit VR is SQ, or, in implicit VR, the dictionary says SQ (as dicom-rs
+/// decides).
+pub(super) fn is_sequence(h: &Header) -> bool {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    match h.vr {
+        Some(vr) => &vr == b"SQ",
+        None => dicom_dictionary_std::StandardDataDictionary
+            .by_tag(dicom_core::Tag(h.tag.0, h.tag.1))
+            .is_some_and(|entry| entry.vr().relaxed() == dicom_core::VR::SQ),
+    }
+}
+
+/// The size of one value of a binary VR whose length must be a multiple of it.
+pub(super) fn value_size(h: &Header) -> Option<u32> {
+    match &h.vr? {
+        b"US" | b"SS" | b"OW" => Some(2),
+        b"UL" | b"SL" | b"FL" | b"AT" | b"OF" | b"OL" => Some(4),
+        b"FD" | b"OD" | b"OV" | b"SV" | b"UV" => Some(8),
+        _ => None,
+    }
+}
+
 pub(super) fn inner_syntax(h: &Header, syn: Syntax) -> Syntax {
     if h.vr == Some(*b"UN") {
         IMPLICIT_LE

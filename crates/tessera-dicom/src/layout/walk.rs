@@ -54,16 +54,105 @@ fn skip_item_dataset(
         if h.tag.0 == 0xFFFE {
             return Err(malformed(pos, "unexpected delimiter inside item"));
         }
-        pos = match h.length {
-            Some(len) => value_end(bytes, &h, len, pos)?,
-            None => skip_items(
-                bytes,
-                h.value_offset,
-                inner_syntax(&h, syn),
-                depth.saturating_add(1),
-            )?,
+        pos = element_end(bytes, &h, pos, bytes.len(), syn, depth)?;
+    }
+}
+
+/// The end of the element whose header `h` starts at `pos`, which must lie within `limit`.
+/// A sequence is checked item by item at any depth, defined length or not: a data set
+/// reader descends into it, reserving what each element inside claims and recursing per
+/// level, so a length past its container or a nesting deeper than [`MAX_SEQUENCE_DEPTH`]
+/// is refused here, before it reaches one.
+fn element_end(
+    bytes: &[u8],
+    h: &Header,
+    pos: usize,
+    limit: usize,
+    syn: Syntax,
+    depth: usize,
+) -> Result<usize, LayoutError> {
+    let end = match h.length {
+        Some(len) => {
+            if value_size(h).is_some_and(|size| len % size != 0) {
+                return Err(malformed(
+                    pos,
+                    "length is not a multiple of the value's size",
+                ));
+            }
+            let end = value_end(bytes, h, len, pos)?;
+            if end > limit {
+                return Err(malformed(pos, "element longer than the item holding it"));
+            }
+            if is_sequence(h) {
+                check_defined_sequence(
+                    bytes,
+                    h.value_offset,
+                    end,
+                    inner_syntax(h, syn),
+                    depth.saturating_add(1),
+                )?;
+            }
+            end
+        }
+        None => skip_items(
+            bytes,
+            h.value_offset,
+            inner_syntax(h, syn),
+            depth.saturating_add(1),
+        )?,
+    };
+    if end > limit {
+        return Err(malformed(pos, "element longer than the item holding it"));
+    }
+    Ok(end)
+}
+
+/// Checks the items of a defined-length sequence occupying `pos..end`.
+fn check_defined_sequence(
+    bytes: &[u8],
+    mut pos: usize,
+    end: usize,
+    syn: Syntax,
+    depth: usize,
+) -> Result<(), LayoutError> {
+    if depth > MAX_SEQUENCE_DEPTH {
+        return Err(malformed(pos, "sequences nested too deeply"));
+    }
+    while pos < end {
+        let item = read_header(
+            bytes,
+            pos,
+            Syntax {
+                explicit: false,
+                ..syn
+            },
+        )?;
+        if item.tag != ITEM {
+            return Err(malformed(pos, "expected an item in a sequence"));
+        }
+        pos = match item.length {
+            Some(len) => {
+                let item_end = value_end(bytes, &item, len, pos)?;
+                if item_end > end {
+                    return Err(malformed(pos, "item longer than its sequence"));
+                }
+                let mut inner = item.value_offset;
+                while inner < item_end {
+                    let h = read_header(bytes, inner, syn)?;
+                    if h.tag.0 == 0xFFFE {
+                        return Err(malformed(inner, "unexpected delimiter inside item"));
+                    }
+                    inner = element_end(bytes, &h, inner, item_end, syn, depth)?;
+                }
+                item_end
+            }
+            None => skip_item_dataset(bytes, item.value_offset, syn, depth)?,
         };
     }
+    if pos > end {
+        return Err(malformed(pos, "item longer than its sequence"));
+    }
+    Ok(())
 }
 
 /// Parses encapsulated pixel data (PS3.5 A.4) starting at the Basic Offset
@@ -267,7 +356,7 @@ pub fn walk(bytes: &[u8]) -> Result<Part10Layout, LayoutError> {
         }
         let end = match h.length {
             Some(len) => {
-                let end = value_end(bytes, &h, len, pos)?;
+                let end = element_end(bytes, &h, pos, bytes.len(), syn, 0)?;
                 if h.tag == PIXEL_DATA && layout.pixel_data.is_none() {
                     layout.pixel_data = Some(PixelDataLayout::Native {
                         value_offset: off(h.value_offset),

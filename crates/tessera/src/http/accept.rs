@@ -117,3 +117,6 @@ mod tests {
         .accepts("image/png"));
     }
 }
+
+#[cfg(test)]
+mod proptests;

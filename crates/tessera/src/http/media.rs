@@ -110,3 +110,6 @@ mod tests {
         assert_eq!(names, ["application/dicom+xml", "application/dicom+json"]);
     }
 }
+
+#[cfg(test)]
+mod proptests;

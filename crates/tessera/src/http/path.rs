@@ -44,3 +44,6 @@ pub fn accept_parameter(pairs: &[(String, String)]) -> Option<&str> {
         .find(|(name, _)| name == "accept")
         .map(|(_, value)| value.as_str())
 }
+
+#[cfg(test)]
+mod proptests;

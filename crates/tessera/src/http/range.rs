@@ -73,3 +73,6 @@ mod tests {
         assert_eq!(parse(Some("bytes=4-2"), 10), Full);
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -399,3 +399,6 @@ mod tests {
         assert_eq!((q.limit, q.limit_is_servers), (10, false));
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -1,6 +1,7 @@
 //! Files built byte by byte in every encoding, and the layout tests on them.
 
 mod frames;
+mod proptests;
 mod robustness;
 mod walk;
 
