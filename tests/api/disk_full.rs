@@ -90,6 +90,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+async fn healthz(app: &TestApp) -> serde_json::Value {
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
 #[tokio::test]
 async fn a_full_disk_answers_507_keeps_nothing_and_recovers() {
     let disk = SmallDisk::mount("4m");
@@ -101,16 +106,7 @@ async fn a_full_disk_answers_507_keeps_nothing_and_recovers() {
     // Room for one instance before the disk is filled.
     let first = StowResult::from(app.stow(&[ct_variant(1)]).await).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
-    let health: serde_json::Value = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap();
+    let health = healthz(&app).await;
     assert_eq!(health["status"], "ok", "{health}");
 
     // About 60 KB left: the first of five 39 KB instances may fit, the request cannot.
@@ -143,16 +139,7 @@ async fn a_full_disk_answers_507_keeps_nothing_and_recovers() {
     assert_eq!(app.counts().await, (1, 1, 1));
     assert_eq!(blob_files(&blobs), 1);
     assert_eq!(app.staging_files(), 0);
-    let health: serde_json::Value = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap();
+    let health = healthz(&app).await;
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["storage"], "full", "{health}");
     // Reads still work.

@@ -16,6 +16,8 @@ pub mod index;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+#[cfg(test)]
+mod proptest_config;
 pub mod query;
 pub mod retrieve;
 pub mod search;

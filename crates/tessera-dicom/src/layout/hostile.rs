@@ -54,13 +54,25 @@ pub(crate) const SEEDS: [(&str, &[u8]); 11] = [
         include_bytes!("../../../../testdata/SC_rgb_small_odd_big_endian.dcm"),
     ),
     // ISO 2022: JIS X 0201 + JIS X 0208 with escape sequences.
-    ("chrH32.dcm", include_bytes!("../../../../testdata/chrH32.dcm")),
+    (
+        "chrH32.dcm",
+        include_bytes!("../../../../testdata/chrH32.dcm"),
+    ),
     // ISO 2022: KS X 1001.
-    ("chrI2.dcm", include_bytes!("../../../../testdata/chrI2.dcm")),
+    (
+        "chrI2.dcm",
+        include_bytes!("../../../../testdata/chrI2.dcm"),
+    ),
     // GB18030.
-    ("chrX2.dcm", include_bytes!("../../../../testdata/chrX2.dcm")),
+    (
+        "chrX2.dcm",
+        include_bytes!("../../../../testdata/chrX2.dcm"),
+    ),
     // Sequences nested several levels.
-    ("rtplan.dcm", include_bytes!("../../../../testdata/rtplan.dcm")),
+    (
+        "rtplan.dcm",
+        include_bytes!("../../../../testdata/rtplan.dcm"),
+    ),
     (
         "test-SR.dcm",
         include_bytes!("../../../../testdata/test-SR.dcm"),
@@ -81,7 +93,10 @@ pub(crate) const SEEDS: [(&str, &[u8]); 11] = [
         include_bytes!("../../../../testdata/image_dfl.dcm"),
     ),
     // Implicit VR little endian, 15 native frames.
-    ("rtdose.dcm", include_bytes!("../../../../testdata/rtdose.dcm")),
+    (
+        "rtdose.dcm",
+        include_bytes!("../../../../testdata/rtdose.dcm"),
+    ),
 ];
 
 /// VRs with a 32-bit length in explicit VR (PS3.5 7.1.2).

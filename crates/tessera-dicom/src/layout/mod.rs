@@ -35,10 +35,10 @@
 //! (1.2.840.10008.1.2.1.99) is not inflated: only the file meta group is
 //! reported for it.
 
+mod frames;
 /// Hostile inputs for the property tests of this crate's parsers (test builds only).
 #[cfg(test)]
 pub(crate) mod hostile;
-mod frames;
 mod read;
 #[cfg(test)]
 mod tests;

@@ -103,18 +103,7 @@ async fn handle(
         BodyKind::Single => read_single(&state, &mut session, body, declared).await,
     };
     if let Err(err) = read {
-        if let ApiError::Storage(_) | ApiError::Index(_) = &err {
-            let reports = session.fail(&err.to_string()).await;
-            return Ok(store_failure(
-                err,
-                &reports,
-                &state,
-                &headers,
-                study.as_ref(),
-            ));
-        }
-        session.abort().await;
-        return Err(err);
+        return failed(session, err, &state, &headers, study.as_ref()).await;
     }
     if session.is_empty() {
         session.abort().await;
@@ -125,19 +114,7 @@ async fn handle(
     let reports = match session.try_finish().await {
         Ok(reports) => reports,
         Err((err, session)) => {
-            let err = ApiError::from(err);
-            if let ApiError::Storage(_) | ApiError::Index(_) = &err {
-                let reports = session.fail(&err.to_string()).await;
-                return Ok(store_failure(
-                    err,
-                    &reports,
-                    &state,
-                    &headers,
-                    study.as_ref(),
-                ));
-            }
-            session.abort().await;
-            return Err(err);
+            return failed(session, err.into(), &state, &headers, study.as_ref()).await;
         }
     };
     let span = tracing::Span::current();
@@ -163,6 +140,23 @@ async fn handle(
     }
     response.extensions_mut().insert(TouchedStudies(studies));
     Ok(response)
+}
+
+/// The end of a request that failed: a store or index failure answered by [`store_failure`]
+/// (every instance read so far listed), anything else as its error; nothing of it is kept.
+async fn failed(
+    session: IngestSession,
+    err: ApiError,
+    state: &AppState,
+    headers: &HeaderMap,
+    study: Option<&StudyUid>,
+) -> Result<Response, ApiError> {
+    if let ApiError::Storage(_) | ApiError::Index(_) = &err {
+        let reports = session.fail(&err.to_string()).await;
+        return Ok(store_failure(err, &reports, state, headers, study));
+    }
+    session.abort().await;
+    Err(err)
 }
 
 /// The answer when the store or the index failed part-way (disk full, store or database

@@ -3,24 +3,10 @@
 //! unquoted parameters come back as they were written.
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 
 use super::*;
 
-/// 256 cases, or `PROPTEST_CASES` (scripts/fuzz.sh).
-fn config() -> Config {
-    let mut config = Config {
-        failure_persistence: None,
-        ..Config::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 256;
-        // The test command's run is the same on every machine (a found input stays found);
-        // scripts/fuzz.sh, which sets PROPTEST_CASES, explores with fresh seeds.
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x7e55e7a);
-    }
-    config
-}
+use crate::proptest_config::config;
 
 /// An RFC 9110 token.
 fn token() -> impl Strategy<Value = String> {
