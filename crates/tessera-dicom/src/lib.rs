@@ -3,6 +3,7 @@
 
 pub mod charset;
 pub mod datetime;
+mod deflated;
 pub mod error;
 pub mod extract;
 pub mod json;

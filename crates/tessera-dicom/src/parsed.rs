@@ -45,6 +45,9 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile<'_>, DicomError> {
         _ => return Err(DicomError::UnsupportedTransferSyntax(ts.to_string())),
     }
     reject_what_the_parser_mishandles(&layout, bytes)?;
+    if layout.encoding == DatasetEncoding::Deflated {
+        crate::deflated::check(&layout, bytes)?;
+    }
     let start = if layout.has_preamble { 128 } else { 0 };
     let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if layout.encoding != DatasetEncoding::Deflated {

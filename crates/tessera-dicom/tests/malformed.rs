@@ -703,3 +703,65 @@ fn a_frame_size_that_overflows_gives_no_frames_not_a_panic() {
         .file(EXPLICIT_LE);
     assert_eq!(extracted(&file).frames, None);
 }
+
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+/// A Part 10 file whose data set is `data_set` deflated (raw DEFLATE, PS3.5 A.5).
+fn deflated_file(data_set: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data_set).unwrap();
+    let mut file = file_meta(SECONDARY_CAPTURE, "1.2.3.4.5", DEFLATED, None);
+    file.extend(encoder.finish().unwrap());
+    file
+}
+
+#[test]
+fn a_deflated_data_set_is_read_and_its_lying_lengths_are_c000() {
+    // Well formed: read.
+    let fine = DataSet::explicit()
+        .ids()
+        .el((0x0010, 0x0010), b"PN", b"Doe^John")
+        .bytes();
+    let instance = extracted(&deflated_file(&fine));
+    assert!(metadata(&instance)["00100010"].to_string().contains("Doe"));
+    // A length inside a defined-length item that the data does not hold (dicom-rs reserved
+    // 4 GB for it).
+    let ds = DataSet::explicit();
+    let mut sequence = ds.header((0x0040, 0xA730), b"SQ", 8 + 12);
+    sequence.extend(item(12));
+    sequence.extend(ds.header((0x0009, 0x1010), b"OB", 0xFFFF_FFF0));
+    let lying = DataSet::explicit()
+        .ids()
+        .raw((0x0040, 0xA730), sequence)
+        .bytes();
+    let err = refused(&deflated_file(&lying));
+    assert!(
+        matches!(&err, DicomError::Malformed { reason, .. } if reason.starts_with("in the deflated data set")),
+        "{err:?}"
+    );
+    assert_eq!(err.failure_reason(), StatusCode::CANNOT_UNDERSTAND);
+}
+
+#[test]
+fn a_deflate_bomb_is_c000_before_it_is_inflated_whole() {
+    use std::io::Write;
+    // 100 MB of zeros in an OB element compress to about 100 KB: above the limit of 64 MiB
+    // plus 32 times the compressed size.
+    let ds = DataSet::explicit().ids();
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&ds.bytes()).unwrap();
+    let size: u32 = 100 << 20;
+    encoder
+        .write_all(&ds.header((0x0009, 0x1010), b"OB", size))
+        .unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..100 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let mut file = file_meta(SECONDARY_CAPTURE, "1.2.3.4.5", DEFLATED, None);
+    file.extend(encoder.finish().unwrap());
+    assert!(file.len() < 1 << 20, "{} bytes compressed", file.len());
+    assert_malformed(&file, "inflates to more than");
+}

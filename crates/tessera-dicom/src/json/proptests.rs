@@ -10,10 +10,6 @@ use crate::layout::hostile::{self, bounded};
 
 /// The DICOM JSON of any file that parses is a JSON object that serialises.
 fn metadata_of(bytes: &[u8]) -> Result<(), TestCaseError> {
-    prop_assume!(
-        !hostile::claims_more_than_the_file(bytes),
-        "known bug 2: a length dicom-rs allocates"
-    );
     let Ok(parsed) = bounded("parse", || parse(bytes))? else {
         return Ok(());
     };
