@@ -224,3 +224,34 @@ async fn restart_of_the_embedded_default_keeps_everything() {
     );
     node.stop();
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path(), &[("TESSERA_LOG_FORMAT", "json".to_string())]).await;
+    assert_eq!(node.stow(&[ct_variant(1)]).await.status, 200);
+    let lines = node.output.lock().unwrap().clone();
+    node.stop();
+    let mut objects = Vec::new();
+    for line in &lines {
+        // The listening line is the one plain line, for supervisors (see `announce`).
+        if line.starts_with(LISTENING) {
+            continue;
+        }
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(object["timestamp"].is_string(), "{line}");
+        assert!(object["level"].is_string(), "{line}");
+        objects.push(object);
+    }
+    let ready = objects
+        .iter()
+        .find(|o| o["message"] == "tessera ready")
+        .unwrap_or_else(|| panic!("no ready line in {lines:#?}"));
+    assert_eq!(ready["level"], "INFO");
+    let stow = objects
+        .iter()
+        .find(|o| o["message"] == "stow done")
+        .unwrap_or_else(|| panic!("no stow line in {lines:#?}"));
+    assert_eq!(stow["span"]["stored"], 1, "{stow}");
+}

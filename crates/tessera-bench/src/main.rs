@@ -68,7 +68,7 @@ fn main() -> std::process::ExitCode {
         .build();
     let result = match runtime {
         Ok(runtime) => runtime.block_on(async {
-            tessera::telemetry::init();
+            tessera::telemetry::init(false);
             run::run(args).await
         }),
         Err(err) => Err(error::BenchError::Failed(format!(

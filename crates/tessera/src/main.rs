@@ -29,7 +29,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli, matches: clap::ArgMatches) -> std::process::ExitCode {
-    tessera::telemetry::init();
+    tessera::telemetry::init(cli.log_format == "json");
     let result = match cli.command {
         Command::Serve(args) => {
             let own = matches.subcommand_matches("serve").unwrap_or(&matches);
