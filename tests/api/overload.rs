@@ -177,7 +177,7 @@ async fn a_thousand_connections_mixing_stow_frames_and_qido_stay_bounded() {
     // Every client holds a connection now; the server takes them from its backlog. Under
     // a burst of 1,000 connects the kernel may drop a few (dropped SYNs, reset handshakes):
     // the test asks for 99% of them open at one moment, and every client served below.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let mut most_open = 0;
     loop {
         let metrics = reqwest::get(format!("{}/metrics", node.base))

@@ -66,11 +66,10 @@ impl AuditTrail {
     /// Append now, or, when the trail cannot be written at this moment, queue the records for
     /// the batch writer, which keeps them and tries again. For a change that has already
     /// happened (instances committed, a study deleted): refusing its answer would not undo
-    /// it, and would send the client to retry a stored instance into a duplicate. False when
-    /// the records were queued.
-    pub async fn record_now_or_queue(&self, records: Vec<AuditRecord>) -> bool {
+    /// it, and would send the client to retry a stored instance into a duplicate.
+    pub async fn record_now_or_queue(&self, records: Vec<AuditRecord>) {
         match self.record_now(&records).await {
-            Ok(()) => true,
+            Ok(()) => {}
             Err(err) => {
                 tracing::error!(
                     error = %err,
@@ -80,7 +79,6 @@ impl AuditTrail {
                 for record in records {
                     self.record_later(record).await;
                 }
-                false
             }
         }
     }

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use crate::audit::record::{Action, Agent, AuditRecord, EventType, Outcome};
-use crate::audit::writer::AuditTrail;
 use crate::time::now_micros;
 use tessera_dicom::status::StatusCode;
 
@@ -75,13 +74,6 @@ impl Operation<'_> {
             }),
         }
     }
-}
-
-/// Record a completed write now, before its status is sent, or queue it when the trail
-/// cannot be written at this moment (see `AuditTrail::record_now_or_queue`); false when
-/// queued.
-pub async fn now(trail: &AuditTrail, records: &[AuditRecord]) -> bool {
-    trail.record_now_or_queue(records.to_vec()).await
 }
 
 /// A refused association (unknown AE title, limit reached): a security alert.

@@ -7,7 +7,7 @@
 use dicom_ul::pdu::PresentationContextNegotiated;
 
 use super::association::{class_matches, ServerLink, Session};
-use super::audit::{self, Operation};
+use super::audit::Operation;
 use super::command::Command;
 use super::error::DimseError;
 use super::link::Io;
@@ -95,7 +95,11 @@ pub async fn serve<S: Io>(
             let record = operation.record(&session.service);
             // Written now, or queued until the trail takes it: the instance is stored
             // either way, and its status says so.
-            audit::now(&session.service.trail, &[record]).await;
+            session
+                .service
+                .trail
+                .record_now_or_queue(vec![record])
+                .await;
             session.audited_studies.insert(uid.clone());
         }
         Some(_) => {}

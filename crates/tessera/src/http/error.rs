@@ -28,6 +28,13 @@ pub enum ApiError {
     /// The client stopped sending the request body (408).
     #[error("{0}")]
     RequestTimeout(String),
+    /// The request header is larger than allowed (431).
+    #[error("{0}")]
+    HeaderTooLarge(String),
+    /// As many requests are in progress as allowed: shed at once (503, retry after 1 s; not
+    /// logged one by one, the shed counter of /metrics counts them).
+    #[error("the server is working on as many requests as it allows; retry shortly")]
+    Overloaded,
     /// A Range request outside the value (the value's length goes in Content-Range).
     #[error("the requested range lies outside the {length} bytes of the value")]
     RangeNotSatisfiable { length: u64 },
@@ -53,6 +60,11 @@ impl ApiError {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::HeaderTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header_too_large",
+            ),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Storage(StorageError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
@@ -73,7 +85,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded) {
             tracing::error!(error = %self, detail = ?self, "request failed");
         } else {
             tracing::debug!(error = %self, "request rejected");
@@ -91,9 +103,15 @@ impl IntoResponse for ApiError {
             }
         }
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {
+            // A shed request finds room again as soon as any request ends.
+            let after = if matches!(self, ApiError::Overloaded) {
+                "1"
+            } else {
+                "5"
+            };
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
         }
         response
     }

@@ -22,6 +22,7 @@ use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
 use super::body_timeout::IdleBody;
+use super::error::ApiError;
 use super::first_byte::FirstByteDeadline;
 use super::listener::ClientAddr;
 use crate::metrics::{Gauge, Metrics};
@@ -150,16 +151,10 @@ async fn header_size_limit(
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if line + fields > max {
-        let body = serde_json::json!({
-            "error": "header_too_large",
-            "message": format!("the request header is larger than the maximum of {max} bytes"),
-        });
-        return (
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        return ApiError::HeaderTooLarge(format!(
+            "the request header is larger than the maximum of {max} bytes"
+        ))
+        .into_response();
     }
     next.run(request).await
 }

@@ -6,15 +6,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
+use super::error::ApiError;
 use crate::metrics::{Gauge, Metrics};
-
-/// Seconds a shed client is asked to wait.
-const RETRY_AFTER: &str = "1";
 
 #[derive(Clone)]
 pub struct Shedder {
@@ -37,21 +34,7 @@ pub async fn shed(State(shedder): State<Shedder>, request: Request, next: Next) 
     }
     let Ok(_slot) = shedder.slots.try_acquire() else {
         shedder.metrics.inc(&shedder.metrics.requests_shed);
-        tracing::warn!(path = %request.uri().path(), "request shed: too many in progress");
-        let body = serde_json::json!({
-            "error": "overloaded",
-            "message": "the server is working on as many requests as it allows; retry shortly",
-        });
-        let mut response = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
-        return response;
+        return ApiError::Overloaded.into_response();
     };
     let _counted = Gauge::up(&shedder.metrics, |m| &m.requests_in_flight);
     next.run(request).await
