@@ -7,7 +7,6 @@
 use async_trait::async_trait;
 use base64::Engine;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// What every secret starts with, so that a key is told from a JWT at a glance (and found
 /// by secret scanners).
@@ -63,14 +62,7 @@ pub fn new_secret() -> String {
 
 /// The stored form of a secret: its SHA-256, hex.
 pub fn hash_secret(secret: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    hex
+    crate::digest::sha256_hex(secret.as_bytes())
 }
 
 /// Whether a bearer token is an API key (rather than a JWT).

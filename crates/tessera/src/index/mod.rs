@@ -7,11 +7,14 @@
 mod access;
 mod audit;
 pub mod changes;
+mod consistency;
 mod delete;
 mod dialect;
 mod error;
 mod group;
+mod migrations;
 pub mod model;
+mod open;
 mod policy;
 pub mod postgres;
 mod search;
@@ -34,9 +37,10 @@ use crate::query::SearchQuery;
 use crate::storage::BlobKey;
 pub use changes::{ChangeAction, ChangeEntry, ChangeState};
 pub use error::IndexError;
+pub use migrations::{MigrationReport, MigrationStep, Migrations};
 pub use model::{
-    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow,
-    StoreOutcome, StudyRow,
+    BlobRow, CountMismatch, DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance,
+    SearchRow, SeriesRow, StoreOutcome, StudyRow,
 };
 pub use policy::{DuplicatePolicy, UnknownPolicy};
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
@@ -132,6 +136,15 @@ pub trait Index: Send + Sync + 'static {
     async fn explain(&self, query: &SearchQuery) -> Result<String, IndexError>;
     /// Refresh the planner's statistics (ANALYZE).
     async fn analyze(&self) -> Result<(), IndexError>;
+    /// Up to `limit` instance rows after SOP Instance UID `after`, in UID order, with what a
+    /// check of their blobs needs (`tessera check`).
+    async fn blob_rows(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobRow>, IndexError>;
+    /// Study and series rows whose counts are not those of their rows, and instance rows
+    /// without a series or study row.
+    async fn count_mismatches(&self) -> Result<Vec<CountMismatch>, IndexError>;
+    /// Recount a study's series and the study from the instance rows (dropping rows left
+    /// empty), in one transaction.
+    async fn recount(&self, study: &str) -> Result<(), IndexError>;
 }
 
 /// Connect to the index named by a URL and bring its schema up to date.
@@ -141,19 +154,22 @@ pub async fn connect(
     max_connections: u32,
     extras: Vec<ExtraAttribute>,
 ) -> Result<Arc<dyn Index>, IndexError> {
-    let index = if url.starts_with("sqlite:") {
-        sqlite::connect(url, max_connections, extras).await?
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        postgres::connect(url, max_connections, extras).await?
-    } else {
-        return Err(IndexError::InvalidUrl {
-            url: url.split('@').next_back().unwrap_or_default().to_string(),
-            reason: "use sqlite://path or postgres://user@host/db".into(),
-        });
-    };
-    let read = index.backfill_extra_attributes().await?;
-    if read > 0 {
-        tracing::info!(instances = read, "back-filled new extra query attributes");
-    }
-    Ok(Arc::new(index))
+    connect_with(url, max_connections, extras, Migrations::Apply).await
+}
+
+/// [`connect`], applying missing migrations or refusing while any is missing.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    extras: Vec<ExtraAttribute>,
+    mode: Migrations,
+) -> Result<Arc<dyn Index>, IndexError> {
+    Ok(Arc::new(
+        open::open(url, max_connections, extras, mode).await?,
+    ))
+}
+
+/// Apply the migrations the database has not had (`tessera migrate`), and nothing else.
+pub async fn migrate(url: &str) -> Result<MigrationReport, IndexError> {
+    open::migrate(url).await
 }

@@ -9,6 +9,8 @@ pub struct NewInstance {
     pub extracted: ExtractedInstance,
     pub blob_key: BlobKey,
     pub blob_size: u64,
+    /// The blob's SHA-256, lower-case hex (see [`crate::digest`]).
+    pub blob_sha256: Option<String>,
 }
 
 /// What happened to one instance of a batch.
@@ -122,4 +124,53 @@ pub struct DeleteTarget {
 pub struct Deleted {
     pub instances: u64,
     pub blobs: Vec<BlobKey>,
+}
+
+/// One instance row, as much as a check of its blob needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlobRow {
+    pub sop_uid: String,
+    pub series_uid: String,
+    pub study_uid: String,
+    pub blob_key: BlobKey,
+    pub blob_size: u64,
+    /// None for instances stored before hashes were kept.
+    pub blob_sha256: Option<String>,
+    pub frames: Option<FrameRanges>,
+}
+
+/// A study or series row whose stored counts are not those of its rows, or instance rows
+/// whose series or study row is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountMismatch {
+    Study {
+        study_uid: String,
+        recorded_series: i64,
+        actual_series: i64,
+        recorded_instances: i64,
+        actual_instances: i64,
+    },
+    Series {
+        study_uid: String,
+        series_uid: String,
+        recorded_instances: i64,
+        actual_instances: i64,
+    },
+    /// Instance rows of a series (and study) that has no row of its own.
+    MissingParent {
+        study_uid: String,
+        series_uid: String,
+        level: &'static str,
+    },
+}
+
+impl CountMismatch {
+    /// The study to recount.
+    pub fn study_uid(&self) -> &str {
+        match self {
+            CountMismatch::Study { study_uid, .. }
+            | CountMismatch::Series { study_uid, .. }
+            | CountMismatch::MissingParent { study_uid, .. } => study_uid,
+        }
+    }
 }

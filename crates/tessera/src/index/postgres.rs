@@ -4,27 +4,17 @@
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
 
-use super::dialect::Dialect;
-use super::sql::SqlIndex;
 use crate::index::IndexError;
-use crate::query::extra::ExtraAttribute;
 
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-    extras: Vec<ExtraAttribute>,
-) -> Result<SqlIndex, IndexError> {
+/// A pool of connections to the database, without migrating.
+pub async fn pool(url: &str, max_connections: u32) -> Result<AnyPool, IndexError> {
     sqlx::any::install_default_drivers();
-    let pool = AnyPoolOptions::new()
+    AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect(url)
         .await
-        .map_err(IndexError::db("connect"))?;
-    // The migrator takes an advisory lock, so nodes starting together migrate once.
-    sqlx::migrate!("../../migrations/postgres")
-        .run(&pool)
-        .await?;
-    Ok(SqlIndex::new(pool, Dialect::Postgres, extras))
+        .map_err(IndexError::db("connect"))
 }

@@ -14,8 +14,8 @@ use super::changes::{self, ChangeEntry};
 use super::dialect::Dialect;
 use super::group::GroupWriter;
 use super::model::{
-    DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance, SearchRow, SeriesRow,
-    StoreOutcome, StudyRow,
+    BlobRow, CountMismatch, DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance,
+    SearchRow, SeriesRow, StoreOutcome, StudyRow,
 };
 use super::statements::{now_micros, placeholders};
 use super::upkeep::insert_extra_values;
@@ -528,5 +528,17 @@ impl Index for SqlIndex {
             .await
             .map_err(IndexError::db("analyze"))?;
         Ok(())
+    }
+
+    async fn blob_rows(&self, after: Option<&str>, limit: u32) -> Result<Vec<BlobRow>, IndexError> {
+        self.read_blob_rows(after, limit).await
+    }
+
+    async fn count_mismatches(&self) -> Result<Vec<CountMismatch>, IndexError> {
+        self.find_count_mismatches().await
+    }
+
+    async fn recount(&self, study: &str) -> Result<(), IndexError> {
+        self.recount_whole_study(study).await
     }
 }

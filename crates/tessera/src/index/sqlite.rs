@@ -6,18 +6,13 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::AnyPool;
 use sqlx::Executor;
 
-use super::dialect::Dialect;
-use super::sql::SqlIndex;
 use crate::index::IndexError;
-use crate::query::extra::ExtraAttribute;
 
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-    extras: Vec<ExtraAttribute>,
-) -> Result<SqlIndex, IndexError> {
+/// A pool of connections to the database file (created when missing), without migrating.
+pub async fn pool(url: &str, max_connections: u32) -> Result<AnyPool, IndexError> {
     sqlx::any::install_default_drivers();
     // Validate the URL and create the parent folder of the database file.
     let options = SqliteConnectOptions::from_str(url).map_err(|err| IndexError::InvalidUrl {
@@ -52,6 +47,5 @@ pub async fn connect(
         .connect(&url)
         .await
         .map_err(IndexError::db("connect"))?;
-    sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
-    Ok(SqlIndex::new(pool, Dialect::Sqlite, extras))
+    Ok(pool)
 }

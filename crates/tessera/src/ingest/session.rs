@@ -85,10 +85,7 @@ impl IngestSession {
         let parsed = match &received {
             Received::Memory(bytes) => {
                 let bytes = bytes.clone();
-                tokio::task::spawn_blocking(move || {
-                    Ok(extract::parse(&bytes).and_then(|file| file.extract()))
-                })
-                .await
+                tokio::task::spawn_blocking(move || Ok(parse_and_hash(&bytes))).await
             }
             Received::Staged(staged) => {
                 let path = staged.path().to_path_buf();
@@ -96,8 +93,8 @@ impl IngestSession {
             }
         }
         .map_err(|err| ServiceError::Task(err.to_string()))??;
-        let extracted = match parsed {
-            Ok(extracted) => extracted,
+        let (extracted, sha256) = match parsed {
+            Ok(parsed) => parsed,
             Err(err) => {
                 self.slots.push(Slot::Done(failure(None, err)));
                 return Ok(());
@@ -133,6 +130,7 @@ impl IngestSession {
             extracted,
             blob_key: key.clone(),
             blob_size: received.len(),
+            blob_sha256: Some(sha256),
         });
         while self.writes.len() >= WRITES_IN_FLIGHT {
             self.next_write().await?;
@@ -259,14 +257,24 @@ impl IngestSession {
 }
 
 /// Parse a staging file through a read-only memory map: the parser reads the header up to
-/// Pixel Data and the layout walk the element headers after it, so only those pages are read
-/// (and count towards memory), whatever the file's size.
-fn parse_staged(path: &Path) -> Result<Result<ExtractedInstance, DicomError>, ServiceError> {
+/// Pixel Data and the layout walk the element headers after it; the hash then reads the rest
+/// once, sequentially, from the page cache the upload just filled.
+fn parse_staged(path: &Path) -> Result<Parsed, ServiceError> {
     let file = std::fs::File::open(path).map_err(StorageError::io("read", path))?;
     // SAFETY: the staging file is private to this request (a random name in the staging
     // folder, written and closed before this); nothing truncates or writes it while mapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(StorageError::io("map", path))?;
-    Ok(extract::parse(&map).and_then(|parsed| parsed.extract()))
+    Ok(parse_and_hash(&map))
+}
+
+/// An instance's extracted values and its SHA-256, or why it cannot be parsed.
+type Parsed = Result<(ExtractedInstance, String), DicomError>;
+
+/// Parse an instance and, when it parses, hash its bytes (the hash `tessera check
+/// --verify` compares the stored blob with).
+fn parse_and_hash(bytes: &[u8]) -> Parsed {
+    let extracted = extract::parse(bytes).and_then(|file| file.extract())?;
+    Ok((extracted, crate::digest::sha256_hex(bytes)))
 }
 
 fn failure(extracted: Option<&ExtractedInstance>, err: DicomError) -> ItemReport {

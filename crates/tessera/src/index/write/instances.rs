@@ -19,14 +19,14 @@ use crate::storage::BlobKey;
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
-/// Instance rows per INSERT statement (18 parameters each; well under every bind limit).
+/// Instance rows per INSERT statement (20 parameters each; well under every bind limit).
 const INSERT_CHUNK: usize = 100;
 
 const INSTANCE_COLUMNS: &str = "sop_uid, series_uid, study_uid, sop_class_uid, instance_number, \
      num_rows, num_columns, bits_allocated, samples_per_pixel, number_of_frames, \
      photometric_interpretation, transfer_syntax_uid, blob_key, blob_size, frames, metadata, \
-     qido_json, created_at, updated_at";
-const INSTANCE_PARAMS: usize = 19;
+     qido_json, created_at, updated_at, blob_sha256";
+const INSTANCE_PARAMS: usize = 20;
 
 /// The serialised parts of an instance row: frame ranges and default QIDO members.
 pub(super) struct InstanceValues {
@@ -95,6 +95,7 @@ fn bind_instance<'q>(
         .bind(values.qido.as_str())
         .bind(now)
         .bind(now)
+        .bind(item.blob_sha256.as_deref())
 }
 
 impl BatchWriter<'_> {

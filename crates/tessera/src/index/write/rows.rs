@@ -364,6 +364,7 @@ mod tests {
             extracted,
             blob_key: BlobKey::from_stored("k".to_string()),
             blob_size: 1,
+            blob_sha256: None,
         }
     }
 
