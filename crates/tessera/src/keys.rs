@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{Action, Agent, AuditRecord, EventType, Outcome};
+use crate::audit::{Action, AuditRecord, EventType, Outcome};
 use crate::auth::api_key::{hash_secret, new_secret, ApiKey};
 use crate::auth::Roles;
 use crate::config::Settings;
@@ -34,36 +34,19 @@ pub enum KeyCommandError {
 
 async fn open(settings: &Settings) -> Result<Arc<dyn Index>, KeyCommandError> {
     let extras = extra::parse_config(&settings.extra_query_attributes)?;
-    Ok(index::connect(&settings.database_url(), 2, extras).await?)
+    Ok(index::connect_with(&settings.database_url(), 2, extras, settings.migrations()).await?)
 }
 
-/// The audit record of a key change made from the command line: the operating-system user
-/// who ran it is the agent.
+/// The audit record of a key change made from the command line.
 fn change(action: Action, command: &str, name: &str, detail: String) -> AuditRecord {
-    AuditRecord {
-        id: 0,
-        recorded_micros: now_micros(),
-        event: EventType::SecurityAlert,
-        interaction: None,
+    AuditRecord::of_command(
+        EventType::SecurityAlert,
         action,
-        outcome: Outcome::Success,
-        status: 0,
-        agent: Agent {
-            subject: std::env::var("USER")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .map(|u| format!("os-user:{u}")),
-            ..Agent::default()
-        },
-        method: command.to_string(),
-        path: name.to_string(),
-        query: None,
-        patient_id: None,
-        study_uid: None,
-        series_uid: None,
-        sop_uid: None,
-        detail: Some(detail),
-    }
+        Outcome::Success,
+        command,
+        name,
+        detail,
+    )
 }
 
 /// Create a key; returns its secret (shown once, stored only as a hash).

@@ -48,9 +48,14 @@ pub const LOGIN: Code = dcm("110122", "Login");
 pub const USE_OF_RESTRICTED_FUNCTION: Code = dcm("110132", "Use of Restricted Function");
 pub const USER_SECURITY_ATTRIBUTES_CHANGED: Code =
     dcm("110137", "User Security Attributes Changed");
+pub const SOFTWARE_CONFIGURATION: Code = dcm("110131", "Software Configuration");
 pub const STUDY_INSTANCE_UID: Code = dcm("110180", "Study Instance UID");
 const PATIENT_NUMBER: Code = rfc3881("2", "Patient Number");
 const URI: Code = rfc3881("12", "URI");
+
+/// The command of a schema migration's record (`tessera migrate`): a Security Alert of
+/// Software Configuration.
+pub const MIGRATE_COMMAND: &str = "migrate";
 
 /// Whether a Security Alert reports a change of security attributes (an API key created or
 /// revoked) rather than a refused request. A refusal never succeeds, and a command has no
@@ -65,6 +70,9 @@ pub fn changes_security(record: &AuditRecord) -> bool {
 pub fn event_type_code(record: &AuditRecord) -> Option<Code> {
     match record.event {
         EventType::UserAuthentication => Some(LOGIN),
+        EventType::SecurityAlert if record.method == MIGRATE_COMMAND => {
+            Some(SOFTWARE_CONFIGURATION)
+        }
         EventType::SecurityAlert if changes_security(record) => {
             Some(USER_SECURITY_ATTRIBUTES_CHANGED)
         }
@@ -79,8 +87,9 @@ pub fn event_type_code(record: &AuditRecord) -> Option<Code> {
 /// Delete).
 pub fn client_role(event: EventType) -> Code {
     match event {
-        EventType::InstancesAccessed => DESTINATION_ROLE,
+        EventType::InstancesAccessed | EventType::Import => DESTINATION_ROLE,
         EventType::StudyDeleted => APPLICATION_ROLE,
+        EventType::Export => SOURCE_ROLE,
         EventType::Query
         | EventType::InstancesTransferred
         | EventType::UserAuthentication
@@ -93,7 +102,7 @@ pub fn client_role(event: EventType) -> Code {
 pub fn server_role(event: EventType) -> Option<Code> {
     match event {
         EventType::InstancesAccessed => Some(SOURCE_ROLE),
-        EventType::StudyDeleted => None,
+        EventType::StudyDeleted | EventType::Import | EventType::Export => None,
         EventType::Query
         | EventType::InstancesTransferred
         | EventType::UserAuthentication
@@ -129,6 +138,8 @@ fn action(record: &AuditRecord) -> Action {
             Action::Execute
         }
         EventType::StudyDeleted => Action::Delete,
+        EventType::Import => Action::Create,
+        EventType::Export => Action::Read,
         EventType::InstancesAccessed | EventType::InstancesTransferred => record.action,
     }
 }
@@ -473,6 +484,20 @@ mod tests {
         assert!(xml.contains("UserID=\"a&quot;b&lt;c&gt;\""));
         let participants = tags(&starts, "ParticipantObjectIdentification");
         assert_eq!(participants.len(), 2);
+    }
+
+    #[test]
+    fn commands_have_their_codes_and_roles() {
+        let code = |r: &AuditRecord| event_type_code(r).map(|c| c.code);
+        assert_eq!(code(&samples::migrate()), Some(SOFTWARE_CONFIGURATION.code));
+        assert_eq!(
+            code(&samples::api_key_created()),
+            Some(USER_SECURITY_ATTRIBUTES_CHANGED.code)
+        );
+        assert_eq!(code(&samples::import()), None);
+        assert_eq!(client_role(EventType::Import).code, DESTINATION_ROLE.code);
+        assert_eq!(client_role(EventType::Export).code, SOURCE_ROLE.code);
+        assert_eq!(action(&samples::import()), Action::Create);
     }
 
     #[test]

@@ -162,9 +162,38 @@ pub(crate) mod samples {
         }
     }
 
+    /// An operator's import or rebuild from the command line.
+    pub fn import() -> AuditRecord {
+        AuditRecord {
+            id: 48,
+            status: 0,
+            agent: Agent::default(),
+            detail: Some("3 files: 2 stored, 1 already stored, 0 failed".into()),
+            ..base(EventType::Import, Action::Create, "import", "/media/cd")
+        }
+    }
+
+    /// A schema migration from the command line.
+    pub fn migrate() -> AuditRecord {
+        AuditRecord {
+            id: 49,
+            status: 0,
+            agent: Agent::default(),
+            detail: Some("index schema migrated to version 4: 0004 blob hash".into()),
+            ..base(
+                EventType::SecurityAlert,
+                Action::Update,
+                super::dicom_message::MIGRATE_COMMAND,
+                "postgres://pacs@db/tessera",
+            )
+        }
+    }
+
     /// Every sample, named.
     pub fn all() -> Vec<(&'static str, AuditRecord)> {
         vec![
+            ("import", import()),
+            ("migrate", migrate()),
             ("stow", stow()),
             ("qido", qido()),
             ("frames", frames()),

@@ -17,16 +17,23 @@ pub enum EventType {
     UserAuthentication,
     /// 110113 Security Alert: refused for a missing role; API keys created or revoked.
     SecurityAlert,
+    /// 110107 Import: instances brought in by an operator's command (`tessera import`,
+    /// `tessera reindex`).
+    Import,
+    /// 110106 Export: instances taken out by an operator's command or job.
+    Export,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 8] = [
         EventType::Query,
         EventType::InstancesAccessed,
         EventType::InstancesTransferred,
         EventType::StudyDeleted,
         EventType::UserAuthentication,
         EventType::SecurityAlert,
+        EventType::Import,
+        EventType::Export,
     ];
 
     /// The DCM code.
@@ -38,6 +45,8 @@ impl EventType {
             EventType::StudyDeleted => "110105",
             EventType::UserAuthentication => "110114",
             EventType::SecurityAlert => "110113",
+            EventType::Import => "110107",
+            EventType::Export => "110106",
         }
     }
 
@@ -50,6 +59,8 @@ impl EventType {
             EventType::StudyDeleted => "DICOM Study Deleted",
             EventType::UserAuthentication => "User Authentication",
             EventType::SecurityAlert => "Security Alert",
+            EventType::Import => "Import",
+            EventType::Export => "Export",
         }
     }
 
@@ -211,4 +222,43 @@ pub struct AuditRecord {
     pub sop_uid: Option<String>,
     /// Why it failed (the 4xx/5xx reason), or what changed (the API key's name and roles).
     pub detail: Option<String>,
+}
+
+impl AuditRecord {
+    /// The record of an operator's command (`api-key create`, `import`, `check --repair`):
+    /// the operating-system user who ran it is the agent, `target` what it worked on, and
+    /// `detail` what it did.
+    pub fn of_command(
+        event: EventType,
+        action: Action,
+        outcome: Outcome,
+        command: &str,
+        target: &str,
+        detail: String,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            recorded_micros: crate::time::now_micros(),
+            event,
+            interaction: None,
+            action,
+            outcome,
+            status: 0,
+            agent: Agent {
+                subject: std::env::var("USER")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+                    .map(|u| format!("os-user:{u}")),
+                ..Agent::default()
+            },
+            method: command.to_string(),
+            path: target.to_string(),
+            query: None,
+            patient_id: None,
+            study_uid: None,
+            series_uid: None,
+            sop_uid: None,
+            detail: Some(detail),
+        }
+    }
 }
