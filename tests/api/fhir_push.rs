@@ -24,7 +24,7 @@ backend_tests! {
 }
 
 /// A UID root of this run's own: the test server keeps what earlier runs sent.
-fn root() -> String {
+pub(crate) fn root() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -32,20 +32,20 @@ fn root() -> String {
     format!("2.25.{}{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
-struct Corpus {
-    root: String,
+pub(crate) struct Corpus {
+    pub(crate) root: String,
 }
 
 impl Corpus {
-    fn study(&self, study: u32) -> String {
+    pub(crate) fn study(&self, study: u32) -> String {
         format!("{}.{study}", self.root)
     }
 
-    fn series(&self, study: u32, series: u32) -> String {
+    pub(crate) fn series(&self, study: u32, series: u32) -> String {
         format!("{}.{study}.{series}", self.root)
     }
 
-    fn sop(&self, study: u32, series: u32, n: u32) -> String {
+    pub(crate) fn sop(&self, study: u32, series: u32, n: u32) -> String {
         format!("{}.{study}.{series}.{n}", self.root)
     }
 
@@ -53,7 +53,7 @@ impl Corpus {
         format!("PUSH-{}-{study}", &self.root[5..])
     }
 
-    fn instance(
+    pub(crate) fn instance(
         &self,
         study: u32,
         series: u32,
@@ -88,7 +88,7 @@ fn with_push(settings: &mut Settings) {
 }
 
 /// The ImagingStudy resources the FHIR server holds for a study UID.
-async fn remote_studies(study: &str) -> Vec<Value> {
+pub(crate) async fn remote_studies(study: &str) -> Vec<Value> {
     entries(
         &search(
             "ImagingStudy",
@@ -99,7 +99,7 @@ async fn remote_studies(study: &str) -> Vec<Value> {
 }
 
 /// Wait until `check` holds for what the FHIR server has (or fail after `limit`).
-async fn eventually<F>(limit: Duration, what: &str, mut check: F)
+pub(crate) async fn eventually<F>(limit: Duration, what: &str, mut check: F)
 where
     F: AsyncFnMut() -> Result<(), String>,
 {
@@ -143,7 +143,7 @@ async fn delete(app: &TestApp, path: &str) -> u16 {
         .as_u16()
 }
 
-fn summary(study: &Value) -> (u64, u64, Vec<String>) {
+pub(crate) fn summary(study: &Value) -> (u64, u64, Vec<String>) {
     let mut modalities: Vec<String> = study["modality"]
         .as_array()
         .map(|m| {

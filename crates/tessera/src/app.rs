@@ -23,7 +23,7 @@ use crate::http::tls::{server_config, ReloadingCert, TlsListener};
 use crate::http::{router, AppState};
 use crate::index::IndexError;
 use crate::index::{self, Index};
-use crate::ingest::{sweep, IngestService};
+use crate::ingest::sweep;
 use crate::metrics::Metrics;
 use crate::query::extra;
 use crate::query::Limits;
@@ -82,10 +82,11 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
         let store = BlobStore::from_url(&settings.storage_url(), settings.fsync)?;
         let extras = extra::parse_config(&settings.extra_query_attributes)?;
-        let index: Arc<dyn Index> = index::connect(
+        let index: Arc<dyn Index> = index::connect_with(
             &settings.database_url(),
             settings.db_max_connections,
             extras.clone(),
+            settings.migrations(),
         )
         .await?;
         let listener =
@@ -96,16 +97,11 @@ impl Application {
                     source,
                 })?;
         let addr = listener.local_addr().map_err(AppError::Serve)?;
-        let ingest = Arc::new(IngestService {
-            store: store.clone(),
-            index: Arc::clone(&index),
-            policy: settings.duplicate_policy,
-            max_instance_bytes: settings.max_instance_size.bytes(),
-            spool_bytes: settings.spool_size.bytes(),
-            staging: store
-                .staging_dir()
-                .unwrap_or_else(|| settings.data_dir.join("staging")),
-        });
+        let ingest = Arc::new(crate::ops::archive::ingest_service(
+            store.clone(),
+            Arc::clone(&index),
+            &settings,
+        ));
         let search = Arc::new(SearchService {
             index: Arc::clone(&index),
             extras,

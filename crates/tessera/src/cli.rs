@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use tessera::config::{ConfigError, Settings};
+use tessera::ops::check::CheckOptions;
+use tessera::ops::export::ExportOptions;
+use tessera::ops::import::ImportOptions;
+use tessera::ops::reindex::ReindexOptions;
 
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about = "An open-source DICOM archive")]
@@ -29,6 +33,44 @@ pub enum Command {
     /// API keys for scripts, modalities and gateways (sent as `Authorization: Bearer`).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Apply the index schema's missing migrations, and nothing else (for nodes started with
+    /// `--migrate false`).
+    Migrate {
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+    /// Compare the index and the blob store: rows without blobs, blobs without rows, sizes,
+    /// hashes and frame ranges; exit status 1 when anything is wrong.
+    Check {
+        #[command(flatten)]
+        options: CheckOptions,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+    /// Rebuild the index from the blob store alone (disaster recovery when the database is
+    /// lost): every instance, the study and series rows, frame offsets, extra attributes.
+    Reindex {
+        #[command(flatten)]
+        options: ReindexOptions,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+    /// Take studies, series or the studies of a QIDO-RS query out as their stored Part 10
+    /// files: to a folder, a zip file, an object-store prefix, or a STOW-RS service.
+    Export {
+        #[command(flatten)]
+        options: ExportOptions,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
+    /// Store every DICOM file found in folders, zip files and DICOMDIRs: directly into the
+    /// configured index and store, or through STOW-RS (`--to`).
+    Import {
+        #[command(flatten)]
+        options: ImportOptions,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod delete;
+pub mod digest;
 pub mod dimse;
 pub mod feed;
 pub mod fhir;
@@ -16,6 +17,7 @@ pub mod index;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod ops;
 #[cfg(test)]
 mod proptest_config;
 pub mod query;

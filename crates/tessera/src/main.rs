@@ -4,7 +4,7 @@ mod cli;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use cli::{ApiKeyCommand, Cli, Command};
+use cli::{ApiKeyCommand, Cli, Command, ServeArgs};
 
 // glibc malloc spent a quarter of QIDO's CPU time (many small allocations per result row);
 // mimalloc does the same work at a fraction of the cost and returns memory more readily.
@@ -39,6 +39,31 @@ async fn run(cli: Cli, matches: clap::ArgMatches) -> std::process::ExitCode {
             }
         }
         Command::ApiKey(command) => return api_key(command, &matches).await,
+        Command::Migrate { archive } => return migrate(&archive, &matches).await,
+        Command::Check { options, archive } => {
+            return operate(&archive, &matches, "check", |s| async move {
+                tessera::ops::check::run(&s, &options).await
+            })
+            .await
+        }
+        Command::Reindex { options, archive } => {
+            return operate(&archive, &matches, "reindex", |s| async move {
+                tessera::ops::reindex::run(&s, &options).await
+            })
+            .await
+        }
+        Command::Export { options, archive } => {
+            return operate(&archive, &matches, "export", |s| async move {
+                tessera::ops::export::run(&s, &options).await
+            })
+            .await
+        }
+        Command::Import { options, archive } => {
+            return operate(&archive, &matches, "import", |s| async move {
+                tessera::ops::import::run(&s, &options).await
+            })
+            .await
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -47,6 +72,67 @@ async fn run(cli: Cli, matches: clap::ArgMatches) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The settings of an operator's command, with the config file merged in.
+fn settings_of(
+    archive: &ServeArgs,
+    matches: &clap::ArgMatches,
+    command: &str,
+) -> Result<tessera::config::Settings, tessera::ops::OpsError> {
+    let own = matches.subcommand_matches(command).unwrap_or(matches);
+    Ok(archive.settings(own)?)
+}
+
+/// Run an operator's command on its settings, and turn how it ended into an exit status.
+async fn operate<F, Fut>(
+    archive: &ServeArgs,
+    matches: &clap::ArgMatches,
+    command: &str,
+    run: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(tessera::config::Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<tessera::ops::Finished, tessera::ops::OpsError>>,
+{
+    finished(match settings_of(archive, matches, command) {
+        Ok(settings) => run(settings).await,
+        Err(err) => Err(err),
+    })
+}
+
+/// The exit status of an operator's command: 0 clean, 1 when it found or left problems
+/// (its summary says which), 2 when it could not run.
+fn finished(
+    result: Result<tessera::ops::Finished, tessera::ops::OpsError>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(tessera::ops::Finished::Clean) => std::process::ExitCode::SUCCESS,
+        Ok(tessera::ops::Finished::Problems) => std::process::ExitCode::from(1),
+        Err(err) => {
+            eprintln!("tessera: {err}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// `tessera migrate`.
+async fn migrate(archive: &ServeArgs, matches: &clap::ArgMatches) -> std::process::ExitCode {
+    let result = match settings_of(archive, matches, "migrate") {
+        Ok(settings) => tessera::ops::migrate::run(&settings).await,
+        Err(err) => Err(err),
+    };
+    finished(result.map(|report| {
+        if report.applied.is_empty() {
+            println!("index schema up to date (version {})", report.latest);
+        } else {
+            for step in &report.applied {
+                println!("applied {:04} {}", step.version, step.description);
+            }
+            println!("index schema now at version {}", report.latest);
+        }
+        tessera::ops::Finished::Clean
+    }))
 }
 
 /// `tessera api-key create|list|revoke`.

@@ -43,8 +43,9 @@ pub struct Settings {
     /// [default: sqlite://DATA_DIR/index.db].
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// The blob store: file:///path, memory://, or
-    /// s3://bucket/prefix?endpoint=http://host:port&region=R [default: file://DATA_DIR/blobs].
+    /// The blob store: file:///path, memory://, s3://bucket/prefix?endpoint=http://host:port&region=R,
+    /// az://container/prefix?account=A[&endpoint=URL], or gs://bucket/prefix
+    /// [default: file://DATA_DIR/blobs].
     #[arg(long, env = "TESSERA_STORAGE_URL")]
     pub storage_url: Option<String>,
     /// What RetrieveURLs and links start with, e.g. https://pacs.example.org
@@ -76,6 +77,11 @@ pub struct Settings {
     /// Most connections to the index database.
     #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Apply the index schema's missing migrations at start; with false, a command refuses
+    /// an index that is not up to date (run `tessera migrate` first, as an account that may
+    /// change the schema).
+    #[arg(long, env = "TESSERA_MIGRATE", default_value_t = true, action = ArgAction::Set)]
+    pub migrate: bool,
     /// Seconds between sweeps for blobs without an index row; 0 turns the sweeper off.
     #[arg(long, env = "TESSERA_SWEEP_INTERVAL", default_value_t = 3600)]
     pub sweep_interval: u64,
@@ -302,6 +308,15 @@ impl Settings {
     }
 
     /// The index's URL: the one set, else SQLite in the data folder.
+    /// Whether commands apply missing migrations or refuse to start without them.
+    pub fn migrations(&self) -> crate::index::Migrations {
+        if self.migrate {
+            crate::index::Migrations::Apply
+        } else {
+            crate::index::Migrations::Require
+        }
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()

@@ -32,6 +32,20 @@ impl BlobKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The SOP Instance UID a key of [`BlobKey::new_instance`]'s scheme was made for: all
+    /// copies of one instance share it. `None` for a key of another shape.
+    pub fn instance_uid(&self) -> Option<&str> {
+        let rest = self.0.strip_prefix(INSTANCE_PREFIX)?.strip_prefix('/')?;
+        let mut parts = rest.split('/');
+        let (_study, _series, file) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let stem = file.strip_suffix(".dcm")?;
+        let (sop, version) = stem.rsplit_once('.')?;
+        (version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit())).then_some(sop)
+    }
 }
 
 impl fmt::Display for BlobKey {
@@ -54,5 +68,11 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.as_str().starts_with("instances/1.2.3/1.2.3.4/1.2.3.4.5."));
         assert!(a.as_str().ends_with(".dcm"));
+        assert_eq!(a.instance_uid(), Some("1.2.3.4.5"));
+        assert_eq!(BlobKey::from_stored("instances/x.dcm").instance_uid(), None);
+        assert_eq!(
+            BlobKey::from_stored("instances/1/2/3.4.zz.dcm").instance_uid(),
+            None
+        );
     }
 }

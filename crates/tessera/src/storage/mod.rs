@@ -231,12 +231,25 @@ impl BlobStore {
         }
     }
 
-    /// Whether the store answers: a HEAD of a key that does not exist must say "not found".
+    /// The size of an object, `None` when there is none.
+    pub async fn size_of(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&Self::path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StorageError::Backend {
+                operation: "look up",
+                key: key.to_string(),
+                source,
+            }),
+        }
+    }
+
     /// Bytes free for this store's files, when it is the local file system.
     pub fn free_space(&self) -> Option<u64> {
         space::available(self.local_root.as_deref()?)
     }
 
+    /// Whether the store answers: a HEAD of a key that does not exist must say "not found".
     pub async fn health(&self) -> Result<(), StorageError> {
         let probe = BlobKey::from_stored(".tessera-health-probe");
         match self.store.head(&Self::path(&probe)).await {
