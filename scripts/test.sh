@@ -3,13 +3,16 @@
 #
 # Starts what the tests need (PostgreSQL on 127.0.0.1:5432, a single-node Garage S3 server
 # on loopback via scripts/test/garage.sh, a FHIR R4 server on loopback via scripts/test/fhir-server.sh,
-# an OpenID provider on loopback via scripts/test/oidc.sh), then runs, in order:
+# an OpenID provider on loopback via scripts/test/oidc.sh, Azurite as the Azure Blob store via
+# scripts/test/azurite.sh), then runs, in order:
 #   cargo fmt --check, cargo clippy -D warnings, the import-direction check
 #   (scripts/dev/check-imports.py), cargo test (every crate of the workspace, including
-#   the bench's smoke runs), pytest on tests/python
+#   the bench's smoke runs), the compose file's check (scripts/dev/compose-check.sh),
+#   pytest on tests/python
 #   (only if that directory exists), and the browser end-to-end test (tests/browser/run.sh:
 #   installs chromium, playwright-core and the OHIF viewer when missing).
-# Exits non-zero on the first failure. Garage, the FHIR server and the OpenID provider are stopped on exit.
+# Exits non-zero on the first failure. Garage, the FHIR server, the OpenID provider and Azurite are
+# stopped on exit.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +23,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export TESSERA_GARAGE_DIR="${TESSERA_GARAGE_DIR:-/tmp/tessera-garage}"
 export TESSERA_FHIR_DIR="${TESSERA_FHIR_DIR:-/tmp/tessera-fhir}"
 export TESSERA_OIDC_DIR="${TESSERA_OIDC_DIR:-/tmp/tessera-oidc}"
+export TESSERA_AZURITE_DIR="${TESSERA_AZURITE_DIR:-/tmp/tessera-azurite}"
 
 section() {
     echo
@@ -42,6 +46,10 @@ on_exit() {
     if [[ -n "${FHIR_STARTED:-}" ]]; then
         section "Stopping the FHIR server"
         "$REPO_ROOT/scripts/test/fhir-server.sh" stop || echo "test.sh: WARNING: could not stop the FHIR server" >&2
+    fi
+    if [[ -n "${AZURITE_STARTED:-}" ]]; then
+        section "Stopping Azurite"
+        "$REPO_ROOT/scripts/test/azurite.sh" stop || echo "test.sh: WARNING: could not stop Azurite" >&2
     fi
     if [[ -n "${OIDC_STARTED:-}" ]]; then
         section "Stopping the OpenID provider"
@@ -131,6 +139,20 @@ done
 echo "TESSERA_TEST_OIDC_ISSUER=$TESSERA_TEST_OIDC_ISSUER TESSERA_TEST_OIDC_AUDIENCE=$TESSERA_TEST_OIDC_AUDIENCE"
 
 # ---------------------------------------------------------------------------
+section "Azurite, the Azure Blob store (scripts/test/azurite.sh start --fresh)"
+AZURITE_STARTED=1
+"$REPO_ROOT/scripts/test/azurite.sh" start --fresh || die "Azurite did not start"
+AZURITE_ENV="$TESSERA_AZURITE_DIR/env"
+[[ -f "$AZURITE_ENV" ]] || die "azurite.sh start did not write $AZURITE_ENV"
+# shellcheck source=/dev/null
+. "$AZURITE_ENV"
+for v in TESSERA_TEST_AZURE_ENDPOINT TESSERA_TEST_AZURE_CONTAINER AZURE_STORAGE_ACCOUNT_NAME \
+    AZURE_STORAGE_ACCOUNT_KEY; do
+    [[ -n "${!v:-}" ]] || die "$v not set by $AZURITE_ENV"
+done
+echo "TESSERA_TEST_AZURE_ENDPOINT=$TESSERA_TEST_AZURE_ENDPOINT TESSERA_TEST_AZURE_CONTAINER=$TESSERA_TEST_AZURE_CONTAINER"
+
+# ---------------------------------------------------------------------------
 section "Python test requirements (pip install -r scripts/test/requirements.txt)"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
     -r scripts/test/requirements.txt
@@ -169,6 +191,9 @@ psql -q -h 127.0.0.1 -p 5432 -d postgres -At \
 
 section "cargo test --workspace --all-features"
 cargo test --workspace --all-features
+
+section "The compose stack's init step against a real Garage, and Tessera through it (scripts/dev/compose-check.sh)"
+scripts/dev/compose-check.sh
 
 # ---------------------------------------------------------------------------
 if [[ -d tests/python ]]; then

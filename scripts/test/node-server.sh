@@ -16,7 +16,7 @@
 #   PORT           port on 127.0.0.1
 #   PORT_VAR       the environment variable that sets the port (named when the port is taken)
 #   SERVER_URL     the server's URL, as status and the messages show it
-#   READY_URL      the URL that answers 200 once the server is up
+#   READY_URL      the URL that answers READY_STATUS (default 200) once the server is up
 #   START_DETAIL   what the "starting" message says before the log ("state /tmp/x")
 #   UP_DETAIL      optional: appended to the "up in N ms: URL (pid N)" message
 # Functions the script defines after sourcing this:
@@ -26,6 +26,7 @@
 #                    (node_modules under it)
 #   on_fresh         what start --fresh wipes (the server is stopped by then)
 #   before_start     optional: runs just before the server starts (the port is known to be free)
+#   after_start      optional: runs once the server answers, before the env file is written
 
 NODE_MIN="20.19"
 
@@ -37,6 +38,8 @@ die() {
 now_ms() { date +%s%3N; }
 
 before_start() { :; }
+after_start() { :; }
+READY_STATUS=200
 
 # ---------------------------------------------------------------------------
 # npm packages (cached by the hash of package.json + package-lock.json)
@@ -193,10 +196,12 @@ cmd_start() {
     for _ in $(seq 1 1200); do
         alive "$pid" || fail_started "$SERVER_NAME exited during startup"
         code="$(curl -s -o /dev/null -w '%{http_code}' "$READY_URL" 2>/dev/null)" || true
-        [[ "$code" == 200 ]] && break
+        [[ "$code" == "$READY_STATUS" ]] && break
         sleep 0.05
     done
-    [[ "$code" == 200 ]] || fail_started "GET $READY_URL did not answer 200 within 60 s (last: '$code')"
+    [[ "$code" == "$READY_STATUS" ]] ||
+        fail_started "GET $READY_URL did not answer $READY_STATUS within 60 s (last: '$code')"
+    after_start
     write_env
     log "up in $(($(now_ms) - t0)) ms: $SERVER_URL (pid $pid)${UP_DETAIL:-}"
     log "env file: $ENV_FILE   (source it: . $ENV_FILE)"

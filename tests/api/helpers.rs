@@ -24,6 +24,8 @@ pub enum StorageKind {
     Local,
     Memory,
     S3,
+    /// Azure Blob Storage, through Azurite (scripts/test/azurite.sh).
+    Azure,
 }
 
 /// One case of the backend matrix: the index and the blob store an app runs on. The
@@ -41,6 +43,8 @@ impl Backend {
     pub const POSTGRES_LOCAL: Backend = Backend::new(IndexKind::Postgres, StorageKind::Local);
     pub const POSTGRES_MEMORY: Backend = Backend::new(IndexKind::Postgres, StorageKind::Memory);
     pub const POSTGRES_S3: Backend = Backend::new(IndexKind::Postgres, StorageKind::S3);
+    pub const SQLITE_AZURE: Backend = Backend::new(IndexKind::Sqlite, StorageKind::Azure);
+    pub const POSTGRES_AZURE: Backend = Backend::new(IndexKind::Postgres, StorageKind::Azure);
 
     pub const fn new(index: IndexKind, storage: StorageKind) -> Backend {
         Backend { index, storage }
@@ -119,6 +123,23 @@ pub fn fresh_s3_url() -> String {
     )
 }
 
+/// A fresh prefix in the test container of Azurite, the Azure Storage emulator; the account
+/// and its key come from the environment (AZURE_STORAGE_ACCOUNT_NAME/KEY), as in production.
+pub fn fresh_azure_url() -> String {
+    let endpoint = std::env::var("TESSERA_TEST_AZURE_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "Azure test backend not configured: TESSERA_TEST_AZURE_ENDPOINT is unset. \
+             Run scripts/test.sh, which starts Azurite and sets it."
+        )
+    });
+    let container =
+        std::env::var("TESSERA_TEST_AZURE_CONTAINER").expect("TESSERA_TEST_AZURE_CONTAINER");
+    format!(
+        "az://{container}/t{:016x}?endpoint={endpoint}",
+        rand::random::<u64>()
+    )
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, |_| {}).await
@@ -136,6 +157,7 @@ impl TestApp {
             StorageKind::Local => {}
             StorageKind::Memory => settings.storage_url = Some("memory://".into()),
             StorageKind::S3 => settings.storage_url = Some(fresh_s3_url()),
+            StorageKind::Azure => settings.storage_url = Some(fresh_azure_url()),
         }
         tweak(&mut settings);
         Self::start(settings, Arc::new(dir)).await

@@ -17,10 +17,12 @@
 /// - `every_index_in_memory`: `sqlite_memory`, `postgres_memory`
 /// - `every_index_on_local_disk`: `sqlite_local`, `postgres_local`
 /// - `every_index_on_s3`: `sqlite_s3`, `postgres_s3`
-/// - `every_index_on_every_store`: all six
+/// - `every_index_on_every_store`: all eight (the six above, and Azure Blob Storage through
+///   Azurite: `sqlite_azure`, `postgres_azure`)
 ///
 /// or a list in brackets of `sqlite_local`, `sqlite_memory`, `sqlite_s3`, `postgres_local`,
-/// `postgres_memory`, `postgres_s3` (the `Backend` constants of helpers.rs). A backend is the
+/// `postgres_memory`, `postgres_s3`, `sqlite_azure`, `postgres_azure` (the `Backend` constants
+/// of helpers.rs). A backend is the
 /// module of its tests, so it may appear on only one line of a module (the compiler says so
 /// otherwise: the module would be defined twice).
 ///
@@ -48,6 +50,8 @@ macro_rules! backend_tests {
                 postgres_local,
                 postgres_memory,
                 postgres_s3,
+                sqlite_azure,
+                postgres_azure,
             ] => $tests;
             $($rest)*
         );
@@ -78,4 +82,6 @@ macro_rules! backend_tests {
     (@backend postgres_local) => { $crate::helpers::Backend::POSTGRES_LOCAL };
     (@backend postgres_memory) => { $crate::helpers::Backend::POSTGRES_MEMORY };
     (@backend postgres_s3) => { $crate::helpers::Backend::POSTGRES_S3 };
+    (@backend sqlite_azure) => { $crate::helpers::Backend::SQLITE_AZURE };
+    (@backend postgres_azure) => { $crate::helpers::Backend::POSTGRES_AZURE };
 }

@@ -1,11 +1,14 @@
-//! Storage URLs: `file:///path`, `memory://`, `s3://bucket[/prefix]?endpoint=http://host:port&region=r`.
-//! S3 credentials come from the usual `AWS_*` environment variables.
+//! Storage URLs: `file:///path`, `memory://`, `s3://bucket[/prefix]?endpoint=http://host:port&region=r`,
+//! `az://container[/prefix]?account=A&endpoint=URL`, `gs://bucket[/prefix]`. Credentials come from
+//! each cloud's usual environment variables (`AWS_*`, `AZURE_STORAGE_*`, `GOOGLE_*`), never the URL.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
@@ -71,38 +74,106 @@ pub(super) fn build(raw: &str) -> Result<Built, StorageError> {
                     other => return Err(invalid(&format!("unknown parameter {other:?}"))),
                 };
             }
-            let retry = RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: 3,
-                retry_timeout: Duration::from_secs(15),
-            };
-            // Tighter than object_store's defaults so that a dead store turns into a 503
-            // within seconds; set through config keys so AWS_* client settings survive.
+            // Set through config keys so that AWS_* client settings survive.
             let store = builder
-                .with_retry(retry)
+                .with_retry(retry())
                 .with_config(
                     AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
-                    "5s",
+                    CONNECT_TIMEOUT,
                 )
-                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "120s")
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                    REQUEST_TIMEOUT,
+                )
                 .build()
                 .map_err(|err| invalid(&err.to_string()))?;
-            // s3://bucket/some/prefix keeps this archive under a prefix of a shared bucket.
-            let prefix = url.path().trim_matches('/');
-            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                Arc::new(store)
-            } else {
-                Arc::new(PrefixStore::new(store, prefix))
-            };
-            Ok(Built {
-                store,
-                local_root: None,
-                description: format!("s3://{bucket}/{prefix}"),
-                remote: true,
-            })
+            Ok(remote(Arc::new(store), "s3", bucket, &url))
+        }
+        "az" => {
+            let container = url
+                .host_str()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| invalid("az URLs name a container: az://container"))?;
+            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            for (name, value) in url.query_pairs() {
+                builder = match name.as_ref() {
+                    // An account's own endpoint (a private link, Azure Stack, Azurite):
+                    // https://host[:port][/account].
+                    "endpoint" => builder
+                        .with_allow_http(value.starts_with("http://"))
+                        .with_endpoint(value.to_string()),
+                    "account" => builder.with_account(value.to_string()),
+                    other => return Err(invalid(&format!("unknown parameter {other:?}"))),
+                };
+            }
+            let store = builder
+                .with_retry(retry())
+                .with_config(
+                    AzureConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                    CONNECT_TIMEOUT,
+                )
+                .with_config(
+                    AzureConfigKey::Client(ClientConfigKey::Timeout),
+                    REQUEST_TIMEOUT,
+                )
+                .build()
+                .map_err(|err| invalid(&err.to_string()))?;
+            Ok(remote(Arc::new(store), "az", container, &url))
+        }
+        "gs" => {
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| invalid("gs URLs name a bucket: gs://bucket"))?;
+            if let Some((other, _)) = url.query_pairs().next() {
+                return Err(invalid(&format!("unknown parameter {other:?}")));
+            }
+            let store = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry())
+                .with_config(
+                    GoogleConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                    CONNECT_TIMEOUT,
+                )
+                .with_config(
+                    GoogleConfigKey::Client(ClientConfigKey::Timeout),
+                    REQUEST_TIMEOUT,
+                )
+                .build()
+                .map_err(|err| invalid(&err.to_string()))?;
+            Ok(remote(Arc::new(store), "gs", bucket, &url))
         }
         other => Err(invalid(&format!(
-            "scheme {other:?} is not supported (use file://, memory:// or s3://)"
+            "scheme {other:?} is not supported (use file://, memory://, s3://, az:// or gs://)"
         ))),
+    }
+}
+
+/// Tighter than object_store's defaults, so that a dead store turns into a 503 within seconds.
+const CONNECT_TIMEOUT: &str = "5s";
+const REQUEST_TIMEOUT: &str = "120s";
+
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(15),
+    }
+}
+
+/// A cloud store, under the URL's path as a prefix when it has one (several archives, or an
+/// archive and other data, in one bucket or container).
+fn remote(store: Arc<dyn ObjectStore>, scheme: &str, bucket: &str, url: &url::Url) -> Built {
+    let prefix = url.path().trim_matches('/');
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    };
+    Built {
+        store,
+        local_root: None,
+        description: format!("{scheme}://{bucket}/{prefix}"),
+        remote: true,
     }
 }
