@@ -21,6 +21,10 @@ struct Walk {
     all_but: Vec<(Role, String)>,
     series: String,
     next_variant: u32,
+    /// Where the export jobs of the walk write (a file:// store).
+    export_to: String,
+    /// The export job the job routes name (made before any delete).
+    job: String,
 }
 
 impl Walk {
@@ -53,12 +57,18 @@ impl Walk {
     /// The route's path with its parameters filled, and the body of a POST.
     async fn fill(&mut self, route: &RouteInfo) -> (String, Option<Bytes>) {
         let mut sop = ct_variant_uid(1);
-        let body = if route.method == "POST" {
+        let body = if route.path == "/jobs/export" {
+            // An export of the study into a folder store of this test's own.
+            Some(Bytes::from(
+                serde_json::json!({"studies": [STUDY], "to": self.export_to}).to_string(),
+            ))
+        } else if route.method == "POST" {
             self.next_variant += 1;
             Some(ct_variant(self.next_variant))
         } else {
             None
         };
+
         if route.method == "DELETE" {
             // Something to delete, whatever went before.
             sop = self.store_another().await;
@@ -94,8 +104,26 @@ impl Walk {
                 },
             )
             .replace("/Endpoint/{id}", "/Endpoint/tessera-dicomweb")
-            .replace("/AuditEvent/{id}", &format!("/AuditEvent/{audit_id}"));
+            .replace("/AuditEvent/{id}", &format!("/AuditEvent/{audit_id}"))
+            .replace("{job}", &self.job);
         (path, body)
+    }
+
+    /// A new export job (as the admin-only key); its id.
+    async fn export_job(&self) -> String {
+        let response = self
+            .app
+            .client
+            .post(self.app.url("/jobs/export"))
+            .bearer_auth(self.only(Role::Admin))
+            .body(serde_json::json!({"studies": [STUDY], "to": self.export_to}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let job: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(status, 202, "{job}");
+        job["id"].as_str().unwrap().to_string()
     }
 
     async fn call(
@@ -128,6 +156,7 @@ async fn every_route_answers_401_403_or_success_by_role() {
     let viewer = tempfile::tempdir().unwrap();
     std::fs::write(viewer.path().join("index.html"), "<html>viewer</html>").unwrap();
     let viewer_dir = viewer.path().to_path_buf();
+    let exports = tempfile::tempdir().unwrap();
     let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, move |s| {
         require_auth(s, None);
         s.viewer_dir = Some(viewer_dir);
@@ -156,6 +185,8 @@ async fn every_route_answers_401_403_or_success_by_role() {
         all_but,
         series: String::new(),
         next_variant: 0,
+        export_to: format!("file://{}", exports.path().display()),
+        job: String::new(),
     };
     // The instance every read route names (variant 1).
     assert_eq!(walk.store_another().await, ct_variant_uid(1));
@@ -171,6 +202,8 @@ async fn every_route_answers_401_403_or_success_by_role() {
         .as_str()
         .unwrap()
         .to_string();
+
+    walk.job = walk.export_job().await;
 
     // Deletes last, instance before series before study, so that reads find what they name.
     let mut routes = table();

@@ -23,6 +23,7 @@ mod hostile_paths;
 mod http_limits;
 mod import;
 mod index_write;
+mod jobs;
 mod nodes;
 mod operations;
 mod outage;

@@ -498,11 +498,12 @@ async fn migrate_runs_alone_and_nodes_can_refuse_to_migrate() {
             "applied 0002 changes",
             "applied 0003 access",
             "applied 0004 blob hash",
-            "index schema now at version 4"
+            "applied 0005 jobs",
+            "index schema now at version 5"
         ]
     );
     let ran = tessera(&["migrate"], &settings, &[]).await;
-    assert_eq!(ran.stdout.trim(), "index schema up to date (version 4)");
+    assert_eq!(ran.stdout.trim(), "index schema up to date (version 5)");
 
     // Now the node starts without migrating, and stores.
     let node = crate::processes::Node::start(
@@ -525,8 +526,8 @@ async fn migrate_runs_alone_and_nodes_can_refuse_to_migrate() {
         ("110113", "U")
     );
     assert!(
-        records[0].2.contains("migrated to version 4"),
+        records[0].2.contains("migrated to version 5"),
         "{records:?}"
     );
-    assert!(records[1].2.contains("already at version 4"), "{records:?}");
+    assert!(records[1].2.contains("already at version 5"), "{records:?}");
 }

@@ -301,6 +301,11 @@ impl Application {
                 Duration::from_secs(self.settings.sweep_grace),
             ))
         });
+        // Every node runs export jobs: whichever takes a job first exports it.
+        let exporter = tokio::spawn(crate::ops::export::job::run_worker(
+            self.state.store.clone(),
+            Arc::clone(&self.state.index),
+        ));
         let pruner = (self.settings.audit_retention_days > 0).then(|| {
             tokio::spawn(crate::audit::writer::prune_periodically(
                 Arc::clone(&self.state.audit_log),
@@ -315,7 +320,7 @@ impl Application {
             shutdown.await;
             let _ = stop_dimse.send(true);
         };
-        let limits = self.settings.http_limits();
+        let limits = crate::http::server::HttpLimits::of(&self.settings);
         let metrics = Arc::clone(&self.state.metrics);
         let app = router(self.state);
         let result: Result<(), AppError> = match self.tls {
@@ -341,6 +346,7 @@ impl Application {
         for task in [sweeper, pruner].into_iter().flatten() {
             task.abort();
         }
+        exporter.abort();
         if let Some((worker, task)) = pusher {
             task.abort();
             worker.release().await;

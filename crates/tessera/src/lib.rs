@@ -15,6 +15,7 @@ pub mod frames;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod ops;

@@ -30,6 +30,10 @@ pub enum Audited {
     Delete,
     /// Reading the audit trail itself: 110112 (a query), R.
     AuditRead,
+    /// Asking for an export job: 110106 Export, R (the job records what left when it ends).
+    Export,
+    /// Cancelling a job: 110106 Export, U.
+    JobChange,
 }
 
 /// Studies a handler touched that its path does not name (STOW-RS): one audit record each.

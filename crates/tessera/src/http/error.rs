@@ -82,6 +82,25 @@ impl ApiError {
     }
 }
 
+impl From<crate::jobs::JobStoreError> for ApiError {
+    fn from(err: crate::jobs::JobStoreError) -> Self {
+        ApiError::Index(IndexError::Unavailable(err.0))
+    }
+}
+
+impl From<crate::ops::OpsError> for ApiError {
+    fn from(err: crate::ops::OpsError) -> Self {
+        use crate::ops::OpsError;
+        match err {
+            OpsError::Invalid(message) => ApiError::BadRequest(message),
+            OpsError::Index(err) => ApiError::Index(err),
+            OpsError::Storage(err) => ApiError::Storage(err),
+            OpsError::Config(err) => ApiError::BadRequest(err.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

@@ -183,6 +183,8 @@ fn event_of(audited: Audited) -> (EventType, Action, Interaction) {
             Interaction::Create,
         ),
         Audited::Delete => (EventType::StudyDeleted, Action::Delete, Interaction::Delete),
+        Audited::Export => (EventType::Export, Action::Read, Interaction::Create),
+        Audited::JobChange => (EventType::Export, Action::Update, Interaction::Update),
     }
 }
 

@@ -15,6 +15,7 @@ mod frames;
 pub mod guard;
 mod health;
 mod home;
+mod jobs;
 pub mod listener;
 pub mod media;
 mod metrics;

@@ -7,7 +7,7 @@ use axum::routing::{delete as del, get, post, MethodRouter};
 
 pub use super::access::{Access, Audited};
 use super::{
-    bulkdata, changefeed, delete, fhir, frames, health, home, metrics, qido, rendered, stow,
+    bulkdata, changefeed, delete, fhir, frames, health, home, jobs, metrics, qido, rendered, stow,
     viewer, wado, AppState,
 };
 use crate::auth::Role;
@@ -303,6 +303,34 @@ pub(super) fn routes() -> Vec<Route> {
             Needs(Role::Admin),
             Audited::AuditRead,
             get(fhir::read_audit_event),
+        ),
+        route(
+            M::POST,
+            "/jobs/export",
+            Needs(Role::Admin),
+            Audited::Export,
+            post(jobs::create_export),
+        ),
+        route(
+            M::GET,
+            "/jobs/{job}",
+            Needs(Role::Admin),
+            Query,
+            get(jobs::get_job),
+        ),
+        route(
+            M::DELETE,
+            "/jobs/{job}",
+            Needs(Role::Admin),
+            Audited::JobChange,
+            del(jobs::cancel_job),
+        ),
+        route(
+            M::GET,
+            "/jobs/{job}/errors",
+            Needs(Role::Admin),
+            Query,
+            get(jobs::get_errors),
         ),
     ]
 }

@@ -46,6 +46,20 @@ pub struct HttpLimits {
     pub max_connections: usize,
 }
 
+impl HttpLimits {
+    /// What one HTTP connection and request may take, from the settings.
+    pub fn of(settings: &crate::config::Settings) -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs(settings.http_header_timeout),
+            body_timeout: Duration::from_secs(settings.http_body_timeout),
+            max_header_size: usize::try_from(settings.max_header_size.bytes())
+                .unwrap_or(usize::MAX),
+            max_headers: settings.max_headers,
+            max_connections: settings.max_connections,
+        }
+    }
+}
+
 /// Serve `router` on `listener` until `shutdown` completes, then let open connections finish
 /// their requests (for at most [`DRAIN`]).
 pub async fn serve<L>(

@@ -12,6 +12,7 @@ mod delete;
 mod dialect;
 mod error;
 mod group;
+mod jobs;
 mod migrations;
 pub mod model;
 mod open;
@@ -51,6 +52,8 @@ pub trait Index: Send + Sync + 'static {
     fn api_key_store(self: Arc<Self>) -> Arc<dyn ApiKeyStore>;
     /// The audit trail kept in this index.
     fn audit_log(self: Arc<Self>) -> Arc<dyn AuditLog>;
+    /// The jobs kept in this index.
+    fn job_store(self: Arc<Self>) -> Arc<dyn crate::jobs::JobStore>;
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Whether the database answers.

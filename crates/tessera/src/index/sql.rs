@@ -289,6 +289,10 @@ impl Index for SqlIndex {
         self
     }
 
+    fn job_store(self: Arc<Self>) -> Arc<dyn crate::jobs::JobStore> {
+        self
+    }
+
     fn backend(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "sqlite",

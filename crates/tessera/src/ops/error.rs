@@ -24,6 +24,8 @@ pub enum OpsError {
     Invalid(String),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl OpsError {

@@ -2,7 +2,7 @@
 //! plain line every few seconds on standard error otherwise (a log, a CI job).
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,11 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     files: AtomicU64,
     bytes: AtomicU64,
+    failed: AtomicU64,
     total_files: AtomicU64,
+    /// Nothing shown (a job the server runs reports its progress to the index instead).
+    quiet: bool,
+    cancelled: AtomicBool,
     started: Instant,
     last_line: Mutex<Instant>,
 }
@@ -45,10 +49,41 @@ impl Progress {
             bar,
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             total_files: AtomicU64::new(total_files),
+            quiet: false,
+            cancelled: AtomicBool::new(false),
             started: Instant::now(),
             last_line: Mutex::new(Instant::now()),
         }
+    }
+
+    /// Progress that shows nothing: read with [`Progress::done`] and [`Progress::failed`].
+    pub fn quiet(what: &'static str, total_files: u64) -> Progress {
+        Progress {
+            bar: None,
+            quiet: true,
+            ..Progress::new(what, total_files)
+        }
+    }
+
+    /// One of the files done failed.
+    pub fn fail(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Files that failed so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Ask the work to stop at its next file.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 
     /// More files to do than first known.
@@ -69,6 +104,7 @@ impl Progress {
                 bar.set_position(files);
                 bar.set_message(format!("{:.1} MB  {rate:.1} MB/s", bytes as f64 / 1e6));
             }
+            None if self.quiet => {}
             None => {
                 let Ok(mut last) = self.last_line.lock() else {
                     return;

@@ -4,6 +4,7 @@
 //! progress, a per-instance report, and a record in the audit trail of what left.
 
 mod dest;
+pub mod job;
 mod select;
 mod stow;
 
@@ -20,7 +21,7 @@ use super::{Archive, Finished, OpsError};
 use crate::audit::{Action, AuditRecord, EventType, Outcome};
 use crate::config::Settings;
 use crate::index::InstanceRow;
-use crate::storage::StorageError;
+use crate::storage::{BlobKey, BlobStore, StorageError};
 use dest::Destination;
 pub use select::Selection;
 
@@ -87,10 +88,17 @@ pub async fn run(settings: &Settings, options: &ExportOptions) -> Result<Finishe
     let progress = Progress::new("export", rows.len() as u64);
     let results = if options.to.starts_with("http://") || options.to.starts_with("https://") {
         let client = StowClient::new(&options.to, options.token.clone())?;
-        stow::send(&archive, &rows, &client, options.jobs, &progress).await
+        stow::send(&archive.store, &rows, &client, options.jobs, &progress).await
     } else {
         let mut destination = Destination::open(&options.to)?;
-        copy(&archive, &rows, &mut destination, options.jobs, &progress).await
+        copy(
+            &archive.store,
+            &rows,
+            &mut destination,
+            options.jobs,
+            &progress,
+        )
+        .await
     };
     progress.finish();
     let results = results?;
@@ -164,8 +172,8 @@ pub(super) fn name_of(row: &InstanceRow) -> String {
 
 /// Read the blobs (a few at once) and write them in order. A blob missing from the archive
 /// fails its instance; a destination that cannot be written stops the export.
-async fn copy(
-    archive: &Archive,
+pub(super) async fn copy(
+    store: &BlobStore,
     rows: &[InstanceRow],
     destination: &mut Destination,
     jobs: usize,
@@ -175,20 +183,30 @@ async fn copy(
     for row in rows {
         skip.push(destination.has(&name_of(row), row.blob_size).await);
     }
-    let store = archive.store.clone();
-    let mut reads = futures::stream::iter(rows.iter().zip(skip))
-        .map(|(row, skip)| {
+    let store = store.clone();
+    // Owned keys in the futures: a job runs this inside a spawned task.
+    let keys: Vec<(BlobKey, bool)> = rows
+        .iter()
+        .zip(skip)
+        .map(|(row, skip)| (row.blob_key.clone(), skip))
+        .collect();
+    let mut reads = futures::stream::iter(keys.into_iter().enumerate())
+        .map(|(i, (key, skip))| {
             let store = store.clone();
             async move {
                 if skip {
-                    return (row, None);
+                    return (i, None);
                 }
-                (row, Some(store.get(&row.blob_key).await))
+                (i, Some(store.get(&key).await))
             }
         })
         .buffered(jobs.max(1));
     let mut results = Vec::with_capacity(rows.len());
-    while let Some((row, read)) = reads.next().await {
+    while let Some((i, read)) = reads.next().await {
+        let row = &rows[i];
+        if progress.is_cancelled() {
+            return Err(OpsError::Cancelled);
+        }
         let result = match read {
             None => Exported::AlreadyThere,
             Some(Ok(bytes)) => {
@@ -200,6 +218,9 @@ async fn copy(
             ),
             Some(Err(err)) => return Err(err.into()),
         };
+        if matches!(result, Exported::Failed(_)) {
+            progress.fail();
+        }
         progress.advance(row.blob_size);
         results.push(result);
     }

@@ -31,7 +31,7 @@ pub async fn instances(
     let mut studies: Vec<StudyUid> = Vec::new();
     for uid in &selection.studies {
         studies.push(
-            StudyUid::parse(uid).map_err(|e| OpsError::Invalid(format!("--study {uid}: {e}")))?,
+            StudyUid::parse(uid).map_err(|e| OpsError::Invalid(format!("study {uid:?}: {e}")))?,
         );
     }
     if let Some(query) = &selection.query {
@@ -53,7 +53,7 @@ pub async fn instances(
     }
     for uid in &selection.series {
         let series =
-            SeriesUid::parse(uid).map_err(|e| OpsError::Invalid(format!("--series {uid}: {e}")))?;
+            SeriesUid::parse(uid).map_err(|e| OpsError::Invalid(format!("series {uid:?}: {e}")))?;
         let Some(row) = index.series(&series).await? else {
             return Err(OpsError::Invalid(format!(
                 "--series {uid}: no such series is stored"
@@ -89,7 +89,7 @@ async fn matching_studies(index: &dyn Index, query: &str) -> Result<Vec<StudyUid
         paged.push(("limit".into(), PAGE.to_string()));
         paged.push(("offset".into(), offset.to_string()));
         let parsed = parse::parse(Level::Study, None, None, &paged, &[], limits)
-            .map_err(|e| OpsError::Invalid(format!("--query: {e}")))?;
+            .map_err(|e| OpsError::Invalid(format!("the query: {e}")))?;
         let rows = index.search(&parsed).await?;
         let page = rows.len().min(PAGE as usize);
         for row in rows.iter().take(page) {

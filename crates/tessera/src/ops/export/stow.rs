@@ -13,8 +13,8 @@ use crate::ops::import::load::{Data, Item};
 use crate::ops::import::report::Status;
 use crate::ops::import::stow::StowClient;
 use crate::ops::progress::Progress;
-use crate::ops::{Archive, OpsError};
-use crate::storage::StorageError;
+use crate::ops::OpsError;
+use crate::storage::{BlobKey, BlobStore, StorageError};
 
 /// Instances per STOW-RS request, and the most bytes in one.
 const BATCH_FILES: usize = 16;
@@ -22,23 +22,29 @@ const BATCH_BYTES: u64 = 64 << 20;
 
 /// Send every row's blob; one result per row, in order.
 pub async fn send(
-    archive: &Archive,
+    store: &BlobStore,
     rows: &[InstanceRow],
     client: &StowClient,
     jobs: usize,
     progress: &Progress,
 ) -> Result<Vec<Exported>, OpsError> {
-    let store = archive.store.clone();
-    let mut reads = futures::stream::iter(rows.iter().enumerate())
-        .map(|(i, row)| {
+    let store = store.clone();
+    // Owned keys in the futures: a job runs this inside a spawned task.
+    let keys: Vec<BlobKey> = rows.iter().map(|row| row.blob_key.clone()).collect();
+    let mut reads = futures::stream::iter(keys.into_iter().enumerate())
+        .map(|(i, key)| {
             let store = store.clone();
-            async move { (i, row, store.get(&row.blob_key).await) }
+            async move { (i, store.get(&key).await) }
         })
         .buffered(jobs.max(1));
     let mut results: Vec<Option<Exported>> = vec![None; rows.len()];
     let mut batch: Vec<(usize, Item)> = Vec::new();
     let mut batch_bytes = 0;
-    while let Some((i, row, read)) = reads.next().await {
+    while let Some((i, read)) = reads.next().await {
+        let row = &rows[i];
+        if progress.is_cancelled() {
+            return Err(OpsError::Cancelled);
+        }
         match read {
             Ok(bytes) => {
                 batch_bytes += row.blob_size;
@@ -48,6 +54,7 @@ pub async fn send(
                 results[i] = Some(Exported::Failed(
                     "its blob is missing from the archive (see `tessera check`)".into(),
                 ));
+                progress.fail();
                 progress.advance(row.blob_size);
             }
             Err(err) => return Err(err.into()),
@@ -90,6 +97,9 @@ async fn flush(
     let sizes: Vec<u64> = items.iter().map(|i| i.bytes).collect();
     let answers = client.send(items).await;
     for ((place, size), answer) in places.into_iter().zip(sizes).zip(answers) {
+        if matches!(answer.status, Status::Failed | Status::NotDicom) {
+            progress.fail();
+        }
         results[place] = Some(match answer.status {
             Status::Stored => Exported::Written,
             Status::AlreadyStored => Exported::AlreadyThere,
