@@ -2,18 +2,24 @@
 
 pynetdicom installs apps of the same names (storescu, findscu, ...) in /usr/local/bin, so every
 dcmtk tool is called by its absolute path in /usr/bin. One Tessera serves the whole module, with
-a dcmtk storescp (AE title STORESCP, bit-preserving, every transfer syntax) as its C-MOVE
-destination; a second one, started by the test that needs it, refuses unknown calling AE titles.
+two dcmtk storescp as its C-MOVE destinations: STORESCP (bit-preserving, every transfer syntax)
+and IMPLICITONLY (bit-preserving, Implicit VR Little Endian only, for the conversion fallback);
+a second Tessera, started by the test that needs it, refuses unknown calling AE titles.
 """
 
+import copy
 import io
 import re
 import subprocess
 from collections import defaultdict
 from pathlib import Path
 
+import numpy
 import pydicom
 import pytest
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -108,20 +114,21 @@ def last_count(output: str, what: str) -> int:
     return int(found[-1])
 
 
-@pytest.fixture(scope="module")
-def storescp(tmp_path_factory):
-    """dcmtk's storescp as the C-MOVE destination STORESCP: writes what it receives bit for bit."""
-    out = tmp_path_factory.mktemp("storescp")
+def _storescp(tmp_path_factory, ae_title: str, syntaxes: str):
+    """dcmtk's storescp as a C-MOVE destination: writes what it receives bit for bit (+B), in
+    files named after the SOP Instance UID; `syntaxes` is its transfer syntax option."""
+    out = tmp_path_factory.mktemp(ae_title.lower())
     port = free_port()
-    log = open(out.parent / f"storescp-{port}.log", "wb")
+    log_path = out.parent / f"{ae_title.lower()}-{port}.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [tool("storescp"), "-aet", "STORESCP", "-od", str(out), "+B", "+xa", str(port)],
+        [tool("storescp"), "-v", "-aet", ae_title, "-od", str(out), "+B", syntaxes, str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, proc)
-        yield {"port": port, "dir": out}
+        yield {"ae": ae_title, "port": port, "dir": out, "log": log_path}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -129,10 +136,29 @@ def storescp(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(storescp):
+def storescp(tmp_path_factory):
+    """STORESCP: accepts every transfer syntax dcmtk knows (+xa)."""
+    yield from _storescp(tmp_path_factory, "STORESCP", "+xa")
+
+
+@pytest.fixture(scope="module")
+def implicit_only(tmp_path_factory):
+    """IMPLICITONLY: accepts Implicit VR Little Endian only (+xi), so every instance stored in
+    another syntax reaches it through Tessera's conversion fallback."""
+    yield from _storescp(tmp_path_factory, "IMPLICITONLY", "+xi")
+
+
+@pytest.fixture(scope="module")
+def server(storescp, implicit_only):
     for name in TOOLS:
         tool(name)
-    server = start_dimse("tessera-dimse-dcmtk-", "--dimse-peer", f"STORESCP=127.0.0.1:{storescp['port']}")
+    server = start_dimse(
+        "tessera-dimse-dcmtk-",
+        "--dimse-peer",
+        f"STORESCP=127.0.0.1:{storescp['port']}",
+        "--dimse-peer",
+        f"IMPLICITONLY=127.0.0.1:{implicit_only['port']}",
+    )
     yield server
     _stop(server["proc"])
 
@@ -474,3 +500,183 @@ def test_getscu_at_image_level_of_a_compressed_instance(server, stored_corpus, t
     assert dimse_statuses(done.out)[-1] == 0x0000
     assert last_count(done.out, "Completed") == 1
     assert_same_instance(received_by(tmp_path, ds.SOPInstanceUID), path, "C-GET of JPEG 2000 lossless")
+
+
+# ---------------------------------------------------------------------------
+# C-MOVE's conversion fallback: a destination that accepts Implicit VR Little Endian only
+
+# The stored syntaxes of the corpus that Tessera converts (crates/tessera/src/retrieve/
+# transcode.rs: native syntaxes re-encoded, encapsulated ones decoded by dicom-rs's codecs), and
+# how the decoded pixels compare with pydicom's decoding of the original: "exact", or the
+# largest difference allowed per sample for a lossy codec whose decoders may round differently.
+# Left out: the two JPEG-LS files (decoded only when Tessera is built with the jpeg-ls feature)
+# and the 12-bit JPEG (JPEG-lossy.dcm), which Tessera cannot decode (see the next tests).
+CONVERTED = {
+    ExplicitVRLittleEndian: "exact",
+    ExplicitVRBigEndian: "exact",
+    DeflatedExplicitVRLittleEndian: "exact",
+    RLELossless: "exact",
+    JPEGLosslessSV1: "exact",
+    JPEG2000Lossless: "exact",
+    JPEG2000: "exact",  # JPEG2000.dcm: both decoders are OpenJPEG's and agree exactly
+    JPEGBaseline8Bit: 1,  # SC_rgb_jpeg_dcmtk.dcm: 300 of 30,000 samples differ by 1
+}
+
+# Attributes whose value depends on how the pixel data is encoded: Pixel Data (compared as
+# decoded pixels), Photometric Interpretation (a YBR_FULL JPEG is RGB once decoded), the
+# encapsulated pixel data's offset tables and total length, and group lengths (element 0000).
+ENCODING_DEPENDENT = {0x7FE00010, 0x00280004, 0x7FE00001, 0x7FE00002, 0x7FE00003}
+
+
+def _without_encoding_dependent(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """A copy of `ds` written by pydicom in Implicit VR Little Endian and read back, without the
+    ENCODING_DEPENDENT attributes: two data sets read from different transfer syntaxes then
+    compare value by value (VRs from the dictionary, the same lengths and padding)."""
+    ds = copy.deepcopy(ds)
+    for elem in list(ds):
+        if elem.tag in ENCODING_DEPENDENT or elem.tag.element == 0x0000:
+            del ds[elem.tag]
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = True
+    write_dataset(fp, ds)
+    return read_dataset(io.BytesIO(fp.getvalue()), is_implicit_VR=True, is_little_endian=True)
+
+
+def _differences(a: pydicom.Dataset, b: pydicom.Dataset) -> list[str]:
+    tags = sorted(set(a.keys()) | set(b.keys()))
+    return [
+        f"{pydicom.tag.Tag(t)} {a[t].keyword if t in a else b[t].keyword}: "
+        f"{a[t].value if t in a else 'absent'!r} != {b[t].value if t in b else 'absent'!r}"
+        for t in tags
+        if t not in a or t not in b or a[t] != b[t]
+    ]
+
+
+def movescu(server, destination: str, level: str, *keys: str) -> subprocess.CompletedProcess:
+    args = ["-d", "-aec", "TESSERA", "-aem", destination, "-S", "-k", f"QueryRetrieveLevel={level}"]
+    for key in keys:
+        args += ["-k", key]
+    return run("movescu", *args, "127.0.0.1", server["port"])
+
+
+def failed_sop_instance_uids(output: str) -> list[str]:
+    """The FailedSOPInstanceUIDList of the final C-MOVE response, as movescu -d dumps it."""
+    found = re.findall(r"\(0008,0058\) UI \[([^\]]*)\]", output)
+    assert found, output[-3000:]
+    return found[-1].split("\\")
+
+
+def test_movescu_to_an_implicit_only_destination_converts(server, stored_corpus, implicit_only):
+    """Every instance stored in another syntax than Implicit VR Little Endian reaches a
+    destination that accepts only that syntax converted to it; the one stored in it goes as
+    stored. Pixels equal pydicom's decoding of the original (exactly, but for JPEG baseline),
+    every other attribute its stored value."""
+    corpus, _, _ = stored_corpus
+    moved = {p: ds for p, ds in corpus.items() if ds.file_meta.TransferSyntaxUID in CONVERTED}
+    moved.update({p: ds for p, ds in corpus.items() if ds.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian})
+    assert {ds.file_meta.TransferSyntaxUID for ds in moved.values()} == set(CONVERTED) | {ImplicitVRLittleEndian}
+    uids = "\\".join(ds.StudyInstanceUID for ds in moved.values())
+    done = movescu(server, "IMPLICITONLY", "STUDY", f"StudyInstanceUID={uids}")
+    assert done.returncode == 0, done.out[-3000:] + server_log(server)
+    statuses = dimse_statuses(done.out)
+    assert statuses[-1] == 0x0000, done.out[-3000:] + server_log(server)
+    assert set(statuses[:-1]) <= {0xFF00}
+    assert last_count(done.out, "Completed") == len(moved)
+    assert last_count(done.out, "Failed") == 0
+    assert last_count(done.out, "Warning") == 0
+
+    for path, original in moved.items():
+        stored_syntax = original.file_meta.TransferSyntaxUID
+        what = f"{path.name} ({stored_syntax.name})"
+        received = received_by(implicit_only["dir"], original.SOPInstanceUID)
+        meta, _ = split_part10(received)
+        assert meta.TransferSyntaxUID == ImplicitVRLittleEndian, what
+        assert meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID, what
+        assert meta.MediaStorageSOPClassUID == original.SOPClassUID, what
+        if stored_syntax == ImplicitVRLittleEndian:
+            assert_same_instance(received, path, what)
+            continue
+        back = pydicom.dcmread(io.BytesIO(received))
+        differences = _differences(_without_encoding_dependent(original), _without_encoding_dependent(back))
+        assert differences == [], f"{what}: {differences}"
+        if original.get("PhotometricInterpretation") in ("YBR_FULL", "YBR_FULL_422"):
+            assert back.PhotometricInterpretation == "RGB", what  # pydicom decodes these to RGB too
+        else:
+            assert back.get("PhotometricInterpretation") == original.get("PhotometricInterpretation"), what
+        if "PixelData" not in original:
+            assert "PixelData" not in back, what
+            continue
+        expected, got = original.pixel_array, back.pixel_array
+        expected = expected.astype(expected.dtype.newbyteorder("="))  # big endian: native order
+        assert got.shape == expected.shape and got.dtype == expected.dtype, what
+        tolerance = CONVERTED[stored_syntax]
+        if tolerance == "exact":
+            assert numpy.array_equal(got, expected), what
+        else:
+            # Lossy JPEG: Tessera's decoder (dicom-rs, jpeg-decoder) and pydicom's (libjpeg) may
+            # round the inverse DCT and the colour conversion differently.
+            difference = numpy.abs(got.astype(numpy.int32) - expected.astype(numpy.int32))
+            assert difference.max() <= tolerance, f"{what}: max difference {difference.max()}"
+
+
+@pytest.fixture(scope="module")
+def undecodable(server, tmp_path_factory):
+    """In one new study, a 12-bit JPEG (JPEG-lossy.dcm, JPEG Extended, 16 bits allocated), which
+    Tessera cannot decode, and an RLE MR, which it can; stored over STOW-RS."""
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path_factory.mktemp("undecodable")
+    study = generate_uid()
+    jpeg12 = fresh_copy("JPEG-lossy.dcm", folder, StudyInstanceUID=study)
+    rle = fresh_copy("MR_small_RLE.dcm", folder, StudyInstanceUID=study)
+    answer = stow(server, [jpeg12, rle])
+    assert "00081198" not in answer, answer
+    jpeg12, rle = pydicom.dcmread(jpeg12), pydicom.dcmread(rle)
+    assert jpeg12.file_meta.TransferSyntaxUID == JPEGExtended12Bit and jpeg12.BitsAllocated == 16
+    return study, jpeg12, rle
+
+
+def test_movescu_of_an_instance_tessera_cannot_convert_fails_with_a702(server, undecodable, implicit_only):
+    """PS3.4 C.4.2.3.1: a sub-operation without an appropriate presentation context fails; when
+    every sub-operation failed, the final status is a failure (A702), with the counts and the
+    FailedSOPInstanceUIDList."""
+    study, jpeg12, _ = undecodable
+    done = movescu(
+        server, "IMPLICITONLY", "IMAGE", f"StudyInstanceUID={study}", f"SeriesInstanceUID={jpeg12.SeriesInstanceUID}",
+        f"SOPInstanceUID={jpeg12.SOPInstanceUID}",
+    )  # fmt: skip
+    assert dimse_statuses(done.out) == [0xA702], done.out[-3000:] + server_log(server)
+    assert last_count(done.out, "Completed") == 0
+    assert last_count(done.out, "Failed") == 1
+    assert last_count(done.out, "Warning") == 0
+    assert last_count(done.out, "Remaining") == 0
+    assert failed_sop_instance_uids(done.out) == [jpeg12.SOPInstanceUID]
+    # The Error Comment (LO, 64 characters at most) starts with the counts; the server's log
+    # has the whole reason.
+    assert re.findall(r"\(0000,0902\) LO \[([^\]]*)\]", done.out)[-1].startswith("0 sent, 0 warnings, 1 failed")
+    log = re.sub(r"\x1b\[[0-9;]*m", "", server_log(server, tail=400))
+    assert (
+        f"a retrieve sub-operation failed sop={jpeg12.SOPInstanceUID} why=the peer accepted SOP class "
+        f"{jpeg12.SOPClassUID} only in transfer syntaxes Tessera cannot convert to"
+    ) in log, log[-3000:]
+    assert "the JPEG decoder reads 8 bit lossy JPEG only, not 12 bit" in log
+    assert not [p for p in implicit_only["dir"].iterdir() if p.name.endswith(jpeg12.SOPInstanceUID)]
+
+
+def test_movescu_with_one_instance_tessera_cannot_convert_is_b000(server, undecodable, implicit_only):
+    """One sub-operation converted and sent, one failed: B000 (warning: sub-operations complete,
+    one or more failures) with the counts and the failed instance listed."""
+    study, jpeg12, rle = undecodable
+    done = movescu(server, "IMPLICITONLY", "STUDY", f"StudyInstanceUID={study}")
+    statuses = dimse_statuses(done.out)
+    assert statuses[-1] == 0xB000, done.out[-3000:] + server_log(server)
+    assert set(statuses[:-1]) <= {0xFF00}
+    assert last_count(done.out, "Completed") == 1
+    assert last_count(done.out, "Failed") == 1
+    assert last_count(done.out, "Warning") == 0
+    assert failed_sop_instance_uids(done.out) == [jpeg12.SOPInstanceUID]
+    received = pydicom.dcmread(io.BytesIO(received_by(implicit_only["dir"], rle.SOPInstanceUID)))
+    assert received.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    assert numpy.array_equal(received.pixel_array, rle.pixel_array)
+    assert not [p for p in implicit_only["dir"].iterdir() if p.name.endswith(jpeg12.SOPInstanceUID)]

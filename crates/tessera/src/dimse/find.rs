@@ -271,11 +271,14 @@ async fn run<S: Io>(
                 )));
             }
         };
-        let rows: Vec<serde_json::Value> = serde_json::from_str(&results.json)
+        // The page is only split into its rows here, and each row is read into a data set
+        // when it is sent: no JSON tree of the whole page is built and then read again, which
+        // took about a third of Tessera's CPU time for a 985-match C-FIND.
+        let rows: Vec<&serde_json::value::RawValue> = serde_json::from_str(&results.json)
             .map_err(|e| DimseError::DataSet(format!("search results: {e}")))?;
         let got = rows.len();
         for row in rows {
-            let found: InMemDicomObject = dicom_json::from_value(row)
+            let found: InMemDicomObject = dicom_json::from_str(row.get())
                 .map_err(|e| DimseError::DataSet(format!("search result: {e}")))?;
             if plan.level == QrLevel::Patient {
                 let id = identifier::text(&found, tags::PATIENT_ID);
