@@ -90,12 +90,10 @@ impl Application {
         )
         .await?;
         let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| AppError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
+            crate::http::listener::bind(settings.listen).map_err(|source| AppError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
         let addr = listener.local_addr().map_err(AppError::Serve)?;
         let ingest = Arc::new(crate::ops::archive::ingest_service(
             store.clone(),

@@ -29,6 +29,25 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
     }
 }
 
+/// Connections the kernel may hold for Tessera before it accepts them (the system's
+/// `net.core.somaxconn` caps it; Linux's is 4096). Tokio's default of 1024 lost connections
+/// under a burst of 1,000 connects: with SYN cookies on, a handshake whose last ACK found the
+/// queue full is forgotten by the server while the client believes it is connected, until
+/// the client sends something.
+const BACKLOG: u32 = 4096;
+
+/// Bind the HTTP port with a backlog of [`BACKLOG`] (and SO_REUSEADDR, as tokio's `bind`).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// A TCP listener whose accepted connections have TCP_NODELAY set.
 pub struct NoDelay(TcpListener);
 
