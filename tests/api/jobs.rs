@@ -78,9 +78,13 @@ fn name(study: &str, series: &str, sop: &str) -> BlobKey {
     BlobKey::from_stored(format!("{study}/{series}/{sop}.dcm"))
 }
 
-#[tokio::test]
-async fn an_export_job_runs_reports_lists_failures_and_resumes() {
-    let app = TestApp::spawn(Backend::SQLITE_LOCAL).await;
+backend_tests! {
+    // The job store's claim, report and finish on both databases.
+    [sqlite_local, postgres_local] => [an_export_job_runs_reports_lists_failures_and_resumes];
+}
+
+async fn an_export_job_runs_reports_lists_failures_and_resumes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let stored = store(&app).await;
     let bucket_url = fresh_s3_url();
     let bucket = BlobStore::from_url(&bucket_url, false).unwrap();

@@ -81,6 +81,19 @@ impl JobStore for SqlIndex {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Job>, JobStoreError> {
+        // A read first: every node polls, and on SQLite an UPDATE takes the write lock even
+        // when it changes nothing, which would make STOW's commits wait for idle polls.
+        let waiting: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM jobs WHERE {} LIMIT 1",
+            CLAIMABLE.replace("$3", "$1")
+        ))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(failed("look for jobs"))?;
+        if waiting.is_none() {
+            return Ok(None);
+        }
         // The condition twice: in the choice, and again on the row once it is locked, so two
         // nodes that chose the same job cannot both take it.
         let row = sqlx::query(&format!(
