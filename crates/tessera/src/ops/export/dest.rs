@@ -1,8 +1,8 @@
-//! Where an export writes: a folder, a zip file, or an object-store prefix, each instance as
-//! its stored Part 10 file under `{study}/{series}/{sop}.dcm`.
+//! Where an export writes: a folder or an object-store prefix (both through the blob store), or
+//! a zip file; each instance as its stored Part 10 file under `{study}/{series}/{sop}.dcm`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
@@ -11,9 +11,6 @@ use crate::storage::{BlobKey, BlobStore};
 
 /// An export's destination.
 pub enum Destination {
-    /// A folder: files written to a temporary name, fsynced and renamed into place, so a
-    /// file under its final name is always whole.
-    Folder(PathBuf),
     /// A zip file (stored, not deflated: compressed pixel data gains nothing, and a reader
     /// can seek to any member). Finished by [`Destination::finish`].
     Zip {
@@ -52,9 +49,15 @@ impl Destination {
                 })
             }
             None => {
+                // A folder is a local blob store: each file written to a temporary name,
+                // fsynced and renamed into place (so a file under its final name is whole),
+                // its folders synced.
                 let path = PathBuf::from(to);
                 std::fs::create_dir_all(&path).map_err(|e| OpsError::file(&path, e))?;
-                Ok(Destination::Folder(path))
+                let path = std::path::absolute(&path).map_err(|e| OpsError::file(&path, e))?;
+                let url = url::Url::from_directory_path(&path)
+                    .map_err(|()| OpsError::Invalid(format!("--to {to}: not a usable folder")))?;
+                Ok(Destination::Store(BlobStore::from_url(url.as_str(), true)?))
             }
         }
     }
@@ -63,9 +66,6 @@ impl Destination {
     /// export that stopped can be run again and skips what is done).
     pub async fn has(&self, name: &str, size: u64) -> bool {
         match self {
-            Destination::Folder(root) => std::fs::metadata(root.join(name))
-                .map(|m| m.len() == size)
-                .unwrap_or(false),
             Destination::Store(store) => store
                 .size_of(&BlobKey::from_stored(name.to_string()))
                 .await
@@ -78,12 +78,6 @@ impl Destination {
     /// Write one file.
     pub async fn write(&mut self, name: &str, bytes: Bytes) -> Result<(), OpsError> {
         match self {
-            Destination::Folder(root) => {
-                let path = root.join(name);
-                tokio::task::spawn_blocking(move || write_synced(&path, &bytes))
-                    .await
-                    .map_err(|e| OpsError::Task(e.to_string()))?
-            }
             Destination::Zip { path, writer } => {
                 let Some(writer) = writer.as_mut() else {
                     return Err(OpsError::Invalid("the zip file is already finished".into()));
@@ -120,18 +114,4 @@ impl Destination {
         }
         Ok(())
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), OpsError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| OpsError::file(parent, e))?;
-    let temporary = path.with_extension("dcm.partial");
-    let mut file = std::fs::File::create(&temporary).map_err(|e| OpsError::file(&temporary, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| OpsError::file(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| OpsError::file(path, e))?;
-    std::fs::File::open(parent)
-        .and_then(|folder| folder.sync_all())
-        .map_err(|e| OpsError::file(parent, e))
 }

@@ -124,35 +124,18 @@ async fn run_one(
     holder: &str,
     job: Job,
 ) {
-    let request: ExportRequest = match serde_json::from_str(&job.request) {
-        Ok(request) => request,
-        Err(err) => {
-            let message = format!("the stored request cannot be read: {err}");
-            finish(
-                jobs,
-                &job,
-                holder,
-                JobState::Failed,
-                JobProgress::default(),
-                &message,
-            )
-            .await;
-            return;
-        }
+    let selected = match serde_json::from_str::<ExportRequest>(&job.request) {
+        Ok(request) => select::instances(index, &request.selection())
+            .await
+            .map(|rows| (request, rows))
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(format!("the stored request cannot be read: {err}")),
     };
-    let rows = match select::instances(index, &request.selection()).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            let message = err.to_string();
-            finish(
-                jobs,
-                &job,
-                holder,
-                JobState::Failed,
-                JobProgress::default(),
-                &message,
-            )
-            .await;
+    let (request, rows) = match selected {
+        Ok(selected) => selected,
+        Err(message) => {
+            let failed = JobState::Failed;
+            finish(jobs, &job, holder, failed, JobProgress::default(), &message).await;
             return;
         }
     };
