@@ -167,6 +167,14 @@ fi
 /usr/bin/echoscu --version | sed -n 1p
 
 # ---------------------------------------------------------------------------
+section "FUSE (libfuse2 from Debian, for fusepy: the power-loss test's file system)"
+if ! ldconfig -p | grep -q 'libfuse\.so\.2'; then
+    echo "libfuse2 not found; installing it from Debian's packages"
+    { apt-get update -q && apt-get install -y -q libfuse2; } || die "could not install libfuse2"
+fi
+[[ -e /dev/fuse ]] || die "/dev/fuse is missing: the power-loss test needs FUSE"
+
+# ---------------------------------------------------------------------------
 section "Build tools (cmake: CharLS, for the jpeg-ls feature that --all-features builds)"
 if ! command -v cmake >/dev/null 2>&1; then
     echo "cmake not found; installing it from Debian's packages"

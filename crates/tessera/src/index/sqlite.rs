@@ -21,7 +21,8 @@ pub async fn pool(url: &str, max_connections: u32) -> Result<AnyPool, IndexError
     })?;
     let file = options.get_filename().to_path_buf();
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|err| IndexError::InvalidUrl {
+        // Synced: the database's folder must survive a power cut along with the database.
+        crate::storage::create_folder_synced(parent).map_err(|err| IndexError::InvalidUrl {
             url: url.to_string(),
             reason: format!("cannot create {}: {err}", parent.display()),
         })?;

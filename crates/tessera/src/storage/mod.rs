@@ -4,6 +4,7 @@
 mod error;
 pub mod keys;
 mod local;
+pub use local::create_folder_synced;
 mod space;
 mod staged;
 mod stream;
@@ -98,9 +99,9 @@ impl BlobStore {
     /// `make_durable` then syncs only the folders that gained entries.
     pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<PendingSync, StorageError> {
         if let (Some(root), true) = (&self.local_root, self.fsync) {
-            let path = root.join(key.as_str());
+            let (root, path) = (root.clone(), root.join(key.as_str()));
             let folders = local::blocking("write", Path::new(key.as_str()), move || {
-                local::write_synced(&path, &data)
+                local::write_synced(&root, &path, &data)
             })
             .await?;
             return Ok(PendingSync { folders });
@@ -121,10 +122,10 @@ impl BlobStore {
         staged: StagedFile,
     ) -> Result<PendingSync, StorageError> {
         if let Some(root) = &self.local_root {
-            let path = root.join(key.as_str());
+            let (root, path) = (root.clone(), root.join(key.as_str()));
             let fsync = self.fsync;
             let folders = local::blocking("rename", Path::new(key.as_str()), move || {
-                let folders = local::move_into_place(staged.path(), &path, fsync)?;
+                let folders = local::move_into_place(staged.path(), &root, &path, fsync)?;
                 staged.into_path();
                 Ok(folders)
             })

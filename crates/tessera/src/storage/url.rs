@@ -41,7 +41,7 @@ pub(super) fn build(raw: &str) -> Result<Built, StorageError> {
             let root = url
                 .to_file_path()
                 .map_err(|_| invalid("file URLs need an absolute path"))?;
-            std::fs::create_dir_all(&root).map_err(|source| StorageError::Io {
+            super::local::create_folder_synced(&root).map_err(|source| StorageError::Io {
                 operation: "create",
                 path: root.clone(),
                 source,
