@@ -3,6 +3,7 @@
 
 pub mod charset;
 pub mod datetime;
+pub mod deid;
 mod deflated;
 pub mod error;
 pub mod extract;
