@@ -9,7 +9,7 @@ use dicom_dictionary_std::tags;
 
 use crate::error::DicomError;
 use crate::layout;
-pub use crate::parsed::{parse, ParsedFile};
+pub use crate::parsed::{parse, parse_with, ParsedFile};
 use crate::uid::{SeriesUid, SopClassUid, SopInstanceUid, StudyUid, TransferSyntaxUid};
 
 /// Study-level attributes (patient attributes live with the study).

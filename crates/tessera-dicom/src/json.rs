@@ -9,6 +9,9 @@ use serde_json::{json, Map, Value};
 
 use crate::parsed::{raw_value, ParsedFile};
 
+mod stored;
+pub use stored::{read_stored, MAX_STORED_NESTING};
+
 /// Binary values up to this many bytes stay inline (InlineBinary).
 pub const INLINE_BINARY_LIMIT: usize = 1024;
 

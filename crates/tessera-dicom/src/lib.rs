@@ -3,12 +3,14 @@
 
 pub mod charset;
 pub mod datetime;
-pub mod deid;
+mod declared;
 mod deflated;
+pub mod deid;
 pub mod error;
 pub mod extract;
 pub mod json;
 pub mod layout;
+pub mod limits;
 pub mod parsed;
 pub mod part10;
 pub mod person_name;

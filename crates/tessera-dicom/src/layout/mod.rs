@@ -47,7 +47,7 @@ mod walk;
 use std::fmt;
 
 pub use frames::{frame_ranges, native_frame_length, number_of_frames};
-pub use walk::{element_value, find_element, walk};
+pub use walk::{element_value, find_element, walk, walk_with};
 
 /// How the data set after the file meta group is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,9 @@ pub enum LayoutError {
     /// [`frame_ranges`] was asked for frames but the layout has no top-level
     /// Pixel Data (absent, or not located because the data set is deflated).
     NoPixelData,
+    /// Sequences nested deeper than the limit ([`crate::limits::ParseLimits`]); the
+    /// sequence at `offset` is the first one too deep.
+    TooDeep { offset: u64, limit: usize },
 }
 
 impl fmt::Display for LayoutError {
@@ -146,11 +149,18 @@ impl fmt::Display for LayoutError {
                 write!(f, "malformed DICOM data at byte {offset}: {reason}")
             }
             LayoutError::NoPixelData => f.write_str("no locatable top-level pixel data"),
+            LayoutError::TooDeep { offset, limit } => write!(
+                f,
+                "malformed DICOM data at byte {offset}: {}",
+                too_deep(*limit)
+            ),
         }
     }
 }
 
 impl std::error::Error for LayoutError {}
 
-/// Maximum nesting of sequences before the data is declared malformed.
-pub const MAX_SEQUENCE_DEPTH: usize = 64;
+/// Why a file nested too deeply is refused, in words.
+pub fn too_deep(limit: usize) -> String {
+    format!("sequences nested too deeply (more than {limit} levels)")
+}

@@ -3,23 +3,65 @@
 //! (PS3.5 A.4).
 
 use super::read::*;
-use super::{
-    DatasetEncoding, ElementLayout, Fragment, LayoutError, Part10Layout, PixelDataLayout,
-    MAX_SEQUENCE_DEPTH,
-};
+use super::{DatasetEncoding, ElementLayout, Fragment, LayoutError, Part10Layout, PixelDataLayout};
+use crate::limits::ParseLimits;
 use dicom_dictionary_std::uids;
 
-/// Skips the items of an undefined-length sequence starting at `pos`;
-/// returns the offset after the (FFFE,E0DD) sequence delimiter.
+/// How deep the walk is in nested sequences, and how deep it may go.
+#[derive(Debug, Clone, Copy)]
+struct Depth {
+    level: usize,
+    limit: usize,
+}
+
+impl Depth {
+    /// One level further in, for the sequence whose header is at `pos`.
+    fn inside(self, pos: usize) -> Result<Depth, LayoutError> {
+        let level = self.level.saturating_add(1);
+        if level > self.limit {
+            return Err(LayoutError::TooDeep {
+                offset: off(pos),
+                limit: self.limit,
+            });
+        }
+        Ok(Depth { level, ..self })
+    }
+}
+
+/// Walks the items of an undefined-length sequence starting at `pos`, each a data set
+/// whatever its length (dicom-rs reads them so); returns the offset after the (FFFE,E0DD)
+/// sequence delimiter.
 fn skip_items(
     bytes: &[u8],
     mut pos: usize,
     syn: Syntax,
-    depth: usize,
+    depth: Depth,
 ) -> Result<usize, LayoutError> {
-    if depth > MAX_SEQUENCE_DEPTH {
-        return Err(malformed(pos, "sequences nested too deeply"));
+    loop {
+        let h = read_header(
+            bytes,
+            pos,
+            Syntax {
+                explicit: false,
+                ..syn
+            },
+        )?;
+        match (h.tag, h.length) {
+            (SEQUENCE_DELIMITATION, _) => return Ok(h.value_offset),
+            (ITEM, Some(len)) => {
+                let end = value_end(bytes, &h, len, pos)?;
+                check_defined_item(bytes, h.value_offset, end, syn, depth)?;
+                pos = end;
+            }
+            (ITEM, None) => pos = skip_item_dataset(bytes, h.value_offset, syn, depth)?,
+            _ => return Err(malformed(pos, "expected item or sequence delimiter")),
+        }
     }
+}
+
+/// Skips the fragments of encapsulated pixel data below the top level (an icon image in a
+/// sequence item): items whose bytes are not a data set, to dicom-rs either.
+fn skip_fragments(bytes: &[u8], mut pos: usize, syn: Syntax) -> Result<usize, LayoutError> {
     loop {
         let h = read_header(
             bytes,
@@ -32,10 +74,32 @@ fn skip_items(
         match (h.tag, h.length) {
             (SEQUENCE_DELIMITATION, _) => return Ok(h.value_offset),
             (ITEM, Some(len)) => pos = value_end(bytes, &h, len, pos)?,
-            (ITEM, None) => pos = skip_item_dataset(bytes, h.value_offset, syn, depth)?,
-            _ => return Err(malformed(pos, "expected item or sequence delimiter")),
+            _ => {
+                return Err(malformed(
+                    pos,
+                    "expected fragment item or sequence delimiter",
+                ))
+            }
         }
     }
+}
+
+/// Walks the elements of a defined-length item occupying `pos..end`.
+fn check_defined_item(
+    bytes: &[u8],
+    mut pos: usize,
+    end: usize,
+    syn: Syntax,
+    depth: Depth,
+) -> Result<(), LayoutError> {
+    while pos < end {
+        let h = read_header(bytes, pos, syn)?;
+        if h.tag.0 == 0xFFFE {
+            return Err(malformed(pos, "unexpected delimiter inside item"));
+        }
+        pos = element_end(bytes, &h, pos, end, syn, depth)?;
+    }
+    Ok(())
 }
 
 /// Walks the elements of an undefined-length item; returns the offset after
@@ -44,7 +108,7 @@ fn skip_item_dataset(
     bytes: &[u8],
     mut pos: usize,
     syn: Syntax,
-    depth: usize,
+    depth: Depth,
 ) -> Result<usize, LayoutError> {
     loop {
         let h = read_header(bytes, pos, syn)?;
@@ -61,15 +125,15 @@ fn skip_item_dataset(
 /// The end of the element whose header `h` starts at `pos`, which must lie within `limit`.
 /// A sequence is checked item by item at any depth, defined length or not: a data set
 /// reader descends into it, reserving what each element inside claims and recursing per
-/// level, so a length past its container or a nesting deeper than [`MAX_SEQUENCE_DEPTH`]
-/// is refused here, before it reaches one.
+/// level, so a length past its container or a nesting deeper than the limit
+/// ([`ParseLimits::max_sequence_depth`]) is refused here, before it reaches one.
 fn element_end(
     bytes: &[u8],
     h: &Header,
     pos: usize,
     limit: usize,
     syn: Syntax,
-    depth: usize,
+    depth: Depth,
 ) -> Result<usize, LayoutError> {
     let end = match h.length {
         Some(len) => {
@@ -89,16 +153,17 @@ fn element_end(
                     h.value_offset,
                     end,
                     inner_syntax(h, syn),
-                    depth.saturating_add(1),
+                    depth.inside(pos)?,
                 )?;
             }
             end
         }
+        None if h.tag == PIXEL_DATA => skip_fragments(bytes, h.value_offset, syn)?,
         None => skip_items(
             bytes,
             h.value_offset,
             inner_syntax(h, syn),
-            depth.saturating_add(1),
+            depth.inside(pos)?,
         )?,
     };
     if end > limit {
@@ -113,11 +178,8 @@ fn check_defined_sequence(
     mut pos: usize,
     end: usize,
     syn: Syntax,
-    depth: usize,
+    depth: Depth,
 ) -> Result<(), LayoutError> {
-    if depth > MAX_SEQUENCE_DEPTH {
-        return Err(malformed(pos, "sequences nested too deeply"));
-    }
     while pos < end {
         let item = read_header(
             bytes,
@@ -136,14 +198,7 @@ fn check_defined_sequence(
                 if item_end > end {
                     return Err(malformed(pos, "item longer than its sequence"));
                 }
-                let mut inner = item.value_offset;
-                while inner < item_end {
-                    let h = read_header(bytes, inner, syn)?;
-                    if h.tag.0 == 0xFFFE {
-                        return Err(malformed(inner, "unexpected delimiter inside item"));
-                    }
-                    inner = element_end(bytes, &h, inner, item_end, syn, depth)?;
-                }
+                check_defined_item(bytes, item.value_offset, item_end, syn, depth)?;
                 item_end
             }
             None => skip_item_dataset(bytes, item.value_offset, syn, depth)?,
@@ -253,8 +308,18 @@ fn element_layout(h: &Header) -> ElementLayout {
     }
 }
 
-/// Walks a DICOM Part 10 file and records where its elements are.
+/// Walks a DICOM Part 10 file and records where its elements are, with the default limits.
 pub fn walk(bytes: &[u8]) -> Result<Part10Layout, LayoutError> {
+    walk_with(bytes, &ParseLimits::default())
+}
+
+/// Walks a DICOM Part 10 file and records where its elements are; sequences nested deeper
+/// than `limits` allow are refused ([`LayoutError::TooDeep`]).
+pub fn walk_with(bytes: &[u8], limits: &ParseLimits) -> Result<Part10Layout, LayoutError> {
+    let top = Depth {
+        level: 0,
+        limit: limits.max_sequence_depth,
+    };
     let (has_preamble, meta_start) =
         if bytes.get(PREAMBLE_LEN..PREAMBLE_LEN + 4) == Some(b"DICM".as_slice()) {
             (true, PREAMBLE_LEN + 4)
@@ -356,7 +421,7 @@ pub fn walk(bytes: &[u8]) -> Result<Part10Layout, LayoutError> {
         }
         let end = match h.length {
             Some(len) => {
-                let end = element_end(bytes, &h, pos, bytes.len(), syn, 0)?;
+                let end = element_end(bytes, &h, pos, bytes.len(), syn, top)?;
                 if h.tag == PIXEL_DATA && layout.pixel_data.is_none() {
                     layout.pixel_data = Some(PixelDataLayout::Native {
                         value_offset: off(h.value_offset),
@@ -370,7 +435,13 @@ pub fn walk(bytes: &[u8]) -> Result<Part10Layout, LayoutError> {
                 layout.pixel_data = Some(pd);
                 end
             }
-            None => skip_items(bytes, h.value_offset, inner_syntax(&h, syn), 1)?,
+            None if h.tag == PIXEL_DATA => skip_fragments(bytes, h.value_offset, syn)?,
+            None => skip_items(
+                bytes,
+                h.value_offset,
+                inner_syntax(&h, syn),
+                top.inside(pos)?,
+            )?,
         };
         layout.elements.push(element_layout(&h));
         pos = end;

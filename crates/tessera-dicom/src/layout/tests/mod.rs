@@ -153,11 +153,11 @@ pub(super) fn implicit_nested() -> Vec<u8> {
         .item(UNDEFINED_LENGTH)
         .el(0x0040, 0xA040, b"CS", b"TEXT")
         .item_end()
-        .item(4)
-        .raw(&[9, 9, 9, 9])
+        .item(8)
+        .raw(&[0x40, 0x00, 0x60, 0xA1, 0, 0, 0, 0])
         .seq_end()
         .item_end();
-    //   item 2: defined length (contents skipped)
+    //   item 2: defined length (its elements walked too, as dicom-rs reads them)
     w.item(10)
         .raw(&[0x08, 0x00, 0x50, 0x11, 2, 0, 0, 0, b'1', 0])
         .seq_end();

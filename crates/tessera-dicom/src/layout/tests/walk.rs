@@ -1,6 +1,7 @@
 //! The element walk: encodings, nesting, meta groups, malformed structures.
 
 use super::*;
+use crate::limits::ParseLimits;
 use dicom_dictionary_std::uids;
 
 #[test]
@@ -261,28 +262,76 @@ fn bits_allocated_one() {
 
 #[test]
 fn depth_limit() {
+    let depth = ParseLimits::DEFAULT_SEQUENCE_DEPTH;
     let mut w = W::new(true, false);
-    for _ in 0..(MAX_SEQUENCE_DEPTH + 2) {
+    for _ in 0..(depth + 2) {
         w.undef(0x0008, 0x1140, b"SQ").item(UNDEFINED_LENGTH);
     }
     let f = file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert!(matches!(
         walk(&f),
-        Err(LayoutError::Malformed {
-            reason: "sequences nested too deeply",
-            ..
-        })
+        Err(LayoutError::TooDeep { limit: 64, .. })
     ));
+    assert!(walk(&f)
+        .unwrap_err()
+        .to_string()
+        .ends_with("sequences nested too deeply (more than 64 levels)"));
     // Within the limit it works.
     let mut w = W::new(false, false);
-    for _ in 0..(MAX_SEQUENCE_DEPTH - 1) {
+    for _ in 0..(depth - 1) {
         w.undef(0x0008, 0x1140, b"SQ").item(UNDEFINED_LENGTH);
     }
-    for _ in 0..(MAX_SEQUENCE_DEPTH - 1) {
+    for _ in 0..(depth - 1) {
         w.item_end().seq_end();
     }
     let f = file(uids::IMPLICIT_VR_LITTLE_ENDIAN, &w.buf);
     assert_eq!(walk(&f).unwrap().elements.len(), 1);
+}
+
+/// Exactly `limit` levels are walked, one more is refused, for limits set either way, for
+/// sequences of undefined and of defined length.
+#[test]
+fn depth_limit_is_configurable() {
+    let nested = |levels: usize, defined: bool| {
+        let mut w = W::new(true, false);
+        if defined {
+            // Innermost first: each level an SQ of defined length holding one item.
+            let mut inner: Vec<u8> = Vec::new();
+            for _ in 0..levels {
+                let mut level = W::new(true, false);
+                level.head(0x0008, 0x1140, b"SQ", inner.len() as u32 + 8);
+                level.item(inner.len() as u32).raw(&inner);
+                inner = level.buf;
+            }
+            w.raw(&inner);
+        } else {
+            for _ in 0..levels {
+                w.undef(0x0008, 0x1140, b"SQ").item(UNDEFINED_LENGTH);
+            }
+            for _ in 0..levels {
+                w.item_end().seq_end();
+            }
+        }
+        file(uids::EXPLICIT_VR_LITTLE_ENDIAN, &w.buf)
+    };
+    for limit in [1, 3, 100, ParseLimits::MAX_SEQUENCE_DEPTH] {
+        let limits = ParseLimits::with_sequence_depth(limit);
+        for defined in [false, true] {
+            assert!(
+                walk_with(&nested(limit, defined), &limits).is_ok(),
+                "{limit} {defined}"
+            );
+            match walk_with(&nested(limit + 1, defined), &limits) {
+                Err(LayoutError::TooDeep { limit: l, .. }) => assert_eq!(l, limit),
+                other => panic!("{limit} {defined}: {other:?}"),
+            }
+        }
+    }
+    // A limit above the ceiling is the ceiling.
+    assert_eq!(
+        ParseLimits::with_sequence_depth(100_000).max_sequence_depth,
+        ParseLimits::MAX_SEQUENCE_DEPTH
+    );
 }
 
 #[test]
