@@ -1,7 +1,9 @@
 //! The whole route table walked with every role: no credentials, every role but the one a
 //! route needs, and only that role. The router is built from the same table
 //! (`tessera::http::routes::table`), so a new route joins this walk with its decision, and
-//! one without a decision cannot exist.
+//! one without a decision cannot exist. The partition twins of the DICOMweb routes
+//! (`/dicom-web/partitions/{partition}/...`) are walked in the partition `walk`, which holds
+//! the same instance.
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -13,6 +15,8 @@ use crate::helpers::{Backend, TestApp};
 use crate::suite::{ct_variant, ct_variant_uid};
 
 const STUDY: &str = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322";
+/// The partition the twin routes are walked in.
+const PARTITION: &str = "walk";
 
 struct Walk {
     app: TestApp,
@@ -36,14 +40,19 @@ impl Walk {
         &self.all_but.iter().find(|(r, _)| *r == role).unwrap().1
     }
 
-    /// Store one more instance of the study's series (as the write-only key); its SOP UID.
-    async fn store_another(&mut self) -> String {
+    /// Store one more instance of the study's series (as the write-only key), in the
+    /// default partition or in `partition`; its SOP UID.
+    async fn store_another(&mut self, partition: Option<&str>) -> String {
         self.next_variant += 1;
         let n = self.next_variant;
+        let root = match partition {
+            Some(name) => format!("/dicom-web/partitions/{name}"),
+            None => "/dicom-web".to_string(),
+        };
         let response = self
             .app
             .client
-            .post(self.app.url("/dicom-web/studies"))
+            .post(self.app.url(&format!("{root}/studies")))
             .bearer_auth(self.only(Role::Write))
             .header("content-type", "application/dicom")
             .body(ct_variant(n))
@@ -57,10 +66,27 @@ impl Walk {
     /// The route's path with its parameters filled, and the body of a POST.
     async fn fill(&mut self, route: &RouteInfo) -> (String, Option<Bytes>) {
         let mut sop = ct_variant_uid(1);
+        let twin = route.path.contains("{partition}");
         let body = if route.path == "/jobs/export" {
             // An export of the study into a folder store of this test's own.
             Some(Bytes::from(
                 serde_json::json!({"studies": [STUDY], "to": self.export_to}).to_string(),
+            ))
+        } else if route.path == "/jobs/deidentify" {
+            // Its de-identification, to the same store, under the walk's project.
+            Some(Bytes::from(
+                serde_json::json!({
+                    "source": {"studies": [STUDY]},
+                    "target": {"to": self.export_to},
+                    "project": "walk",
+                })
+                .to_string(),
+            ))
+        } else if route.path == "/dicom-web/partitions" && route.method == "POST" {
+            // A partition of its own (only the call with the admin role creates it).
+            self.next_variant += 1;
+            Some(Bytes::from(
+                serde_json::json!({ "name": format!("made-{}", self.next_variant) }).to_string(),
             ))
         } else if route.method == "POST" {
             self.next_variant += 1;
@@ -71,7 +97,7 @@ impl Walk {
 
         if route.method == "DELETE" {
             // Something to delete, whatever went before.
-            sop = self.store_another().await;
+            sop = self.store_another(twin.then_some(PARTITION)).await;
         }
         let audit_id = if route.path.contains("/AuditEvent/") {
             let (status, _, body) = get_as(
@@ -105,7 +131,8 @@ impl Walk {
             )
             .replace("/Endpoint/{id}", "/Endpoint/tessera-dicomweb")
             .replace("/AuditEvent/{id}", &format!("/AuditEvent/{audit_id}"))
-            .replace("{job}", &self.job);
+            .replace("{job}", &self.job)
+            .replace("{partition}", PARTITION);
         (path, body)
     }
 
@@ -157,9 +184,13 @@ async fn every_route_answers_401_403_or_success_by_role() {
     std::fs::write(viewer.path().join("index.html"), "<html>viewer</html>").unwrap();
     let viewer_dir = viewer.path().to_path_buf();
     let exports = tempfile::tempdir().unwrap();
+    let secret = exports.path().join("walk.key");
+    std::fs::write(&secret, "the route walk's project secret").unwrap();
+    let project = format!("walk={}", secret.display());
     let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, move |s| {
         require_auth(s, None);
         s.viewer_dir = Some(viewer_dir);
+        s.deid_projects = vec![project];
     })
     .await;
     let mut only = Vec::new();
@@ -188,8 +219,21 @@ async fn every_route_answers_401_403_or_success_by_role() {
         export_to: format!("file://{}", exports.path().display()),
         job: String::new(),
     };
-    // The instance every read route names (variant 1).
-    assert_eq!(walk.store_another().await, ct_variant_uid(1));
+    // The partition of the twin routes.
+    let created = walk
+        .app
+        .client
+        .post(walk.app.url("/dicom-web/partitions"))
+        .bearer_auth(walk.only(Role::Admin))
+        .body(serde_json::json!({ "name": PARTITION }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // The instance every read route names (variant 1), in both partitions.
+    assert_eq!(walk.store_another(None).await, ct_variant_uid(1));
+    walk.next_variant = 0;
+    assert_eq!(walk.store_another(Some(PARTITION)).await, ct_variant_uid(1));
     let (status, _, body) = get_as(
         &walk.app,
         &format!("/dicom-web/studies/{STUDY}/series"),
@@ -245,4 +289,19 @@ async fn every_route_answers_401_403_or_success_by_role() {
     }
     assert_eq!(checked, routes.len());
     assert!(checked >= 40, "the table holds every route ({checked})");
+    // Every DICOMweb route has its partition twin in the table, walked above.
+    let plain = routes
+        .iter()
+        .filter(|r| {
+            r.path.starts_with("/dicom-web/") && !r.path.starts_with("/dicom-web/partitions")
+        })
+        .count();
+    let twins = routes
+        .iter()
+        .filter(|r| r.path.starts_with("/dicom-web/partitions/{partition}/"))
+        .count();
+    assert!(
+        plain >= 29 && twins == plain,
+        "{plain} DICOMweb routes, {twins} twins"
+    );
 }

@@ -288,6 +288,7 @@ async fn outbox_survives_an_outage_and_a_restart() {
 
     // 200 stores while the FHIR server is down: 20 studies of 10 instances, 5 per request,
     // 4 requests at a time.
+    let first_change = Instant::now();
     const STUDIES: u32 = 20;
     let app = Arc::new(app);
     let mut tasks = Vec::new();
@@ -356,10 +357,15 @@ async fn outbox_survives_an_outage_and_a_restart() {
             let text = metrics(&app).await;
             let retries = metric(&text, "tessera_fhir_push_retries_total");
             let lag = metric(&text, "tessera_fhir_push_lag");
-            if retries >= 1 && lag >= 200 {
+            // The oldest unsent change is the first store of this test.
+            let age = metric(&text, "tessera_fhir_push_oldest_unsent_seconds");
+            let bound = first_change.elapsed().as_secs() + 1;
+            if retries >= 1 && lag >= 200 && age >= 1 && age <= bound {
                 Ok(())
             } else {
-                Err(format!("retries {retries}, lag {lag}"))
+                Err(format!(
+                    "retries {retries}, lag {lag}, oldest unsent {age} s (at most {bound})"
+                ))
             }
         },
     )
@@ -393,11 +399,13 @@ async fn outbox_survives_an_outage_and_a_restart() {
         Duration::from_secs(10),
         "the cursor catches up",
         async || {
-            let lag = metric(&metrics(&app).await, "tessera_fhir_push_lag");
-            if lag == 0 {
+            let text = metrics(&app).await;
+            let lag = metric(&text, "tessera_fhir_push_lag");
+            let age = metric(&text, "tessera_fhir_push_oldest_unsent_seconds");
+            if lag == 0 && age == 0 {
                 Ok(())
             } else {
-                Err(format!("lag {lag}"))
+                Err(format!("lag {lag}, oldest unsent {age} s"))
             }
         },
     )

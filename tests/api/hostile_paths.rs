@@ -12,7 +12,7 @@ use crate::wado_support::{exp, instance_path, sop_of};
 
 const SENTINEL: &str = "TESSERA-TRAVERSAL-SENTINEL";
 
-const HOSTILE: &[&str] = &[
+pub(crate) const HOSTILE: &[&str] = &[
     "..",
     "../..",
     "../../secret.txt",
@@ -29,7 +29,7 @@ const HOSTILE: &[&str] = &[
     "%2fetc%2fpasswd",
 ];
 
-async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
+pub(crate) async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(app.base.trim_start_matches("http://"))
         .await
         .unwrap();

@@ -499,11 +499,13 @@ async fn migrate_runs_alone_and_nodes_can_refuse_to_migrate() {
             "applied 0003 access",
             "applied 0004 blob hash",
             "applied 0005 jobs",
-            "index schema now at version 5"
+            "applied 0006 partitions",
+            "applied 0007 deid mapping",
+            "index schema now at version 7"
         ]
     );
     let ran = tessera(&["migrate"], &settings, &[]).await;
-    assert_eq!(ran.stdout.trim(), "index schema up to date (version 5)");
+    assert_eq!(ran.stdout.trim(), "index schema up to date (version 7)");
 
     // Now the node starts without migrating, and stores.
     let node = crate::processes::Node::start(
@@ -526,8 +528,8 @@ async fn migrate_runs_alone_and_nodes_can_refuse_to_migrate() {
         ("110113", "U")
     );
     assert!(
-        records[0].2.contains("migrated to version 5"),
+        records[0].2.contains("migrated to version 7"),
         "{records:?}"
     );
-    assert!(records[1].2.contains("already at version 5"), "{records:?}");
+    assert!(records[1].2.contains("already at version 7"), "{records:?}");
 }

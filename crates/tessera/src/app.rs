@@ -10,14 +10,10 @@ use tokio::net::TcpListener;
 use crate::audit::writer::AuditTrail;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::delete::DeleteService;
 use crate::dimse::listener::DimseServer;
 use crate::dimse::DimseService;
-use crate::feed::FeedService;
 use crate::fhir::push::served::ServedStudies;
 use crate::fhir::push::FhirPush;
-use crate::fhir::{FhirService, MappingOptions};
-use crate::frames::FrameService;
 use crate::http::server::serve as serve_http;
 use crate::http::tls::{server_config, ReloadingCert, TlsListener};
 use crate::http::{router, AppState};
@@ -25,10 +21,9 @@ use crate::index::IndexError;
 use crate::index::{self, Index};
 use crate::ingest::sweep;
 use crate::metrics::Metrics;
+use crate::partitions::services::Shared;
+use crate::partitions::PartitionSet;
 use crate::query::extra;
-use crate::query::Limits;
-use crate::retrieve::RetrieveService;
-use crate::search::service::SearchService;
 use crate::storage::BlobStore;
 use crate::storage::StorageError;
 
@@ -76,59 +71,30 @@ pub struct Application {
     settings: Settings,
     /// The DICOM port, when it is on.
     dimse: Option<DimseServer>,
+    /// The partitions open on this node.
+    partitions: Arc<PartitionSet>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
-        let store = BlobStore::from_url(&settings.storage_url(), settings.fsync)?;
+        let metrics = Arc::new(Metrics::new());
+        let store = BlobStore::from_url(&settings.storage_url(), settings.fsync)?
+            .with_metrics(Arc::clone(&metrics));
         let extras = extra::parse_config(&settings.extra_query_attributes)?;
         let index: Arc<dyn Index> = index::connect_with(
             &settings.database_url(),
-            settings.db_max_connections,
+            settings.index_pool(),
             extras.clone(),
             settings.migrations(),
         )
         .await?;
+        let index = index::timed(index, Arc::clone(&metrics));
         let listener =
             crate::http::listener::bind(settings.listen).map_err(|source| AppError::Bind {
                 addr: settings.listen,
                 source,
             })?;
         let addr = listener.local_addr().map_err(AppError::Serve)?;
-        let ingest = Arc::new(crate::ops::archive::ingest_service(
-            store.clone(),
-            Arc::clone(&index),
-            &settings,
-        ));
-        let search = Arc::new(SearchService {
-            index: Arc::clone(&index),
-            extras,
-            limits: Limits {
-                default_limit: settings.qido_default_limit,
-                max_limit: settings.qido_max_limit,
-            },
-        });
-        let metrics = Arc::new(Metrics::new());
-        let frames = Arc::new(FrameService::new(
-            Arc::clone(&index),
-            store.clone(),
-            settings.frame_cache_size.bytes(),
-            Arc::clone(&metrics),
-        ));
-        let retrieve = Arc::new(RetrieveService::new(Arc::clone(&index), store.clone()));
-        let delete = Arc::new(DeleteService {
-            index: Arc::clone(&index),
-            store: store.clone(),
-        });
-        let feed = Arc::new(FeedService {
-            index: Arc::clone(&index),
-        });
-        let fhir = Arc::new(FhirService::new(
-            Arc::clone(&index),
-            MappingOptions {
-                patient_id_system: settings.fhir_patient_id_system.clone(),
-            },
-        ));
         let auth = Arc::new(Authenticator::new(
             settings.auth_settings()?,
             Arc::clone(&index).api_key_store(),
@@ -150,34 +116,27 @@ impl Application {
             None => None,
         };
         let trail = AuditTrail::start(Arc::clone(&audit_log), forward);
-        let state = AppState {
-            ingest,
-            search,
-            retrieve,
-            index,
-            store,
-            base_url: settings.base_url.clone(),
-            max_request_bytes: settings.max_request_size.bytes(),
-            frames,
+        let shared = Shared {
+            settings: settings.clone(),
+            extras,
             metrics,
-            delete,
-            feed,
-            fhir,
+            auth,
+            trail,
+            audit_log,
             viewer: settings.viewer_dir.clone().map(|dir| {
                 Arc::new(crate::viewer::Viewer::new(
                     dir,
                     settings.viewer_dicomweb_url.clone(),
                 ))
             }),
-            cors_allowed_origins: settings.cors_allowed_origins.clone(),
-            sign_in: settings.sign_in(),
-            auth,
-            trail,
-            audit_log,
-            audit_source_id: settings.audit_source_id.clone(),
-            metrics_open: settings.metrics_open,
-            max_concurrent_requests: settings.max_concurrent_requests,
+            deidentify: crate::ops::deidentify::DeidentifyContext::from_settings(&settings)?,
         };
+        // The default partition's services, and the other partitions built the same way
+        // when first used.
+        let mut state = shared.default_state(index, store);
+        let partitions = PartitionSet::new(shared, state.clone());
+        state.partitions =
+            Some(Arc::clone(&partitions) as Arc<dyn crate::http::partitions::Partitions>);
         if let Some(viewer) = &state.viewer {
             if viewer.looks_built() {
                 tracing::info!(dir = %viewer.dir().display(), "viewer served at /viewer/");
@@ -236,6 +195,7 @@ impl Application {
             state,
             settings,
             dimse,
+            partitions,
         })
     }
 
@@ -267,16 +227,18 @@ impl Application {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
+        // Where this archive is reached, for the Endpoint the FHIR push sends.
+        let base = self
+            .settings
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr));
+        self.partitions.serving_at(&base);
         let pusher = match &self.settings.fhir_push() {
             Some(push) => {
-                let base = self
-                    .settings
-                    .base_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{}", self.addr));
                 let resources = Arc::new(ServedStudies {
                     fhir: Arc::clone(&self.state.fhir),
-                    base,
+                    root: format!("{base}/dicom-web"),
                 });
                 let worker = FhirPush::new(
                     push,
@@ -299,10 +261,12 @@ impl Application {
                 Duration::from_secs(self.settings.sweep_grace),
             ))
         });
-        // Every node runs export jobs: whichever takes a job first exports it.
-        let exporter = tokio::spawn(crate::ops::export::job::run_worker(
+        // Every node runs jobs (exports, de-identifications): whichever takes a job first
+        // runs it.
+        let exporter = tokio::spawn(crate::ops::worker::run_worker(
             self.state.store.clone(),
             Arc::clone(&self.state.index),
+            self.state.deidentify.clone(),
         ));
         let pruner = (self.settings.audit_retention_days > 0).then(|| {
             tokio::spawn(crate::audit::writer::prune_periodically(
@@ -345,6 +309,7 @@ impl Application {
             task.abort();
         }
         exporter.abort();
+        self.partitions.close().await;
         if let Some((worker, task)) = pusher {
             task.abort();
             worker.release().await;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use tessera::config::{ConfigError, Settings};
 use tessera::ops::check::CheckOptions;
+use tessera::ops::deidentify::DeidentifyOptions;
 use tessera::ops::export::ExportOptions;
 use tessera::ops::import::ImportOptions;
 use tessera::ops::reindex::ReindexOptions;
@@ -63,6 +64,15 @@ pub enum Command {
         #[command(flatten)]
         archive: ServeArgs,
     },
+    /// De-identify studies, series or the studies of a QIDO-RS query (PS3.15 Annex E) under a
+    /// project's secret, to a folder, a zip, an object-store prefix, a STOW-RS service or a
+    /// partition, with a mapping table of what was replaced.
+    Deidentify {
+        #[command(flatten)]
+        options: DeidentifyOptions,
+        #[command(flatten)]
+        archive: ServeArgs,
+    },
     /// Store every DICOM file found in folders, zip files and DICOMDIRs: directly into the
     /// configured index and store, or through STOW-RS (`--to`).
     Import {
@@ -83,6 +93,10 @@ pub enum ApiKeyCommand {
         /// Its roles: read, write, delete, admin; comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         roles: Vec<String>,
+        /// Limit the key to these partitions, comma-separated (`default` is the plain
+        /// routes) [default: every partition].
+        #[arg(long, value_delimiter = ',')]
+        partitions: Option<Vec<String>>,
         #[command(flatten)]
         archive: ServeArgs,
     },

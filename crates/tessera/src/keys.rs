@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use crate::audit::{Action, AuditRecord, EventType, Outcome};
 use crate::auth::api_key::{hash_secret, new_secret, ApiKey};
-use crate::auth::Roles;
+use crate::auth::{PartitionAccess, Roles};
 use crate::config::Settings;
 use crate::index::{self, Index};
+use crate::partition::PartitionName;
 use crate::query::extra;
 use crate::time::now_micros;
 
@@ -34,7 +35,17 @@ pub enum KeyCommandError {
 
 async fn open(settings: &Settings) -> Result<Arc<dyn Index>, KeyCommandError> {
     let extras = extra::parse_config(&settings.extra_query_attributes)?;
-    Ok(index::connect_with(&settings.database_url(), 2, extras, settings.migrations()).await?)
+    let pool = index::PoolSettings {
+        max_connections: 2,
+        ..settings.index_pool()
+    };
+    Ok(index::connect_with(
+        &settings.database_url(),
+        pool,
+        extras,
+        settings.migrations(),
+    )
+    .await?)
 }
 
 /// The audit record of a key change made from the command line.
@@ -55,6 +66,17 @@ pub async fn create(
     name: &str,
     roles: &[String],
 ) -> Result<(String, Roles), KeyCommandError> {
+    create_limited(settings, name, roles, None).await
+}
+
+/// Create a key limited to `partitions` (`None`: every partition; `default` names the plain
+/// routes); returns its secret.
+pub async fn create_limited(
+    settings: &Settings,
+    name: &str,
+    roles: &[String],
+    partitions: Option<&[String]>,
+) -> Result<(String, Roles), KeyCommandError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
         return Err(KeyCommandError::Invalid(
@@ -68,11 +90,36 @@ pub async fn create(
             "give the key at least one role: --roles read,write,delete,admin".into(),
         ));
     }
+    let partitions = match partitions {
+        None => PartitionAccess::All,
+        Some(names) => {
+            let mut checked = std::collections::BTreeSet::new();
+            for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                checked.insert(
+                    PartitionName::parse(name)
+                        .map_err(|e| KeyCommandError::Invalid(e.to_string()))?,
+                );
+            }
+            if checked.is_empty() {
+                return Err(KeyCommandError::Invalid(
+                    "--partitions names at least one partition (default: the plain routes)".into(),
+                ));
+            }
+            PartitionAccess::Only(checked)
+        }
+    };
     let index = open(settings).await?;
     let secret = new_secret();
     let store = Arc::clone(&index).api_key_store();
+    let stored = partitions.stored();
     if !store
-        .create_api_key(name, &hash_secret(&secret), &roles.names(), now_micros())
+        .create_api_key(
+            name,
+            &hash_secret(&secret),
+            &roles.names(),
+            stored.as_deref(),
+            now_micros(),
+        )
         .await?
     {
         return Err(KeyCommandError::Exists(name.to_string()));
@@ -81,7 +128,11 @@ pub async fn create(
         Action::Create,
         "api-key create",
         name,
-        format!("API key {name} created with roles {}", roles.names()),
+        format!(
+            "API key {name} created with roles {} for {}",
+            roles.names(),
+            partitions.describe()
+        ),
     );
     index.audit_log().append_audit(&[record]).await?;
     Ok((secret, roles))

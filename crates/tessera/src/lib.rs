@@ -19,6 +19,8 @@ pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod ops;
+pub mod partition;
+pub mod partitions;
 #[cfg(test)]
 mod proptest_config;
 pub mod query;

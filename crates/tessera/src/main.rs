@@ -58,6 +58,12 @@ async fn run(cli: Cli, matches: clap::ArgMatches) -> std::process::ExitCode {
             })
             .await
         }
+        Command::Deidentify { options, archive } => {
+            return operate(&archive, &matches, "deidentify", |s| async move {
+                tessera::ops::deidentify::run(&s, &options).await
+            })
+            .await
+        }
         Command::Import { options, archive } => {
             return operate(&archive, &matches, "import", |s| async move {
                 tessera::ops::import::run(&s, &options).await
@@ -150,22 +156,32 @@ async fn api_key(command: ApiKeyCommand, matches: &clap::ArgMatches) -> std::pro
         }
     };
     let result = match &command {
-        ApiKeyCommand::Create { name, roles, .. } => keys::create(&settings, name, roles)
+        ApiKeyCommand::Create {
+            name,
+            roles,
+            partitions,
+            ..
+        } => keys::create_limited(&settings, name, roles, partitions.as_deref())
             .await
             .map(|(secret, roles)| {
-                println!("created API key {name} with roles {}", roles.names());
+                let scope = match partitions {
+                    Some(names) => format!(" in partitions {}", names.join(",")),
+                    None => String::new(),
+                };
+                println!("created API key {name} with roles {}{scope}", roles.names());
                 println!("its secret follows; it is not shown again (only a hash is stored):");
                 println!("{secret}");
             }),
         ApiKeyCommand::List { .. } => keys::list(&settings).await.map(|keys| {
-            println!("NAME\tROLES\tCREATED\tLAST_USED\tREVOKED");
+            println!("NAME\tROLES\tPARTITIONS\tCREATED\tLAST_USED\tREVOKED");
             for key in keys {
                 let time =
                     |t: Option<i64>| t.map_or("-".to_string(), tessera::time::rfc3339_millis);
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     key.name,
                     key.roles,
+                    key.partitions.as_deref().unwrap_or("*"),
                     time(Some(key.created_at)),
                     time(key.last_used_at),
                     time(key.revoked_at)

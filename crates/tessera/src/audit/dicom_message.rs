@@ -326,6 +326,10 @@ fn participant_objects(record: &AuditRecord) -> Vec<Element> {
         if let Some(sop) = record.sop_uid.as_deref().filter(|s| !s.is_empty()) {
             object = object.child(base64_detail("SOPInstanceUID", sop));
         }
+        // The partition the study is in (none: the default partition).
+        if let Some(partition) = record.partition.as_deref() {
+            object = object.child(base64_detail("Partition", partition));
+        }
         objects.push(object);
     }
     if let Some(query) = record.query.as_deref() {

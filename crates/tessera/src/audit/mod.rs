@@ -51,6 +51,7 @@ pub(crate) mod samples {
             series_uid: None,
             sop_uid: None,
             detail: None,
+            partition: None,
         }
     }
 

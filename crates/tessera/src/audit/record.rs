@@ -222,6 +222,9 @@ pub struct AuditRecord {
     pub sop_uid: Option<String>,
     /// Why it failed (the 4xx/5xx reason), or what changed (the API key's name and roles).
     pub detail: Option<String>,
+    /// The partition the request was about (`/dicom-web/partitions/{name}/...`); `None` for
+    /// the default partition and for what is about no partition.
+    pub partition: Option<String>,
 }
 
 impl AuditRecord {
@@ -259,6 +262,7 @@ impl AuditRecord {
             series_uid: None,
             sop_uid: None,
             detail: Some(detail),
+            partition: None,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct ApiKey {
     pub name: String,
     /// Comma-separated role names, as given at creation.
     pub roles: String,
+    /// Comma-separated partition names the key is limited to; `None`: every partition.
+    pub partitions: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -33,6 +35,7 @@ pub trait ApiKeyStore: Send + Sync {
         name: &str,
         secret_hash: &str,
         roles: &str,
+        partitions: Option<&str>,
         now_micros: i64,
     ) -> Result<bool, KeyStoreError>;
     /// The key, live or revoked, whose secret has this hash.

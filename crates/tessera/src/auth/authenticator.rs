@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::api_key::{hash_secret, is_api_key, ApiKeyStore};
 use super::claims::RoleMapping;
 use super::issuer::{Issuer, ACCEPTED};
-use super::{AuthError, AuthMode, Principal, Roles};
+use super::{AuthError, AuthMode, PartitionAccess, Principal, Roles};
 use crate::time::now_micros;
 
 /// How callers are authenticated.
@@ -26,6 +26,9 @@ pub struct AuthSettings {
     /// The `aud` tokens must carry.
     pub audience: Option<String>,
     pub roles: RoleMapping,
+    /// The claim (a dotted path) listing the partitions a token may use; a token without it
+    /// may use every partition.
+    pub partitions_claim: String,
     /// Allowed clock difference for `exp` and `nbf`.
     pub clock_skew: Duration,
     /// How long a node trusts an API key it looked up before looking again (zero: every
@@ -135,6 +138,10 @@ impl Authenticator {
             api_key: Some(key.name.clone()),
             issuer: None,
             roles: Roles::parse_list(&key.roles).unwrap_or(Roles::NONE),
+            partitions: key
+                .partitions
+                .as_deref()
+                .map_or(PartitionAccess::All, PartitionAccess::parse_list),
         };
         if !recheck.is_zero() {
             let mut seen = self.keys_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -214,6 +221,7 @@ impl Authenticator {
             api_key: None,
             issuer: Some(issuer.url().to_string()),
             roles: self.settings.roles.roles(&claims),
+            partitions: PartitionAccess::from_claims(&claims, &self.settings.partitions_claim),
         };
         self.keep(token, &principal, exp);
         Ok(principal)

@@ -14,6 +14,13 @@ pub enum AuthError {
     /// Valid credentials without the role the route needs: 403.
     #[error("the {0} role is required")]
     MissingRole(Role),
+    /// Valid credentials limited to partitions that do not include the one the request
+    /// names: 403.
+    #[error("this credential may not use partition {partition:?} (it is limited to {allowed})")]
+    OutsidePartitions { partition: String, allowed: String },
+    /// Valid credentials limited to partitions, on a route about the whole archive: 403.
+    #[error("this credential is limited to {allowed}; this route is about the whole archive")]
+    ArchiveWide { allowed: String },
     /// The token could not be checked because the issuer's keys could not be fetched, or the
     /// key store failed: 503.
     #[error("cannot check credentials now: {0}")]

@@ -4,7 +4,7 @@
 //! - [`authenticator`]: a bearer credential to a [`Principal`].
 //! - [`issuer`]: an issuer's keys (discovery, JWKS, rotation).
 //! - [`api_key`]: API key secrets and their store.
-//! - [`claims`]: roles from token claims.
+//! - [`claims`]: roles from token claims; [`partitions`]: the partitions a caller may use.
 //! - [`role`], [`mode`], [`principal`], [`error`].
 
 pub mod api_key;
@@ -13,6 +13,7 @@ pub mod claims;
 mod error;
 pub mod issuer;
 pub mod mode;
+pub mod partitions;
 mod principal;
 pub mod role;
 
@@ -20,5 +21,6 @@ pub use authenticator::{AuthSettings, Authenticator};
 pub use claims::RoleMapping;
 pub use error::AuthError;
 pub use mode::{AuthMode, UnknownAuthMode};
+pub use partitions::PartitionAccess;
 pub use principal::Principal;
 pub use role::{Role, Roles, UnknownRole};

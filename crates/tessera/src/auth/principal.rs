@@ -1,6 +1,6 @@
 //! Who a request comes from, once authenticated.
 
-use super::Roles;
+use super::{PartitionAccess, Roles};
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub struct Principal {
     /// The token's issuer.
     pub issuer: Option<String>,
     pub roles: Roles,
+    /// The partitions the caller may use.
+    pub partitions: PartitionAccess,
 }
 
 impl Principal {
@@ -25,6 +27,7 @@ impl Principal {
             api_key: None,
             issuer: None,
             roles: Roles::ALL,
+            partitions: PartitionAccess::All,
         }
     }
 }

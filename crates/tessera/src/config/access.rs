@@ -19,6 +19,7 @@ impl Settings {
                 claim: self.oidc_roles_claim.clone(),
                 map: role_map(&self.oidc_role_map)?,
             },
+            partitions_claim: self.oidc_partitions_claim.clone(),
             clock_skew: Duration::from_secs(self.oidc_clock_skew),
             api_key_recheck: Duration::from_millis(self.api_key_recheck_ms),
         })

@@ -34,6 +34,9 @@ impl Settings {
             None => None,
         };
         self.db_max_connections = self.db_max_connections.max(1);
+        self.partition_db_max_connections = self.partition_db_max_connections.max(1);
+        // 0 would refuse every request that finds no idle connection at once.
+        self.db_acquire_timeout = self.db_acquire_timeout.max(1);
         self.qido_default_limit = self.qido_default_limit.max(1);
         self.qido_max_limit = self.qido_max_limit.max(1);
         self.cors_allowed_origins = cors_origins(std::mem::take(&mut self.cors_allowed_origins))?;
@@ -44,6 +47,8 @@ impl Settings {
         self.check_access()?;
         self.check_dimse()?;
         self.check_http();
+        self.check_input()?;
+        self.check_deid()?;
         Ok(self)
     }
 }

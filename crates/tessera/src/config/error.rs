@@ -22,4 +22,6 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error("de-identification project {project}: {reason}")]
+    DeidProject { project: String, reason: String },
 }

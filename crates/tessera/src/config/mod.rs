@@ -7,11 +7,13 @@
 
 mod access;
 mod checks;
+mod deid;
 mod dimse;
 #[cfg(test)]
 mod docs_table;
 mod error;
 mod http;
+mod input;
 mod merge;
 mod size;
 
@@ -58,6 +60,14 @@ pub struct Settings {
     /// Largest single instance in a STOW request (413 beyond it).
     #[arg(long, env = "TESSERA_MAX_INSTANCE_SIZE", default_value = "512MiB")]
     pub max_instance_size: ByteSize,
+    /// Most parts in one STOW request: a request with more is refused whole with 413, none of
+    /// its instances stored.
+    #[arg(long, env = "TESSERA_MAX_PARTS_PER_REQUEST", default_value_t = 5000)]
+    pub max_parts_per_request: usize,
+    /// Deepest nesting of sequences in a received instance (STOW, C-STORE, import): a deeper
+    /// one fails with C000; at most 128.
+    #[arg(long, env = "TESSERA_MAX_SEQUENCE_DEPTH", default_value_t = 64)]
+    pub max_sequence_depth: usize,
     /// STOW parts larger than this go to a staging file as they arrive instead of being held
     /// in memory.
     #[arg(long, env = "TESSERA_SPOOL_SIZE", default_value = "8MiB")]
@@ -77,6 +87,23 @@ pub struct Settings {
     /// Most connections to the index database.
     #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Seconds a request waits for a connection to the index database (it is away, or every
+    /// connection is busy) before it is answered 503; also how long a start waits for it.
+    #[arg(long, env = "TESSERA_DB_ACQUIRE_TIMEOUT", default_value_t = 2)]
+    pub db_acquire_timeout: u64,
+    /// Create a partition on the first STOW-RS request to it (by any caller with the write
+    /// role) instead of answering 404; otherwise an admin creates partitions
+    /// (`POST /dicom-web/partitions`).
+    #[arg(long, env = "TESSERA_PARTITION_AUTO_CREATE", default_value_t = false, action = ArgAction::Set)]
+    pub partition_auto_create: bool,
+    /// Most connections to each partition's index (opened on a partition's first use on a
+    /// node, and kept).
+    #[arg(
+        long,
+        env = "TESSERA_PARTITION_DB_MAX_CONNECTIONS",
+        default_value_t = 4
+    )]
+    pub partition_db_max_connections: u32,
     /// Apply the index schema's missing migrations at start; with false, a command refuses
     /// an index that is not up to date (run `tessera migrate` first, as an account that may
     /// change the schema).
@@ -172,6 +199,15 @@ pub struct Settings {
     /// Seconds of clock difference allowed when checking a token's exp and nbf.
     #[arg(long, env = "TESSERA_OIDC_CLOCK_SKEW", default_value_t = 60)]
     pub oidc_clock_skew: u64,
+    /// The token claim listing the partitions a token may use (a dotted path; a list, or
+    /// names separated by spaces; `default` is the plain routes). A token without the claim
+    /// may use every partition.
+    #[arg(
+        long,
+        env = "TESSERA_OIDC_PARTITIONS_CLAIM",
+        default_value = "tessera_partitions"
+    )]
+    pub oidc_partitions_claim: String,
     /// The public OpenID Connect client (authorization code with PKCE) that the viewer and
     /// the built-in page sign in with, registered at the first issuer [default: the pages do
     /// not sign in].
@@ -214,6 +250,16 @@ pub struct Settings {
     /// This archive's name in audit records (AuditSourceID, AuditEvent.source.observer).
     #[arg(long, env = "TESSERA_AUDIT_SOURCE_ID", default_value = "tessera")]
     pub audit_source_id: String,
+    /// A de-identification project and the file holding its secret, NAME=PATH; repeatable or
+    /// comma-separated. The secret (at least 16 bytes; a trailing line end is not part of
+    /// it) keys the project's replacement UIDs, pseudonyms and date shifts; a file that
+    /// cannot be read or is too short stops the start [default: no projects].
+    #[arg(
+        long = "deid-project",
+        env = "TESSERA_DEID_PROJECTS",
+        value_delimiter = ','
+    )]
+    pub deid_projects: Vec<String>,
     /// Address of the DICOM (DIMSE) port, e.g. 0.0.0.0:11112 [default: off].
     #[arg(long, env = "TESSERA_DIMSE_LISTEN")]
     pub dimse_listen: Option<SocketAddr>,
@@ -249,7 +295,8 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_DIMSE_ARTIM_TIMEOUT", default_value_t = 10)]
     pub dimse_artim_timeout: u64,
     /// Seconds an HTTP/1 connection has to send a request's whole header, counted from when
-    /// it may send one: also how long an idle kept-alive connection stays open.
+    /// it may send one: also how long a connection (HTTP/1 or HTTP/2) with no request in
+    /// progress stays open.
     #[arg(long, env = "TESSERA_HTTP_HEADER_TIMEOUT", default_value_t = 20)]
     pub http_header_timeout: u64,
     /// Seconds a request body may go without sending anything before the request ends
@@ -262,6 +309,9 @@ pub struct Settings {
     /// Most header fields in an HTTP request (431 beyond them).
     #[arg(long, env = "TESSERA_MAX_HEADERS", default_value_t = 100)]
     pub max_headers: usize,
+    /// Longest query string (the request target after `?`, as sent) in bytes (414 beyond it).
+    #[arg(long, env = "TESSERA_MAX_QUERY_LENGTH", default_value_t = 8192)]
+    pub max_query_length: usize,
     /// HTTP requests worked on at once; more are answered 503 with Retry-After at once
     /// (/healthz excepted).
     #[arg(long, env = "TESSERA_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
@@ -314,6 +364,14 @@ impl Settings {
             crate::index::Migrations::Apply
         } else {
             crate::index::Migrations::Require
+        }
+    }
+
+    /// The index's connection pool: `db_max_connections`, `db_acquire_timeout`.
+    pub fn index_pool(&self) -> crate::index::PoolSettings {
+        crate::index::PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.db_acquire_timeout),
         }
     }
 

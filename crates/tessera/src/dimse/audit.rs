@@ -72,6 +72,8 @@ impl Operation<'_> {
                 Some(detail) => format!("{status_text}: {detail}"),
                 None => status_text,
             }),
+            // DIMSE serves the default partition only.
+            partition: None,
         }
     }
 }

@@ -253,7 +253,7 @@ async fn run<S: Io>(
         pairs.push(("limit".into(), page.to_string()));
         pairs.push(("offset".into(), offset.to_string()));
         let found = search
-            .search(qido_level(plan.level), None, None, &pairs, "")
+            .search(qido_level(plan.level), None, None, &pairs, "/dicom-web")
             .await;
         let results = match found {
             Ok(results) => results,

@@ -245,7 +245,7 @@ async fn studies_of_patient(session: &Session, patient: &str) -> Result<Vec<Stri
             ("offset".to_string(), offset.to_string()),
         ];
         let results = search
-            .search(Level::Study, None, None, &pairs, "")
+            .search(Level::Study, None, None, &pairs, "/dicom-web")
             .await
             .map_err(|err| match err {
                 ServiceError::Query(err) => (

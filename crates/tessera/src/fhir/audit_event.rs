@@ -129,6 +129,8 @@ fn entities(record: &AuditRecord) -> Vec<Value> {
         let details: Vec<Value> = [
             ("SeriesInstanceUID", record.series_uid.as_deref()),
             ("SOPInstanceUID", record.sop_uid.as_deref()),
+            // The partition the study is in (none: the default partition).
+            ("Partition", record.partition.as_deref()),
         ]
         .into_iter()
         .filter_map(|(kind, uid)| {

@@ -9,6 +9,12 @@ const CONNECTION_TYPES: &str = "http://terminology.hl7.org/CodeSystem/endpoint-c
 
 /// The Endpoint with `base` (scheme, host, port; no trailing slash) + `/dicom-web` as address.
 pub fn endpoint(base: &str) -> Value {
+    endpoint_at(&format!("{}/dicom-web", base.trim_end_matches('/')))
+}
+
+/// The Endpoint of a DICOMweb root: `{base}/dicom-web`, or a partition's
+/// `{base}/dicom-web/partitions/{name}` (what a partition's ImagingStudy resources point at).
+pub fn endpoint_at(root: &str) -> Value {
     json!({
         "resourceType": "Endpoint",
         "id": ENDPOINT_ID,
@@ -17,6 +23,6 @@ pub fn endpoint(base: &str) -> Value {
         "name": "Tessera DICOMweb (WADO-RS)",
         "payloadType": [{ "text": "DICOM" }],
         "payloadMimeType": ["application/dicom"],
-        "address": format!("{}/dicom-web", base.trim_end_matches('/')),
+        "address": root.trim_end_matches('/'),
     })
 }

@@ -51,8 +51,10 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(row: InstanceRow) -> Self {
-        let blob = Arc::from(row.blob_key.as_str());
+    /// The instance of `row`, cached under its blob's key in the whole store (`full_key`,
+    /// its partition's prefix included: the cache is shared by every partition).
+    pub fn new(row: InstanceRow, full_key: &str) -> Self {
+        let blob = Arc::from(full_key);
         Instance { row, blob }
     }
 
@@ -102,9 +104,11 @@ impl Instance {
 pub struct FrameService {
     index: Arc<dyn Index>,
     store: BlobStore,
-    cache: FrameCache,
+    /// Shared by every partition's service: one memory budget.
+    cache: Arc<FrameCache>,
     metrics: Arc<Metrics>,
-    cpu: Semaphore,
+    /// Decoding jobs at once, for the whole process.
+    cpu: Arc<Semaphore>,
 }
 
 impl FrameService {
@@ -118,10 +122,28 @@ impl FrameService {
         FrameService {
             index,
             store,
-            cache: FrameCache::new(cache_bytes, Arc::clone(&metrics)),
+            cache: Arc::new(FrameCache::new(cache_bytes, Arc::clone(&metrics))),
             metrics,
-            cpu: Semaphore::new(cores),
+            cpu: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// The service of a partition over its own index and store, sharing this one's cache,
+    /// decoding slots and metrics (the cache is keyed by the blob's key in the whole store,
+    /// so a frame of instance X in one partition is never served for X in another).
+    pub fn for_partition(&self, index: Arc<dyn Index>, store: BlobStore) -> Self {
+        FrameService {
+            index,
+            store,
+            cache: Arc::clone(&self.cache),
+            metrics: Arc::clone(&self.metrics),
+            cpu: Arc::clone(&self.cpu),
+        }
+    }
+
+    fn instance_of(&self, row: InstanceRow) -> Instance {
+        let key = self.store.full_key(&row.blob_key);
+        Instance::new(row, &key)
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -140,7 +162,7 @@ impl FrameService {
             .instance(sop)
             .await?
             .filter(|r| r.study_uid == study.as_str() && r.series_uid == series.as_str())
-            .map(Instance::new)
+            .map(|row| self.instance_of(row))
             .ok_or_else(|| {
                 FrameError::NotFound(format!(
                     "no instance {sop} in series {series} of study {study}"
@@ -161,7 +183,7 @@ impl FrameService {
             .await?
             .into_iter()
             .filter(|r| r.rows.is_some() && r.columns.is_some())
-            .map(Instance::new)
+            .map(|row| self.instance_of(row))
             .collect();
         if images.is_empty() {
             return Err(FrameError::NotFound(match series {
@@ -226,7 +248,7 @@ impl FrameService {
                 now.blob_key != instance.row.blob_key
                     && now.transfer_syntax_uid == instance.row.transfer_syntax_uid
             })
-            .map(Instance::new))
+            .map(|row| self.instance_of(row)))
     }
 
     async fn load(

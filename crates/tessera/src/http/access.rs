@@ -15,6 +15,23 @@ pub enum Access {
     Metrics,
 }
 
+/// Whose data a route touches, for callers limited to partitions
+/// ([`crate::auth::PartitionAccess`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The default partition's: the plain DICOMweb routes, FHIR ImagingStudy and Endpoint,
+    /// export jobs. A limited caller needs `default` among its partitions.
+    Default,
+    /// The partition the path names (`/dicom-web/partitions/{partition}/...`).
+    Named,
+    /// The whole archive's: the audit trail, metrics, creating partitions. Refused to
+    /// limited callers.
+    Archive,
+    /// No partition's: open routes, and the list of partitions (which shows a limited
+    /// caller only its own).
+    Unscoped,
+}
+
 /// What a route's audit record says it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audited {
@@ -34,6 +51,12 @@ pub enum Audited {
     Export,
     /// Cancelling a job: 110106 Export, U.
     JobChange,
+    /// Reading a de-identification mapping (original UIDs and Patient IDs beside their
+    /// replacements): 110112, R, like reading the audit trail.
+    MappingRead,
+    /// Creating a partition: 110113 Security Alert (a change of the archive's
+    /// configuration), action C.
+    PartitionChange,
 }
 
 /// Studies a handler touched that its path does not name (STOW-RS): one audit record each.

@@ -19,6 +19,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// What the request would create exists already (409).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -31,6 +34,16 @@ pub enum ApiError {
     /// The request header is larger than allowed (431).
     #[error("{0}")]
     HeaderTooLarge(String),
+    /// The query string is longer than allowed (414).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// A STOW request with more parts than allowed (413): refused whole, before any of its
+    /// instances is recorded.
+    #[error(
+        "the request holds more than {limit} parts, the most one STOW request may hold; \
+         none of its instances were stored: send them in several requests"
+    )]
+    TooManyParts { limit: usize },
     /// As many requests are in progress as allowed: shed at once (503, retry after 1 s; not
     /// logged one by one, the shed counter of /metrics counts them).
     #[error("the server is working on as many requests as it allows; retry shortly")]
@@ -51,6 +64,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
@@ -64,6 +78,8 @@ impl ApiError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "header_too_large",
             ),
+            ApiError::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            ApiError::TooManyParts { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_parts"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Storage(StorageError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "not_found")
@@ -77,6 +93,21 @@ impl ApiError {
             }
             ApiError::Index(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+}
+
+impl From<crate::partition::PartitionError> for ApiError {
+    fn from(err: crate::partition::PartitionError) -> Self {
+        use crate::partition::PartitionError;
+        match err {
+            PartitionError::InvalidName { .. } | PartitionError::Unsupported(_) => {
+                ApiError::BadRequest(err.to_string())
+            }
+            PartitionError::NotFound(_) => ApiError::NotFound(err.to_string()),
+            PartitionError::Unavailable { .. } => {
+                ApiError::Index(IndexError::Unavailable(err.to_string()))
             }
         }
     }
@@ -96,6 +127,8 @@ impl From<crate::ops::OpsError> for ApiError {
             OpsError::Index(err) => ApiError::Index(err),
             OpsError::Storage(err) => ApiError::Storage(err),
             OpsError::Config(err) => ApiError::BadRequest(err.to_string()),
+            OpsError::Jobs(err) => ApiError::from(err),
+            OpsError::Service(err) => ApiError::from(err),
             other => ApiError::Internal(other.to_string()),
         }
     }

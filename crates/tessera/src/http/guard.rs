@@ -7,11 +7,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::access::{Access, Audited, TouchedStudies};
+use std::sync::Arc;
+
+use super::access::{Access, Audited, Scope, TouchedStudies};
+use super::error::ApiError;
 use super::listener::ClientAddr;
+use super::partitions::{self, Partition};
 use super::AppState;
 use crate::audit::{Action, Agent, AuditRecord, EventType, Interaction, Outcome};
 use crate::auth::{AuthError, Principal, Role};
+use crate::index::Index;
+use crate::partition::PartitionName;
 use crate::time::now_micros;
 
 /// What the guard of one route knows.
@@ -20,6 +26,10 @@ pub struct Guard {
     pub state: AppState,
     pub access: Access,
     pub audited: Audited,
+    /// Whose data the route touches (for callers limited to partitions).
+    pub scope: Scope,
+    /// The default partition by its name (`/dicom-web/partitions/default/...`).
+    pub default: Arc<Partition>,
 }
 
 /// Where in the request the audit record's entities are.
@@ -29,6 +39,8 @@ struct Target {
     path: String,
     query: Option<String>,
     address: Option<String>,
+    /// The partition the path names, as sent (`{partition}`).
+    partition: Option<String>,
     study: Option<String>,
     series: Option<String>,
     sop: Option<String>,
@@ -69,46 +81,111 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
         return refused(&err, is_fhir(&target.path));
     }
     let mut target = target;
+    // The partition the path names: checked, allowed to this caller, opened.
+    let named = match (guard.scope, target.partition.as_deref()) {
+        (Scope::Named, Some(raw)) => match PartitionName::parse(raw) {
+            Ok(name) => Some(name),
+            Err(err) => return answered(&guard, &target, &principal, err.into()).await,
+        },
+        (Scope::Named, None) => {
+            // A name that is not even UTF-8 once percent-decoded.
+            let err = ApiError::BadRequest("the partition name in the path is not valid".into());
+            return answered(&guard, &target, &principal, err).await;
+        }
+        _ => None,
+    };
+    if let Err(err) = partitions::check_access(&principal, guard.scope, named.as_ref()) {
+        let record = refusal(&guard, &target, &err, Some(&principal));
+        guard.state.trail.record_later(record).await;
+        return refused(&err, is_fhir(&target.path));
+    }
+    let partition = match &named {
+        Some(name) => {
+            let storing = guard.audited == Audited::Store;
+            match partitions::resolve(&guard.state, &guard.default, name, storing).await {
+                Ok(partition) => Some(partition),
+                Err(err) => return answered(&guard, &target, &principal, err).await,
+            }
+        }
+        None => None,
+    };
+    // A partition's studies are in its own index, and its records say which partition.
+    let own = partition.as_ref().filter(|p| !p.name.is_default()).cloned();
+    target.partition = own.as_ref().map(|p| p.name.to_string());
+    let index = own.as_ref().map_or(Arc::clone(&guard.state.index), |p| {
+        Arc::clone(&p.state.index)
+    });
     if guard.audited == Audited::Delete {
         // The study row may be gone after the delete: its patient is read first, and the
         // queued reads (stored with their study's patient) are written before it goes.
-        target.patient = patient_of(&guard.state, target.study.as_deref()).await;
+        target.patient = patient_of(&index, target.study.as_deref()).await;
         guard.state.trail.flush().await;
     }
     let mut request = Request::from_parts(parts, body);
     request.extensions_mut().insert(principal.clone());
+    if let Some(partition) = partition {
+        request.extensions_mut().insert(partition);
+    }
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let base = record(&guard, &target, &principal, status);
+    if guard.audited == Audited::No {
+        return response;
+    }
+    let studies = response
+        .extensions()
+        .get::<TouchedStudies>()
+        .map(|s| s.0.clone())
+        .unwrap_or_default();
+    let mut records: Vec<AuditRecord> = if studies.is_empty() {
+        vec![base]
+    } else {
+        studies
+            .into_iter()
+            .map(|study| AuditRecord {
+                study_uid: Some(study),
+                ..base.clone()
+            })
+            .collect()
+    };
+    if own.is_some() {
+        // The trail looks a default-partition study's patient up itself; a partition's is
+        // looked up here, in the partition's index.
+        for record in records.iter_mut().filter(|r| r.patient_id.is_none()) {
+            record.patient_id = patient_of(&index, record.study_uid.as_deref()).await;
+        }
+    }
     match guard.audited {
-        Audited::No => response,
-        Audited::Store | Audited::Delete => {
-            let studies = response
-                .extensions()
-                .get::<TouchedStudies>()
-                .map(|s| s.0.clone())
-                .unwrap_or_default();
-            let records: Vec<AuditRecord> = if studies.is_empty() {
-                vec![base]
-            } else {
-                studies
-                    .into_iter()
-                    .map(|study| AuditRecord {
-                        study_uid: Some(study),
-                        ..base.clone()
-                    })
-                    .collect()
-            };
+        Audited::Store | Audited::Delete if status < 500 => {
             // The change is done (or refused) by now: its true answer goes out, and its
             // record is written now or queued until the trail takes it.
             guard.state.trail.record_now_or_queue(records).await;
-            response
         }
+        // Reads; and writes not acknowledged (the store or the index failed), queued like a
+        // refusal, so that the 503 does not wait for an index that is away a second time.
         _ => {
-            guard.state.trail.record_later(base).await;
-            response
+            for record in records {
+                guard.state.trail.record_later(record).await;
+            }
         }
     }
+    response
+}
+
+/// Answer `err` instead of running the handler (a bad partition name, a partition that does
+/// not exist or cannot be opened), recorded like an answer of the route.
+async fn answered(
+    guard: &Guard,
+    target: &Target,
+    principal: &Principal,
+    err: ApiError,
+) -> Response {
+    let response = err.into_response();
+    if guard.audited != Audited::No {
+        let record = record(guard, target, principal, response.status().as_u16());
+        guard.state.trail.record_later(record).await;
+    }
+    response
 }
 
 /// The request's method, path, query, client address and the UIDs its path names.
@@ -130,6 +207,7 @@ async fn target(parts: &mut axum::http::request::Parts) -> Target {
                 "study" => target.study = Some(value.to_string()),
                 "series" => target.series = Some(value.to_string()),
                 "instance" => target.sop = Some(value.to_string()),
+                "partition" => target.partition = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -151,9 +229,9 @@ async fn target(parts: &mut axum::http::request::Parts) -> Target {
     target
 }
 
-async fn patient_of(state: &AppState, study: Option<&str>) -> Option<String> {
+async fn patient_of(index: &Arc<dyn Index>, study: Option<&str>) -> Option<String> {
     let uid = tessera_dicom::uid::StudyUid::parse(study?).ok()?;
-    state.index.study(&uid).await.ok().flatten()?.patient_id
+    index.study(&uid).await.ok().flatten()?.patient_id
 }
 
 fn agent(principal: Option<&Principal>, target: &Target) -> Agent {
@@ -172,6 +250,7 @@ fn event_of(audited: Audited) -> (EventType, Action, Interaction) {
             (EventType::Query, Action::Execute, Interaction::SearchType)
         }
         Audited::AuditRead => (EventType::Query, Action::Read, Interaction::SearchType),
+        Audited::MappingRead => (EventType::Query, Action::Read, Interaction::Read),
         Audited::Read => (
             EventType::InstancesAccessed,
             Action::Read,
@@ -185,6 +264,11 @@ fn event_of(audited: Audited) -> (EventType, Action, Interaction) {
         Audited::Delete => (EventType::StudyDeleted, Action::Delete, Interaction::Delete),
         Audited::Export => (EventType::Export, Action::Read, Interaction::Create),
         Audited::JobChange => (EventType::Export, Action::Update, Interaction::Update),
+        Audited::PartitionChange => (
+            EventType::SecurityAlert,
+            Action::Create,
+            Interaction::Create,
+        ),
     }
 }
 
@@ -213,6 +297,11 @@ fn base_record(
         series_uid: target.series.clone(),
         sop_uid: target.sop.clone(),
         detail: (status >= 400).then(|| format!("answered {status}")),
+        // `partitions/default/...` is the default partition: no partition in the record.
+        partition: target
+            .partition
+            .clone()
+            .filter(|name| name != crate::partition::DEFAULT_PARTITION),
     }
 }
 
@@ -225,8 +314,8 @@ fn record(guard: &Guard, target: &Target, principal: &Principal, status: u16) ->
     record
 }
 
-/// The record of a refused request: a failed authentication (110114) or a missing role
-/// (110113 Security Alert).
+/// The record of a refused request: a failed authentication (110114), or a missing role or
+/// a partition the caller may not use (110113 Security Alert).
 fn refusal(
     guard: &Guard,
     target: &Target,
@@ -234,7 +323,9 @@ fn refusal(
     principal: Option<&Principal>,
 ) -> AuditRecord {
     let (event, status) = match err {
-        AuthError::MissingRole(_) => (EventType::SecurityAlert, 403),
+        AuthError::MissingRole(_)
+        | AuthError::OutsidePartitions { .. }
+        | AuthError::ArchiveWide { .. } => (EventType::SecurityAlert, 403),
         _ => (EventType::UserAuthentication, 401),
     };
     AuditRecord {
@@ -248,7 +339,7 @@ fn is_fhir(path: &str) -> bool {
     path.starts_with("/fhir/")
 }
 
-/// 401 with `WWW-Authenticate: Bearer` (RFC 6750), 403 naming the role, 503 when the
+/// 401 with `WWW-Authenticate: Bearer` (RFC 6750), 403 naming the role or the partition, 503 when the
 /// credentials could not be checked. FHIR routes answer with an OperationOutcome.
 fn refused(err: &AuthError, fhir: bool) -> Response {
     let (status, code, challenge) = match err {
@@ -271,6 +362,11 @@ fn refused(err: &AuthError, fhir: bool) -> Response {
             Some(format!(
                 r#"Bearer realm="tessera", error="insufficient_scope", scope="{role}""#
             )),
+        ),
+        AuthError::OutsidePartitions { .. } | AuthError::ArchiveWide { .. } => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            Some(r#"Bearer realm="tessera", error="insufficient_scope""#.to_string()),
         ),
         AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
     };

@@ -1,7 +1,8 @@
-//! `/jobs`: exports run by the server for callers without shell access. `POST /jobs/export`
-//! checks the request and answers 202 with the job's URL; `GET /jobs/{job}` reports its
-//! state and progress, `GET /jobs/{job}/errors` the instances it could not export, and
-//! `DELETE /jobs/{job}` cancels it. Jobs live in the index, so any node answers for any job.
+//! `/jobs`: exports (and de-identifications, [`super::deid_jobs`]) run by the server for
+//! callers without shell access. `POST /jobs/export` checks the request and answers 202 with
+//! the job's URL; `GET /jobs/{job}` reports its state and progress, `GET /jobs/{job}/errors`
+//! the instances it could not export, and `DELETE /jobs/{job}` cancels it. Jobs live in the
+//! index, so any node answers for any job.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
@@ -21,14 +22,12 @@ use crate::time::{now_micros, rfc3339_millis};
 const ERRORS_PAGE: u32 = 100;
 const ERRORS_MAX: u32 = 1000;
 
-fn job_json(job: &Job) -> Value {
-    // The destination without its query string: it may hold a SAS or other secret.
+pub(super) fn job_json(job: &Job) -> Value {
+    // The destination without its query string: it may hold a SAS or other secret (an
+    // export's "to", a de-identification's "target"."to").
     let mut request: Value = serde_json::from_str(&job.request).unwrap_or(Value::Null);
-    if let Some(to) = request.get_mut("to") {
-        if let Some(text) = to.as_str() {
-            *to = json!(text.split('?').next().unwrap_or_default());
-        }
-    }
+    redact(request.get_mut("to"));
+    redact(request.get_mut("target").and_then(|t| t.get_mut("to")));
     json!({
         "id": job.id,
         "kind": job.kind,
@@ -39,15 +38,25 @@ fn job_json(job: &Job) -> Value {
         "total": job.progress.total,
         "done": job.progress.done,
         "failed": job.progress.failed,
+        "refused": job.progress.refused,
         "bytes": job.progress.bytes,
         "cancelRequested": job.cancel_requested,
         "message": job.message,
         "request": request,
         "errors": format!("/jobs/{}/errors", job.id),
+        "mapping": (job.kind == "deidentify").then(|| format!("/jobs/{}/mapping", job.id)),
     })
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
+fn redact(to: Option<&mut Value>) {
+    if let Some(to) = to {
+        if let Some(text) = to.as_str() {
+            *to = json!(text.split('?').next().unwrap_or_default());
+        }
+    }
+}
+
+pub(super) fn check_id(id: &str) -> Result<(), ApiError> {
     if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
@@ -116,33 +125,7 @@ pub async fn get_errors(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     check_id(&id)?;
-    let mut limit = ERRORS_PAGE;
-    let mut offset = 0u64;
-    for (key, value) in query_pairs(raw.as_deref()) {
-        match key.as_str() {
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=ERRORS_MAX).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "limit must be between 1 and {ERRORS_MAX}, not {value:?}"
-                        ))
-                    })?
-            }
-            "offset" => {
-                offset = value.parse().map_err(|_| {
-                    ApiError::BadRequest(format!("offset must be a number >= 0, not {value:?}"))
-                })?
-            }
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown parameter {other:?} (limit, offset)"
-                )))
-            }
-        }
-    }
+    let (limit, offset) = page_params(raw.as_deref(), ERRORS_PAGE, ERRORS_MAX)?;
     let jobs = std::sync::Arc::clone(&state.index).job_store();
     if jobs.job(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no job {id}")));
@@ -174,4 +157,41 @@ pub async fn cancel_job(
         Some(job) => Ok((StatusCode::ACCEPTED, Json(job_json(&job))).into_response()),
         None => Err(ApiError::NotFound(format!("no job {id}"))),
     }
+}
+
+/// `limit` and `offset` of a page of a job's rows (`default` rows unless asked, at most `max`);
+/// any other parameter is refused.
+pub(super) fn page_params(
+    raw: Option<&str>,
+    default: u32,
+    max: u32,
+) -> Result<(u32, u64), ApiError> {
+    let mut limit = default;
+    let mut offset = 0u64;
+    for (key, value) in query_pairs(raw) {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "limit must be between 1 and {max}, not {value:?}"
+                        ))
+                    })?
+            }
+            "offset" => {
+                offset = value.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("offset must be a number >= 0, not {value:?}"))
+                })?
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown parameter {other:?} (limit, offset)"
+                )))
+            }
+        }
+    }
+    Ok((limit, offset))
 }

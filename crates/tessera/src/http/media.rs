@@ -1,5 +1,6 @@
 //! Media type parsing for Content-Type and Accept (RFC 9110 8.3.1, 12.5.1): parameters may be
-//! quoted or not, names are case-insensitive, values keep their case.
+//! quoted or not (a quoted value unescaped: RFC 9110 5.6.4), names are case-insensitive,
+//! values keep their case.
 
 /// A parsed media type such as `multipart/related; type="application/dicom"; boundary=x`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,15 +22,7 @@ impl MediaType {
         let params = parts
             .filter_map(|p| {
                 let (name, value) = p.split_once('=')?;
-                let value = value.trim();
-                let value = value
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(value);
-                Some((
-                    name.trim().to_ascii_lowercase(),
-                    value.replace("\\\"", "\""),
-                ))
+                Some((name.trim().to_ascii_lowercase(), unquote(value.trim())))
             })
             .collect();
         Some(MediaType { essence, params })
@@ -41,6 +34,29 @@ impl MediaType {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// A parameter value as meant: a quoted-string (RFC 9110 5.6.4) without its quotes, each
+/// quoted-pair (`\` and any character) as that character; anything else as written, and so
+/// is a quoted-string that does not end where the value does.
+fn unquote(value: &str) -> String {
+    let Some(inner) = value.strip_prefix('"') else {
+        return value.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, escaped)) => out.push(escaped),
+                None => break,
+            },
+            '"' if at + 1 == inner.len() => return out,
+            '"' => break,
+            c => out.push(c),
+        }
+    }
+    value.to_string()
 }
 
 /// Split on `sep` where it is not inside double quotes.
@@ -101,6 +117,23 @@ mod tests {
             MediaType::parse("multipart/related;type=application/dicom;boundary=\"a;b\"").unwrap();
         assert_eq!(m.param("boundary"), Some("a;b"));
         assert!(MediaType::parse("garbage").is_none());
+    }
+
+    /// RFC 9110 5.6.4: in a quoted-string, `\` followed by any character is that character,
+    /// not only before a quote.
+    #[test]
+    fn quoted_pairs_unescape_any_character() {
+        let m = MediaType::parse(r#"multipart/related; boundary="a\b\c\"d\;e""#).unwrap();
+        assert_eq!(m.param("boundary"), Some(r#"abc"d;e"#));
+        let m = MediaType::parse(r#"text/plain; x="\a\\""#).unwrap();
+        assert_eq!(m.param("x"), Some("a\\"));
+        // Not a whole quoted-string: as written.
+        let m = MediaType::parse(r#"text/plain; x="abc\""#).unwrap();
+        assert_eq!(m.param("x"), Some(r#""abc\""#));
+        let m = MediaType::parse(r#"text/plain; y="a"b"#).unwrap();
+        assert_eq!(m.param("y"), Some(r#""a"b"#));
+        let m = MediaType::parse(r#"text/plain; x=a\b"#).unwrap();
+        assert_eq!(m.param("x"), Some(r#"a\b"#));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod body_timeout;
 mod bulkdata;
 mod changefeed;
 pub mod compression;
+mod deid_jobs;
 mod delete;
 pub mod error;
 mod fhir;
@@ -15,13 +16,17 @@ mod frames;
 pub mod guard;
 mod health;
 mod home;
+mod idle;
 mod jobs;
 pub mod listener;
 pub mod media;
+mod metered_body;
 mod metrics;
 pub mod multipart_out;
+pub mod partitions;
 pub mod path;
 mod qido;
+mod query_limit;
 pub mod range;
 mod related;
 mod rendered;
@@ -29,6 +34,7 @@ pub mod routes;
 pub mod server;
 mod shed;
 mod stow;
+pub mod stow_body;
 mod stow_response;
 pub mod tls;
 mod viewer;
@@ -67,6 +73,8 @@ pub struct AppState {
     pub store: BlobStore,
     pub base_url: Option<String>,
     pub max_request_bytes: u64,
+    /// Most parts in one STOW request.
+    pub max_parts_per_request: usize,
     pub frames: Arc<FrameService>,
     pub metrics: Arc<Metrics>,
     pub delete: Arc<DeleteService>,
@@ -91,6 +99,15 @@ pub struct AppState {
     pub metrics_open: bool,
     /// Requests worked on at once before more are shed (503).
     pub max_concurrent_requests: usize,
+    /// De-identification projects and partitions (`POST /jobs/deidentify`).
+    pub deidentify: crate::ops::deidentify::DeidentifyContext,
+    /// The partition these services are of; `None`: the default partition.
+    pub partition: Option<crate::partition::PartitionName>,
+    /// The archive's partitions, in the state of the whole application's router (`None` in
+    /// a partition's own).
+    pub partitions: Option<Arc<dyn partitions::Partitions>>,
+    /// A STOW-RS request to a partition no one created creates it.
+    pub partition_auto_create: bool,
 }
 
 impl AppState {
@@ -106,17 +123,34 @@ impl AppState {
             .unwrap_or("localhost");
         format!("http://{host}")
     }
+
+    /// The DICOMweb root of these services' partition, for RetrieveURLs and BulkDataURIs:
+    /// `{base}/dicom-web`, or `{base}/dicom-web/partitions/{name}`.
+    pub fn dicomweb_root(&self, headers: &HeaderMap) -> String {
+        let base = self.base_url(headers);
+        match &self.partition {
+            Some(name) => format!("{base}/dicom-web/partitions/{name}"),
+            None => format!("{base}/dicom-web"),
+        }
+    }
 }
 
 /// The whole application router, built from the route table ([`routes`]): each route
 /// behind its access check and audit record ([`guard`]).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
+    // `/dicom-web/partitions/default/...`: the plain routes' partition by its name.
+    let default = Arc::new(partitions::Partition::new(
+        crate::partition::PartitionName::default_partition(),
+        state.clone(),
+    ));
     for route in routes::routes() {
         let guard = guard::Guard {
             state: state.clone(),
             access: route.info.access,
             audited: route.info.audited,
+            scope: route.info.scope,
+            default: Arc::clone(&default),
         };
         let handler = route
             .handler
@@ -127,14 +161,20 @@ pub fn router(state: AppState) -> Router {
     let shedder = shed::Shedder::new(state.max_concurrent_requests, state.metrics.clone());
     router
         .layer(axum::middleware::from_fn_with_state(shedder, shed::shed))
+        .layer(compression::layer())
+        // Outside compression: the bytes counted out are those sent.
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count,
         ))
-        .layer(compression::layer())
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A partition's own router: its DICOMweb routes over its services (see [`partitions`]).
+pub(crate) fn partition_router(state: AppState) -> Router {
+    routes::partition_router(state)
 }
 
 /// CORS: any origin by default (DICOMweb is read by viewers served from elsewhere), else

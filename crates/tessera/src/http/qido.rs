@@ -79,10 +79,10 @@ async fn answer(
     series: Option<SeriesUid>,
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
-    let base = state.base_url(&headers);
+    let root = state.dicomweb_root(&headers);
     let results = state
         .search
-        .search(level, study, series, &query_pairs(raw.as_deref()), &base)
+        .search(level, study, series, &query_pairs(raw.as_deref()), &root)
         .await?;
     Ok(respond(results, &headers))
 }

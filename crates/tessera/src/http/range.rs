@@ -1,6 +1,7 @@
 //! HTTP Range requests on single-part bulk data (RFC 9110 14.2; PS3.18 8.3.5.1 lets clients
-//! fetch part of a large value). One `bytes` range is honoured; anything else (several
-//! ranges, other units, malformed) is ignored and the whole value sent, as RFC 9110 allows.
+//! fetch part of a large value). One `bytes` range is honoured, the unit in any case (RFC 9110
+//! 14.1: range units are case-insensitive); anything else (several ranges, other units,
+//! malformed) is ignored and the whole value sent, as RFC 9110 allows.
 
 use std::ops::Range;
 
@@ -16,7 +17,11 @@ pub enum RangeRequest {
 
 /// Interpret a Range header for a value of `length` bytes.
 pub fn parse(header: Option<&str>, length: u64) -> RangeRequest {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+    let spec = header.and_then(|h| {
+        let (unit, spec) = h.trim().split_once('=')?;
+        unit.eq_ignore_ascii_case("bytes").then_some(spec)
+    });
+    let Some(spec) = spec else {
         return RangeRequest::Full;
     };
     if spec.contains(',') {
@@ -71,6 +76,16 @@ mod tests {
         assert_eq!(parse(Some("items=0-1"), 10), Full);
         assert_eq!(parse(Some("bytes=x-1"), 10), Full);
         assert_eq!(parse(Some("bytes=4-2"), 10), Full);
+    }
+
+    /// RFC 9110 14.1: the range unit is case-insensitive.
+    #[test]
+    fn the_unit_in_any_case() {
+        assert_eq!(parse(Some("Bytes=0-3"), 10), Partial(0..4));
+        assert_eq!(parse(Some("BYTES=-3"), 10), Partial(7..10));
+        assert_eq!(parse(Some("bYtEs=5-"), 10), Partial(5..10));
+        assert_eq!(parse(Some("bytes =0-3"), 10), Full);
+        assert_eq!(parse(Some("byte=0-3"), 10), Full);
     }
 }
 

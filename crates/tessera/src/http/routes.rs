@@ -1,16 +1,27 @@
-//! The whole route table: every route with the role it needs and what its audit record
-//! says. The router is built from this table alone, so a route cannot exist without an
-//! access decision; the access test walks [`table`] with every role.
+//! The whole route table: every route with the role it needs, what its audit record says,
+//! and whose data it touches. The router is built from this table alone, so a route cannot
+//! exist without an access decision; the access test walks [`table`] with every role.
+//!
+//! Every DICOMweb route is also served under `/dicom-web/partitions/{partition}` (its
+//! partition twin, same role and audit kind): the twin's guard checks the caller and the
+//! partition, then hands the request to that partition's own router ([`partition_router`],
+//! the plain DICOMweb routes over the partition's services; see [`super::partitions`]).
 
 use axum::http::Method;
-use axum::routing::{delete as del, get, post, MethodRouter};
+use axum::routing::{delete as del, get, on, post, MethodFilter, MethodRouter};
+use axum::Router;
 
-pub use super::access::{Access, Audited};
+pub use super::access::{Access, Audited, Scope};
 use super::{
-    bulkdata, changefeed, delete, fhir, frames, health, home, jobs, metrics, qido, rendered, stow,
-    viewer, wado, AppState,
+    bulkdata, changefeed, deid_jobs, delete, fhir, frames, health, home, jobs, metrics, partitions,
+    qido, rendered, stow, viewer, wado, AppState,
 };
 use crate::auth::Role;
+
+/// The DICOMweb root of the plain routes.
+const DICOMWEB: &str = "/dicom-web";
+/// Where the partition twins of the DICOMweb routes live.
+pub const PARTITION_ROOT: &str = "/dicom-web/partitions/{partition}";
 
 /// One row of the table, without its handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +31,31 @@ pub struct RouteInfo {
     pub path: String,
     pub access: Access,
     pub audited: Audited,
+    pub scope: Scope,
 }
 
 pub(super) struct Route {
     pub info: RouteInfo,
     pub handler: MethodRouter<AppState>,
+}
+
+/// Whose data a plain route touches, from its path: DICOMweb, FHIR ImagingStudy and
+/// Endpoint, and export jobs read the default partition; the audit trail and metrics are
+/// the archive's; the rest (health, pages, the capability statement) no one's.
+fn scope_of(path: &str) -> Scope {
+    let default = [
+        "/dicom-web/",
+        "/fhir/ImagingStudy",
+        "/fhir/Endpoint",
+        "/jobs/",
+    ];
+    if default.iter().any(|p| path.starts_with(p)) {
+        Scope::Default
+    } else if path.starts_with("/fhir/AuditEvent") || path == "/metrics" {
+        Scope::Archive
+    } else {
+        Scope::Unscoped
+    }
 }
 
 fn route(
@@ -34,10 +65,12 @@ fn route(
     audited: Audited,
     handler: MethodRouter<AppState>,
 ) -> Route {
+    let path = path.into();
     Route {
         info: RouteInfo {
             method,
-            path: path.into(),
+            scope: scope_of(&path),
+            path,
             access,
             audited,
         },
@@ -45,8 +78,77 @@ fn route(
     }
 }
 
-/// Every route with its handler.
+/// Every route with its handler: the plain routes, the partition twins of the DICOMweb
+/// ones, and the partitions' own (list, create).
 pub(super) fn routes() -> Vec<Route> {
+    let plain = plain_routes();
+    let twins: Vec<Route> = plain
+        .iter()
+        .filter(|r| is_dicomweb(&r.info.path))
+        .map(|r| twin(&r.info))
+        .collect();
+    let mut all = plain;
+    all.extend(twins);
+    all.push(Route {
+        info: RouteInfo {
+            method: Method::GET,
+            path: "/dicom-web/partitions".into(),
+            access: Access::Needs(Role::Read),
+            audited: Audited::No,
+            scope: Scope::Unscoped,
+        },
+        handler: get(partitions::list),
+    });
+    all.push(Route {
+        info: RouteInfo {
+            method: Method::POST,
+            path: "/dicom-web/partitions".into(),
+            access: Access::Needs(Role::Admin),
+            audited: Audited::PartitionChange,
+            scope: Scope::Archive,
+        },
+        handler: post(partitions::create),
+    });
+    all
+}
+
+/// A plain DICOMweb route (not the partitions' own).
+fn is_dicomweb(path: &str) -> bool {
+    path.starts_with("/dicom-web/") && !path.starts_with("/dicom-web/partitions")
+}
+
+/// The partition twin of a plain DICOMweb route: same method, role and audit kind, under
+/// `/dicom-web/partitions/{partition}`, handled by handing the request to the partition.
+fn twin(plain: &RouteInfo) -> Route {
+    let rest = plain.path.strip_prefix(DICOMWEB).unwrap_or(&plain.path);
+    let filter = MethodFilter::try_from(plain.method.clone()).unwrap_or(MethodFilter::GET);
+    Route {
+        info: RouteInfo {
+            method: plain.method.clone(),
+            path: format!("{PARTITION_ROOT}{rest}"),
+            access: plain.access,
+            audited: plain.audited,
+            scope: Scope::Named,
+        },
+        handler: on(filter, partitions::forward),
+    }
+}
+
+/// A partition's own router: the plain DICOMweb routes over its services, without guards
+/// (the twin's guard has checked the caller and records the request) and without the
+/// layers the whole application has once (shedding, compression, metrics, CORS).
+pub(super) fn partition_router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in plain_routes() {
+        if is_dicomweb(&route.info.path) {
+            router = router.route(&route.info.path, route.handler);
+        }
+    }
+    router.with_state(state)
+}
+
+/// The plain routes with their handlers.
+fn plain_routes() -> Vec<Route> {
     use Access::{Needs, Open};
     use Audited::{Query, Read, Store};
     use Method as M;
@@ -312,6 +414,13 @@ pub(super) fn routes() -> Vec<Route> {
             post(jobs::create_export),
         ),
         route(
+            M::POST,
+            "/jobs/deidentify",
+            Needs(Role::Admin),
+            Audited::Export,
+            post(deid_jobs::create_deidentify),
+        ),
+        route(
             M::GET,
             "/jobs/{job}",
             Needs(Role::Admin),
@@ -331,6 +440,13 @@ pub(super) fn routes() -> Vec<Route> {
             Needs(Role::Admin),
             Query,
             get(jobs::get_errors),
+        ),
+        route(
+            M::GET,
+            "/jobs/{job}/mapping",
+            Needs(Role::Admin),
+            Audited::MappingRead,
+            get(deid_jobs::get_mapping),
         ),
     ]
 }

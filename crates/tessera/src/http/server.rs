@@ -2,14 +2,16 @@
 //! unknown clients needs and axum does not expose: a deadline for a request's header (a
 //! client that sends half a header, or nothing on a kept-alive connection, is closed after
 //! it), a bound on the header's size and number of fields (431 beyond them), a bound on
-//! connections served at once (more wait in the kernel's backlog), and the body timeout of
-//! [`IdleBody`] on every request.
+//! connections served at once (more wait in the kernel's backlog), the body timeout of
+//! [`IdleBody`] on every request, and a connection with no request in progress for the
+//! header timeout closed, HTTP/2 too ([`idle`](super::idle)).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use axum::Router;
@@ -24,6 +26,7 @@ use tower::ServiceExt;
 use super::body_timeout::IdleBody;
 use super::error::ApiError;
 use super::first_byte::FirstByteDeadline;
+use super::idle::{Activity, HeldBody};
 use super::listener::ClientAddr;
 use crate::metrics::{Gauge, Metrics};
 
@@ -34,7 +37,8 @@ const DRAIN: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// From the moment a connection waits for a request until the request's header is in
-    /// (HTTP/1): also how long an idle kept-alive connection stays open.
+    /// (HTTP/1): also how long a connection (HTTP/1 or HTTP/2) with no request in progress
+    /// stays open.
     pub header_timeout: Duration,
     /// Longest wait for the next piece of a request body.
     pub body_timeout: Duration,
@@ -42,6 +46,8 @@ pub struct HttpLimits {
     pub max_header_size: usize,
     /// Most header fields in a request.
     pub max_headers: usize,
+    /// Longest query string, as sent.
+    pub max_query_length: usize,
     /// Connections served at once.
     pub max_connections: usize,
 }
@@ -55,6 +61,7 @@ impl HttpLimits {
             max_header_size: usize::try_from(settings.max_header_size.bytes())
                 .unwrap_or(usize::MAX),
             max_headers: settings.max_headers,
+            max_query_length: settings.max_query_length,
             max_connections: settings.max_connections,
         }
     }
@@ -74,10 +81,16 @@ pub async fn serve<L>(
     let builder = builder(&limits);
     // hyper's HTTP/1 reader bounds a header by its buffer (about 400 KB); the configured,
     // smaller limit is checked on the parsed header.
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        limits.max_header_size,
-        header_size_limit,
-    ));
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_header_size,
+            header_size_limit,
+        ))
+        // Outside the header size check: a long query string is 414 however large the header.
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_query_length,
+            super::query_limit::limit,
+        ));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Dropped when shutdown starts: every connection task sees it close.
     let (stopping, stop) = watch::channel(());
@@ -95,14 +108,28 @@ pub async fn serve<L>(
             () = &mut shutdown => break,
         };
         let body_timeout = limits.body_timeout;
+        let activity = Activity::new();
+        let (protocol, counted) = (Arc::clone(&activity), Arc::clone(&activity));
         let service = router
             .clone()
             .map_request(move |mut request: Request<Incoming>| {
+                protocol.saw(request.version());
                 request
                     .extensions_mut()
                     .insert(ConnectInfo(ClientAddr(addr)));
                 request.map(|body| IdleBody::new(body, body_timeout))
+            })
+            // In progress from the call until the answer's body is taken or dropped (called
+            // after the request went through `map_request`).
+            .map_future(move |answer| {
+                let (busy, limit) = (counted.begin(), counted.piece_limit());
+                async move {
+                    answer.await.map(|response| {
+                        response.map(|body| Body::new(HeldBody::new(body, busy, limit)))
+                    })
+                }
             });
+        let idle_timeout = limits.header_timeout;
         let io = FirstByteDeadline::new(io, limits.header_timeout);
         let builder = builder.clone();
         let mut stop = stop.clone();
@@ -115,6 +142,9 @@ pub async fn serve<L>(
                 TowerToHyperService::new(service),
             );
             tokio::pin!(connection);
+            // HTTP/1 closes an idle connection by its header timeout already; HTTP/2 does not.
+            let idle = activity.idle_for(idle_timeout);
+            tokio::pin!(idle);
             let mut stopping = false;
             loop {
                 tokio::select! {
@@ -125,6 +155,11 @@ pub async fn serve<L>(
                         break;
                     }
                     _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    () = &mut idle, if !stopping => {
+                        // A GOAWAY on HTTP/2; the connection ends once it is sent.
                         stopping = true;
                         connection.as_mut().graceful_shutdown();
                     }

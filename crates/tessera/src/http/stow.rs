@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 use super::access::TouchedStudies;
-use super::media::MediaType;
 use super::path::study_uid;
+use super::stow_body::{body_kind, BodyKind, PartLimits, Parts};
 use super::{stow_response, AppState};
 use crate::http::error::ApiError;
 use crate::ingest::{IngestSession, ItemReport};
@@ -36,47 +36,6 @@ pub async fn store_in_study(
     handle(state, headers, Some(study), body).await
 }
 
-enum BodyKind {
-    Multipart { boundary: String },
-    Single,
-}
-
-fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
-    let raw = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::UnsupportedMediaType(
-                "Content-Type must be multipart/related; type=\"application/dicom\" or application/dicom".into(),
-            )
-        })?;
-    let media = MediaType::parse(raw).ok_or_else(|| {
-        ApiError::UnsupportedMediaType(format!("unparseable Content-Type {raw:?}"))
-    })?;
-    match media.essence.as_str() {
-        "multipart/related" => {
-            if let Some(kind) = media.param("type") {
-                if !kind.eq_ignore_ascii_case("application/dicom") {
-                    return Err(ApiError::UnsupportedMediaType(format!(
-                        "multipart/related type {kind:?} is not supported; use application/dicom"
-                    )));
-                }
-            }
-            let boundary = media
-                .param("boundary")
-                .filter(|b| !b.is_empty())
-                .ok_or_else(|| ApiError::BadRequest("multipart/related without a boundary parameter".into()))?;
-            Ok(BodyKind::Multipart {
-                boundary: boundary.to_string(),
-            })
-        }
-        "application/dicom" => Ok(BodyKind::Single),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Type {other} is not supported; use multipart/related; type=\"application/dicom\""
-        ))),
-    }
-}
-
 #[tracing::instrument(name = "stow", skip_all, fields(stored, failed, warnings))]
 async fn handle(
     state: AppState,
@@ -84,7 +43,11 @@ async fn handle(
     study: Option<StudyUid>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let kind = body_kind(&headers)?;
+    let kind = body_kind(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -127,8 +90,12 @@ async fn handle(
     );
     tracing::info!("stow done");
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let mut response =
-        stow_response::respond(&reports, &state.base_url(&headers), study.as_ref(), accept);
+    let mut response = stow_response::respond(
+        &reports,
+        &state.dicomweb_root(&headers),
+        study.as_ref(),
+        accept,
+    );
     // The audit trail records each study stored into.
     let mut studies: Vec<String> = Vec::new();
     for report in &reports {
@@ -175,7 +142,8 @@ fn store_failure(
         return error_response;
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let mut response = stow_response::respond(reports, &state.base_url(headers), study, accept);
+    let mut response =
+        stow_response::respond(reports, &state.dicomweb_root(headers), study, accept);
     *response.status_mut() = error_response.status();
     if let Some(retry) = error_response.headers().get(header::RETRY_AFTER) {
         response
@@ -185,21 +153,9 @@ fn store_failure(
     response
 }
 
-fn multipart_error(err: multer::Error) -> ApiError {
-    match err {
-        multer::Error::FieldSizeExceeded { limit, .. } => ApiError::PayloadTooLarge(format!(
-            "an instance is larger than the maximum of {limit} bytes"
-        )),
-        multer::Error::StreamSizeExceeded { limit } => ApiError::PayloadTooLarge(format!(
-            "the request is larger than the maximum of {limit} bytes"
-        )),
-        multer::Error::StreamReadFailed(err) => {
-            ApiError::body_read(err.as_ref(), "reading the body failed")
-        }
-        other => ApiError::BadRequest(format!("malformed multipart/related body: {other}")),
-    }
-}
-
+/// Read the parts one at a time into the session. A part beyond `max_parts_per_request`
+/// ends the request (413) before any of its bytes are read, and the caller drops what the
+/// earlier parts wrote: the request is refused whole, none of it stored.
 async fn read_multipart(
     state: &AppState,
     session: &mut IngestSession,
@@ -208,12 +164,12 @@ async fn read_multipart(
     declared: Option<u64>,
 ) -> Result<(), ApiError> {
     let max_part = state.ingest.max_instance_bytes;
-    let limits = multer::SizeLimit::new()
-        .whole_stream(state.max_request_bytes)
-        .per_field(max_part);
-    let constraints = multer::Constraints::new().size_limit(limits);
-    let mut multipart =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let limits = PartLimits {
+        request_bytes: state.max_request_bytes,
+        part_bytes: max_part,
+        parts: state.max_parts_per_request,
+    };
+    let mut parts = Parts::new(body.into_data_stream(), boundary, limits);
     // The first part's buffer is sized by the request's Content-Length, every later one by
     // the part before it (a series' instances are mostly one size): a part is then copied
     // in once, not regrown by doubling. Parts above the spool limit go to a staging file as
@@ -221,18 +177,13 @@ async fn read_multipart(
     // RSS with doubling, 180-210 MB sized; spooled, storing the MR series and the cine of
     // the WADO benchmark raised the server's RSS by 52 MB instead of 97 MB.
     let mut expected = declared.map_or(0, |len| len.min(max_part));
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        let part_type = field
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|raw| MediaType::parse(raw).map(|m| m.essence));
+    while let Some(mut part) = parts.next().await? {
         let mut spool = state.ingest.spool(expected);
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        while let Some(chunk) = part.chunk().await? {
             spool.push(&chunk).await?;
         }
         expected = spool.len();
-        if part_is_dicom(&part_type) {
+        if part.is_dicom {
             session.add(spool.finish().await?).await?;
         } else {
             session.reject_part(
@@ -242,14 +193,6 @@ async fn read_multipart(
         }
     }
     Ok(())
-}
-
-fn part_is_dicom(part_type: &Option<Option<String>>) -> bool {
-    match part_type {
-        None => true,
-        Some(Some(essence)) => essence == "application/dicom",
-        Some(None) => false,
-    }
 }
 
 async fn read_single(

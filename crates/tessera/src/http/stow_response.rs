@@ -22,7 +22,7 @@ fn uid(tag: &'static str, keyword: &'static str, value: &str) -> Attr {
     Attr::Text(tag, "UI", keyword, value.to_string())
 }
 
-fn build(reports: &[ItemReport], base: &str, study: Option<&StudyUid>) -> Vec<Attr> {
+fn build(reports: &[ItemReport], root: &str, study: Option<&StudyUid>) -> Vec<Attr> {
     let mut referenced = Vec::new();
     let mut failed = Vec::new();
     let mut studies = std::collections::BTreeSet::new();
@@ -38,12 +38,16 @@ fn build(reports: &[ItemReport], base: &str, study: Option<&StudyUid>) -> Vec<At
                 studies.insert(study.to_string());
                 let mut item = vec![
                     uid("00081150", "ReferencedSOPClassUID", sop_class.as_str()),
-                    uid("00081155", "ReferencedSOPInstanceUID", sop_instance.as_str()),
+                    uid(
+                        "00081155",
+                        "ReferencedSOPInstanceUID",
+                        sop_instance.as_str(),
+                    ),
                     Attr::Text(
                         RETRIEVE_URL.0,
                         "UR",
                         RETRIEVE_URL.1,
-                        format!("{base}/dicom-web/studies/{study}/series/{series}/instances/{sop_instance}"),
+                        format!("{root}/studies/{study}/series/{series}/instances/{sop_instance}"),
                     ),
                 ];
                 if let Some((code, _)) = warning {
@@ -85,7 +89,7 @@ fn build(reports: &[ItemReport], base: &str, study: Option<&StudyUid>) -> Vec<At
             RETRIEVE_URL.0,
             "UR",
             RETRIEVE_URL.1,
-            format!("{base}/dicom-web/studies/{study}"),
+            format!("{root}/studies/{study}"),
         ));
     }
     if !failed.is_empty() {
@@ -161,10 +165,11 @@ fn wants_xml(accept: Option<&str>) -> bool {
     false
 }
 
-/// The HTTP answer: 200 all stored, 202 some failed or warnings, 409 none stored.
+/// The HTTP answer: 200 all stored, 202 some failed or warnings, 409 none stored; RetrieveURLs
+/// under `root`, the DICOMweb root.
 pub fn respond(
     reports: &[ItemReport],
-    base: &str,
+    root: &str,
     study: Option<&StudyUid>,
     accept: Option<&str>,
 ) -> Response {
@@ -177,7 +182,7 @@ pub fn respond(
     } else {
         HttpStatus::OK
     };
-    let attrs = build(reports, base, study);
+    let attrs = build(reports, root, study);
     let mut response = if wants_xml(accept) {
         let mut xml = String::from(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<NativeDicomModel xmlns=\"http://dicom.nema.org/PS3.19/models/NativeDICOM\">",

@@ -222,10 +222,10 @@ async fn metadata(
             accept_text(&headers, &raw)
         ))
     })?;
-    let base = state.base_url(&headers);
+    let root = state.dicomweb_root(&headers);
     let answer = state
         .retrieve
-        .metadata(&scope, format, &base, |etag| if_none_match(&headers, etag))
+        .metadata(&scope, format, &root, |etag| if_none_match(&headers, etag))
         .await?;
     let document = match answer {
         MetadataAnswer::NotModified { etag } => {

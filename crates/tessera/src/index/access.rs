@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::sql::SqlIndex;
 use crate::auth::api_key::{ApiKey, ApiKeyStore, KeyStoreError};
 
-const COLUMNS: &str = "id, name, roles, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, name, roles, partitions, created_at, last_used_at, revoked_at";
 
 fn failed(operation: &str) -> impl FnOnce(sqlx::Error) -> KeyStoreError + '_ {
     move |err| KeyStoreError(format!("{operation}: {err}"))
@@ -20,6 +20,7 @@ fn key(row: &AnyRow) -> Result<ApiKey, KeyStoreError> {
         id: row.try_get("id").map_err(read)?,
         name: row.try_get("name").map_err(read)?,
         roles: row.try_get("roles").map_err(read)?,
+        partitions: row.try_get("partitions").map_err(read)?,
         created_at: row.try_get("created_at").map_err(read)?,
         last_used_at: row.try_get("last_used_at").map_err(read)?,
         revoked_at: row.try_get("revoked_at").map_err(read)?,
@@ -33,16 +34,18 @@ impl ApiKeyStore for SqlIndex {
         name: &str,
         secret_hash: &str,
         roles: &str,
+        partitions: Option<&str>,
         now_micros: i64,
     ) -> Result<bool, KeyStoreError> {
         let done = sqlx::query(
-            "INSERT INTO api_keys (name, secret_hash, roles, created_at) \
-             SELECT $1, $2, $3, $4 \
+            "INSERT INTO api_keys (name, secret_hash, roles, partitions, created_at) \
+             SELECT $1, $2, $3, $4, $5 \
              WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at IS NULL)",
         )
         .bind(name)
         .bind(secret_hash)
         .bind(roles)
+        .bind(partitions)
         .bind(now_micros)
         .execute(self.pool())
         .await

@@ -13,7 +13,7 @@ use crate::audit::{
 
 const COLUMNS: &str = "id, recorded_at, event_type, interaction, action, outcome, status, \
      subject, client_id, api_key, issuer, address, method, path, query, patient_id, \
-     study_uid, series_uid, sop_uid, detail";
+     study_uid, series_uid, sop_uid, detail, partition_name";
 
 fn failed(operation: &str) -> impl FnOnce(sqlx::Error) -> AuditLogError + '_ {
     move |err| AuditLogError(format!("{operation}: {err}"))
@@ -54,6 +54,7 @@ fn record(row: &AnyRow) -> Result<AuditRecord, AuditLogError> {
         series_uid: text("series_uid")?,
         sop_uid: text("sop_uid")?,
         detail: text("detail")?,
+        partition: text("partition_name")?,
     })
 }
 
@@ -66,14 +67,17 @@ impl AuditLog for SqlIndex {
         let mut tx = self.begin_write().await.map_err(failed("begin"))?;
         for r in records {
             // The patient of the named study when the record has none (reads name a study
-            // by its UID only).
+            // by its UID only). Not for a partition's record: its studies are in its own
+            // index (the guard looked its patient up there), and a study of the same UID
+            // here is another patient's.
             sqlx::query(
                 "INSERT INTO audit_events (recorded_at, event_type, interaction, action, \
                  outcome, status, subject, client_id, api_key, issuer, address, method, path, \
-                 query, patient_id, study_uid, series_uid, sop_uid, detail) \
+                 query, patient_id, study_uid, series_uid, sop_uid, detail, partition_name) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                 COALESCE($15, (SELECT patient_id FROM studies WHERE study_uid = $16)), \
-                 $16, $17, $18, $19)",
+                 COALESCE($15, CASE WHEN $20 IS NULL THEN \
+                 (SELECT patient_id FROM studies WHERE study_uid = $16) END), \
+                 $16, $17, $18, $19, $20)",
             )
             .bind(r.recorded_micros)
             .bind(r.event.code())
@@ -94,6 +98,7 @@ impl AuditLog for SqlIndex {
             .bind(r.series_uid.as_deref())
             .bind(r.sop_uid.as_deref())
             .bind(r.detail.as_deref())
+            .bind(r.partition.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(failed("append audit record"))?;

@@ -9,7 +9,7 @@ use super::sql::SqlIndex;
 use crate::jobs::{Job, JobControl, JobError, JobProgress, JobState, JobStore, JobStoreError};
 
 const COLUMNS: &str = "id, kind, state, request, created_by, created_at, updated_at, total, \
-     done, failed, bytes, cancel_requested, holder, lease_until, message";
+     done, failed, refused, bytes, cancel_requested, holder, lease_until, message";
 
 fn failed(operation: &str) -> impl FnOnce(sqlx::Error) -> JobStoreError + '_ {
     move |err| JobStoreError(format!("{operation}: {err}"))
@@ -34,6 +34,7 @@ fn job(row: &AnyRow) -> Result<Job, JobStoreError> {
             total: count("total")?,
             done: count("done")?,
             failed: count("failed")?,
+            refused: count("refused")?,
             bytes: count("bytes")?,
         },
         cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(read)? != 0,
@@ -120,7 +121,7 @@ impl JobStore for SqlIndex {
     ) -> Result<JobControl, JobStoreError> {
         let row = sqlx::query(
             "UPDATE jobs SET total = $3, done = $4, failed = $5, bytes = $6, updated_at = $7, \
-             lease_until = $8 WHERE id = $1 AND holder = $2 AND state = 'running' \
+             lease_until = $8, refused = $9 WHERE id = $1 AND holder = $2 AND state = 'running' \
              RETURNING cancel_requested",
         )
         .bind(id)
@@ -131,6 +132,7 @@ impl JobStore for SqlIndex {
         .bind(progress.bytes as i64)
         .bind(now)
         .bind(lease_until)
+        .bind(progress.refused as i64)
         .fetch_optional(self.pool())
         .await
         .map_err(failed("report job"))?;
@@ -160,7 +162,7 @@ impl JobStore for SqlIndex {
     ) -> Result<bool, JobStoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = $3, total = $4, done = $5, failed = $6, bytes = $7, \
-             message = $8, updated_at = $9, holder = NULL, lease_until = NULL \
+             message = $8, updated_at = $9, refused = $10, holder = NULL, lease_until = NULL \
              WHERE id = $1 AND holder = $2 AND state = 'running'",
         )
         .bind(id)
@@ -172,6 +174,7 @@ impl JobStore for SqlIndex {
         .bind(progress.bytes as i64)
         .bind(message)
         .bind(now)
+        .bind(progress.refused as i64)
         .execute(self.pool())
         .await
         .map_err(failed("finish job"))?;

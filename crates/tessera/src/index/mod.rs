@@ -8,6 +8,7 @@ mod access;
 mod audit;
 pub mod changes;
 mod consistency;
+mod deid_mapping;
 mod delete;
 mod dialect;
 mod error;
@@ -16,12 +17,15 @@ mod jobs;
 mod migrations;
 pub mod model;
 mod open;
+mod partitions;
 mod policy;
+mod pool;
 pub mod postgres;
 mod search;
 pub mod sql;
 pub mod sqlite;
 mod statements;
+mod timed;
 mod upkeep;
 mod workers;
 mod write;
@@ -43,8 +47,14 @@ pub use model::{
     BlobRow, CountMismatch, DeleteTarget, Deleted, InstanceDocument, InstanceRow, NewInstance,
     SearchRow, SeriesRow, StoreOutcome, StudyRow,
 };
+pub use partitions::{
+    migrate_partition, open_partition, place as partition_place, PartitionIndexPlace,
+    PartitionRegistry,
+};
 pub use policy::{DuplicatePolicy, UnknownPolicy};
+pub use pool::PoolSettings;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
+pub use timed::timed;
 
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
@@ -54,6 +64,8 @@ pub trait Index: Send + Sync + 'static {
     fn audit_log(self: Arc<Self>) -> Arc<dyn AuditLog>;
     /// The jobs kept in this index.
     fn job_store(self: Arc<Self>) -> Arc<dyn crate::jobs::JobStore>;
+    /// The partitions registered in this index (the default partition's).
+    fn partition_registry(self: Arc<Self>) -> Arc<dyn PartitionRegistry>;
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Whether the database answers.
@@ -154,25 +166,27 @@ pub trait Index: Send + Sync + 'static {
 /// Extra query attributes are indexed at ingest and back-filled here when new.
 pub async fn connect(
     url: &str,
-    max_connections: u32,
+    pool: PoolSettings,
     extras: Vec<ExtraAttribute>,
 ) -> Result<Arc<dyn Index>, IndexError> {
-    connect_with(url, max_connections, extras, Migrations::Apply).await
+    connect_with(url, pool, extras, Migrations::Apply).await
 }
 
 /// [`connect`], applying missing migrations or refusing while any is missing.
 pub async fn connect_with(
     url: &str,
-    max_connections: u32,
+    pool: PoolSettings,
     extras: Vec<ExtraAttribute>,
     mode: Migrations,
 ) -> Result<Arc<dyn Index>, IndexError> {
-    Ok(Arc::new(
-        open::open(url, max_connections, extras, mode).await?,
-    ))
+    Ok(Arc::new(open::open(url, pool, extras, mode).await?))
 }
 
-/// Apply the migrations the database has not had (`tessera migrate`), and nothing else.
-pub async fn migrate(url: &str) -> Result<MigrationReport, IndexError> {
-    open::migrate(url).await
+/// Apply the migrations the database has not had (`tessera migrate`), and nothing else,
+/// waiting at most `acquire_timeout` for the database.
+pub async fn migrate(
+    url: &str,
+    acquire_timeout: std::time::Duration,
+) -> Result<MigrationReport, IndexError> {
+    open::migrate(url, acquire_timeout).await
 }

@@ -293,6 +293,10 @@ impl Index for SqlIndex {
         self
     }
 
+    fn partition_registry(self: Arc<Self>) -> Arc<dyn super::PartitionRegistry> {
+        self
+    }
+
     fn backend(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "sqlite",

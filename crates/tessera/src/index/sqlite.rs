@@ -2,17 +2,16 @@
 //! survives power loss, one writer: requests are written by a group-commit task ([`super::group`]).
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::AnyPool;
 use sqlx::Executor;
 
-use crate::index::IndexError;
+use crate::index::{IndexError, PoolSettings};
 
 /// A pool of connections to the database file (created when missing), without migrating.
-pub async fn pool(url: &str, max_connections: u32) -> Result<AnyPool, IndexError> {
+pub async fn pool(url: &str, settings: PoolSettings) -> Result<AnyPool, IndexError> {
     sqlx::any::install_default_drivers();
     // Validate the URL and create the parent folder of the database file.
     let options = SqliteConnectOptions::from_str(url).map_err(|err| IndexError::InvalidUrl {
@@ -33,8 +32,8 @@ pub async fn pool(url: &str, max_connections: u32) -> Result<AnyPool, IndexError
         format!("{url}?mode=rwc")
     };
     let pool = AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute(

@@ -165,7 +165,7 @@ pub(super) async fn insert_extra_values(
     owners: &[String; 3],
     metadata: &str,
 ) -> Result<(), IndexError> {
-    let json: serde_json::Value = serde_json::from_str(metadata)
+    let json = tessera_dicom::json::read_stored(metadata)
         .map_err(|err| IndexError::Corrupt(format!("metadata: {err}")))?;
     for extra in extras {
         let owner = match extra.level {

@@ -15,6 +15,7 @@ use crate::index::DuplicatePolicy;
 use crate::index::Index;
 use crate::storage::BlobStore;
 pub use session::IngestSession;
+use tessera_dicom::limits::ParseLimits;
 use tessera_dicom::status::StatusCode;
 use tessera_dicom::uid::{SeriesUid, SopClassUid, SopInstanceUid, StudyUid};
 
@@ -26,6 +27,8 @@ pub struct IngestService {
     pub max_instance_bytes: u64,
     /// Parts larger than this are staged in `staging` as they arrive (see [`spool`]).
     pub spool_bytes: u64,
+    /// What parsing one received instance may cost (nesting of sequences).
+    pub limits: ParseLimits,
     pub staging: std::path::PathBuf,
 }
 

@@ -17,6 +17,7 @@ use crate::storage::StorageError;
 use crate::storage::{BlobKey, PendingSync};
 use tessera_dicom::error::DicomError;
 use tessera_dicom::extract::{self, ExtractedInstance};
+use tessera_dicom::limits::ParseLimits;
 use tessera_dicom::status::StatusCode;
 use tessera_dicom::uid::StudyUid;
 
@@ -82,14 +83,15 @@ impl IngestSession {
     /// Parse, validate and start writing one instance. An error here is a store failure
     /// (the whole request must be aborted); a bad instance is recorded as a failed item.
     pub async fn add(&mut self, received: Received) -> Result<(), ServiceError> {
+        let limits = self.service.limits;
         let parsed = match &received {
             Received::Memory(bytes) => {
                 let bytes = bytes.clone();
-                tokio::task::spawn_blocking(move || Ok(parse_and_hash(&bytes))).await
+                tokio::task::spawn_blocking(move || Ok(parse_and_hash(&bytes, &limits))).await
             }
             Received::Staged(staged) => {
                 let path = staged.path().to_path_buf();
-                tokio::task::spawn_blocking(move || parse_staged(&path)).await
+                tokio::task::spawn_blocking(move || parse_staged(&path, &limits)).await
             }
         }
         .map_err(|err| ServiceError::Task(err.to_string()))??;
@@ -259,12 +261,12 @@ impl IngestSession {
 /// Parse a staging file through a read-only memory map: the parser reads the header up to
 /// Pixel Data and the layout walk the element headers after it; the hash then reads the rest
 /// once, sequentially, from the page cache the upload just filled.
-fn parse_staged(path: &Path) -> Result<Parsed, ServiceError> {
+fn parse_staged(path: &Path, limits: &ParseLimits) -> Result<Parsed, ServiceError> {
     let file = std::fs::File::open(path).map_err(StorageError::io("read", path))?;
     // SAFETY: the staging file is private to this request (a random name in the staging
     // folder, written and closed before this); nothing truncates or writes it while mapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(StorageError::io("map", path))?;
-    Ok(parse_and_hash(&map))
+    Ok(parse_and_hash(&map, limits))
 }
 
 /// An instance's extracted values and its SHA-256, or why it cannot be parsed.
@@ -272,8 +274,8 @@ type Parsed = Result<(ExtractedInstance, String), DicomError>;
 
 /// Parse an instance and, when it parses, hash its bytes (the hash `tessera check
 /// --verify` compares the stored blob with).
-fn parse_and_hash(bytes: &[u8]) -> Parsed {
-    let extracted = extract::parse(bytes).and_then(|file| file.extract())?;
+fn parse_and_hash(bytes: &[u8], limits: &ParseLimits) -> Parsed {
+    let extracted = extract::parse_with(bytes, limits).and_then(|file| file.extract())?;
     Ok((extracted, crate::digest::sha256_hex(bytes)))
 }
 

@@ -1,8 +1,13 @@
-//! Long work run by the archive itself for callers without shell access (`POST /jobs/export`):
-//! what a job is, its states, and the store that holds jobs in the index, so that any node
-//! reports them and another node resumes one whose node stopped (a lease, as the FHIR push).
+//! Long work run by the archive itself for callers without shell access (`POST /jobs/export`,
+//! `POST /jobs/deidentify`): what a job is, its states, and the store that holds jobs in the
+//! index, so that any node reports them and another node resumes one whose node stopped (a
+//! lease, as the FHIR push). [`mapping`] holds what de-identification runs replaced.
+
+pub mod mapping;
 
 use async_trait::async_trait;
+
+pub use mapping::{DeidRun, MappingKind, MappingRow, MappingStore};
 
 /// How far a job has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,8 +15,8 @@ pub enum JobState {
     Queued,
     Running,
     Completed,
-    /// Ended with instances that could not be exported (the error log says which), or the
-    /// destination failed.
+    /// Ended with instances that could not be exported or de-identified (the error log says
+    /// which), or the destination failed.
     Failed,
     Cancelled,
 }
@@ -55,6 +60,8 @@ pub struct JobProgress {
     /// Written, or already at the destination.
     pub done: u64,
     pub failed: u64,
+    /// Instances a de-identification refused (burned-in text, unreadable).
+    pub refused: u64,
     pub bytes: u64,
 }
 
@@ -62,10 +69,11 @@ pub struct JobProgress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub id: String,
-    /// `export`.
+    /// `export` or `deidentify`.
     pub kind: String,
     pub state: JobState,
-    /// The request as JSON (for an export, [`crate::ops::export::ExportRequest`]).
+    /// The request as JSON ([`crate::ops::export::job::ExportRequest`],
+    /// [`crate::ops::deidentify::job::DeidentifyRequest`]).
     pub request: String,
     /// Who asked (the token's subject or `api-key:NAME`).
     pub created_by: Option<String>,
@@ -104,7 +112,7 @@ pub struct JobStoreError(pub String);
 
 /// Where jobs are kept: the index, shared by every node.
 #[async_trait]
-pub trait JobStore: Send + Sync {
+pub trait JobStore: MappingStore + Send + Sync {
     async fn create_job(&self, job: &Job) -> Result<(), JobStoreError>;
     async fn job(&self, id: &str) -> Result<Option<Job>, JobStoreError>;
     /// Take the oldest job that is queued, or running under a lease that ran out (its node

@@ -16,6 +16,8 @@ pub enum OpsError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobStoreError),
     #[error("cannot write the audit record: {0}")]
     Audit(#[from] crate::audit::AuditLogError),
     #[error("{path}: {reason}")]

@@ -11,12 +11,36 @@ use super::{Archive, OpsError};
 /// Migrate, then record what was done in the audit trail (the trail's table exists only once
 /// migrated, so the record follows the migration).
 pub async fn run(settings: &Settings) -> Result<MigrationReport, OpsError> {
-    let report = index::migrate(&settings.database_url()).await?;
-    let applied: Vec<String> = report
+    let report = index::migrate(
+        &settings.database_url(),
+        settings.index_pool().acquire_timeout,
+    )
+    .await?;
+    let mut applied: Vec<String> = report
         .applied
         .iter()
         .map(|m| format!("{:04} {}", m.version, m.description))
         .collect();
+    // Every partition's index too: their schemas are the default's.
+    let archive = Archive::open(settings).await?;
+    let partitions = std::sync::Arc::clone(&archive.index)
+        .partition_registry()
+        .partitions()
+        .await?;
+    for partition in &partitions {
+        let done = index::migrate_partition(
+            &settings.database_url(),
+            &partition.name,
+            settings.index_pool().acquire_timeout,
+        )
+        .await?;
+        applied.extend(done.applied.iter().map(|m| {
+            format!(
+                "{:04} {} (partition {})",
+                m.version, m.description, partition.name
+            )
+        }));
+    }
     let detail = if applied.is_empty() {
         format!("index schema already at version {}", report.latest)
     } else {
@@ -26,7 +50,6 @@ pub async fn run(settings: &Settings) -> Result<MigrationReport, OpsError> {
             applied.join(", ")
         )
     };
-    let archive = Archive::open(settings).await?;
     archive
         .audit(AuditRecord::of_command(
             EventType::SecurityAlert,

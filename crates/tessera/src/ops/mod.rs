@@ -7,18 +7,23 @@
 //! - [`reindex`]: rebuild the index from the blob store alone;
 //! - [`import`]: store folders, zip files and DICOMDIRs, directly or through STOW-RS;
 //! - [`export`]: studies, series or a query's studies out to a folder, a zip, an object
-//!   store or another archive.
+//!   store or another archive;
+//! - [`deidentify`]: the same selection de-identified (PS3.15 Annex E) on its way out, with
+//!   a mapping table of what was replaced.
 //!
-//! [`archive`] opens the stores from settings; [`progress`] shows long work on a terminal.
+//! [`archive`] opens the stores from settings; [`progress`] shows long work on a terminal;
+//! [`worker`] runs the export and de-identification jobs of `POST /jobs/...` on every node.
 
 pub mod archive;
 pub mod check;
+pub mod deidentify;
 mod error;
 pub mod export;
 pub mod import;
 pub mod migrate;
 pub mod progress;
 pub mod reindex;
+pub mod worker;
 
 pub use archive::Archive;
 pub use error::OpsError;

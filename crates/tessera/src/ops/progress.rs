@@ -18,6 +18,8 @@ pub struct Progress {
     files: AtomicU64,
     bytes: AtomicU64,
     failed: AtomicU64,
+    /// Of the files done, those a de-identification refused (counted apart from failures).
+    refused: AtomicU64,
     total_files: AtomicU64,
     /// Nothing shown (a job the server runs reports its progress to the index instead).
     quiet: bool,
@@ -50,6 +52,7 @@ impl Progress {
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             total_files: AtomicU64::new(total_files),
             quiet: false,
             cancelled: AtomicBool::new(false),
@@ -75,6 +78,16 @@ impl Progress {
     /// Files that failed so far.
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    /// One of the files done was refused (a de-identification's policy, not a failure).
+    pub fn refuse(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Files refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Ask the work to stop at its next file.

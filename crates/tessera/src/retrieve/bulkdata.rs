@@ -32,6 +32,7 @@ use crate::index::InstanceRow;
 use crate::retrieve::RetrieveError;
 use crate::storage::{BlobKey, ByteStream};
 use tessera_dicom::layout::{self, PixelDataLayout};
+use tessera_dicom::limits::ParseLimits;
 
 /// A bulk data location inside an instance: sequence steps, then the tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,8 +412,8 @@ impl RetrieveService {
         let big_endian = stored.big_endian && output.as_stored;
         let row_for_err = row.clone();
         let value = blocking(move || {
-            let parsed =
-                tessera_dicom::extract::parse(&bytes).map_err(|e| unreadable(&row_for_err, e))?;
+            let parsed = tessera_dicom::extract::parse_with(&bytes, &ParseLimits::STORED)
+                .map_err(|e| unreadable(&row_for_err, e))?;
             let mut current: &InMemDicomObject = &parsed.object;
             for (tag, index) in &path.steps {
                 current = current
@@ -450,7 +451,7 @@ struct Located {
 /// Encapsulated Pixel Data: from its first item (the Basic Offset Table) to the end of its
 /// last fragment, the sequence delimiter excluded.
 fn locate(bytes: &[u8], tag: Tag) -> Result<Option<Located>, String> {
-    let walked = layout::walk(bytes).map_err(|e| e.to_string())?;
+    let walked = layout::walk_with(bytes, &ParseLimits::STORED).map_err(|e| e.to_string())?;
     let Some(element) = layout::find_element(&walked, (tag.group(), tag.element())) else {
         return Ok(None);
     };

@@ -9,7 +9,7 @@
 //! last write, so they change whenever any server process changes the scope.
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{not_found, RetrieveService, Scope};
@@ -50,7 +50,8 @@ pub enum MetadataAnswer {
 const RELATIVE_URI: &str = "\"BulkDataURI\":\"bulkdata/";
 
 impl RetrieveService {
-    /// The metadata of `scope` as `format`, with BulkDataURIs under `base`. `is_current` tells
+    /// The metadata of `scope` as `format`, with BulkDataURIs under `base`, the DICOMweb root
+    /// (`{base}/dicom-web[/partitions/{name}]`; it is part of the ETag). `is_current` tells
     /// whether the client already holds a given ETag (If-None-Match).
     pub async fn metadata(
         &self,
@@ -148,7 +149,7 @@ fn etag<'a>(
 /// header and may hold anything).
 fn instance_prefix(row: &InstanceDocument, base: &str) -> String {
     let url = format!(
-        "{base}/dicom-web/studies/{}/series/{}/instances/{}/",
+        "{base}/studies/{}/series/{}/instances/{}/",
         row.study_uid, row.series_uid, row.sop_uid
     );
     let quoted = Value::String(url).to_string();
@@ -209,9 +210,15 @@ fn assemble_xml(
         check_object(row)?;
         let mut json = String::with_capacity(row.metadata.len() + 256);
         absolutize(&row.metadata, &instance_prefix(row, base), &mut json);
-        let map: Map<String, Value> = serde_json::from_str(&json).map_err(|err| {
+        let stored = tessera_dicom::json::read_stored(&json).map_err(|err| {
             RetrieveError::Unreadable(format!("stored metadata of {}: {err}", row.sop_uid))
         })?;
+        let Value::Object(map) = stored else {
+            return Err(RetrieveError::Unreadable(format!(
+                "stored metadata of {} is not an object",
+                row.sop_uid
+            )));
+        };
         out.push_str(&format!(
             "--{boundary}\r\nContent-Type: application/dicom+xml\r\n\r\n{}\r\n",
             native_dicom_model(&map)

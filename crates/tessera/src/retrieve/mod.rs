@@ -82,7 +82,9 @@ impl Scope {
 pub struct RetrieveService {
     pub index: Arc<dyn Index>,
     pub store: BlobStore,
-    pub metadata_cache: cache::MetadataCache,
+    /// Shared by every partition's service (its keys, ETags, include the partition's
+    /// DICOMweb root).
+    pub metadata_cache: Arc<cache::MetadataCache>,
 }
 
 impl RetrieveService {
@@ -90,7 +92,17 @@ impl RetrieveService {
         RetrieveService {
             index,
             store,
-            metadata_cache: cache::MetadataCache::new(cache::DEFAULT_CAPACITY_BYTES),
+            metadata_cache: Arc::new(cache::MetadataCache::new(cache::DEFAULT_CAPACITY_BYTES)),
+        }
+    }
+
+    /// The service of a partition over its own index and store, sharing this one's
+    /// metadata cache.
+    pub fn for_partition(&self, index: Arc<dyn Index>, store: BlobStore) -> Self {
+        RetrieveService {
+            index,
+            store,
+            metadata_cache: Arc::clone(&self.metadata_cache),
         }
     }
 

@@ -52,8 +52,9 @@ fn member(body: &mut String, first: &mut bool, key: &str, value: &str) {
 }
 
 /// Build the DICOM JSON of every row (at most `query.limit`): the stored default members,
-/// then UIDs the defaults leave out, extra columns, metadata attributes and RetrieveURL.
-pub fn shape(query: &SearchQuery, mut rows: Vec<SearchRow>, base: &str) -> SearchResults {
+/// then UIDs the defaults leave out, extra columns, metadata attributes and RetrieveURL
+/// (under `root`, the DICOMweb root of the partition searched, e.g. `https://h/dicom-web`).
+pub fn shape(query: &SearchQuery, mut rows: Vec<SearchRow>, root: &str) -> SearchResults {
     let cut = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
     let levels = query.fragment_levels();
@@ -114,13 +115,13 @@ pub fn shape(query: &SearchQuery, mut rows: Vec<SearchRow>, base: &str) -> Searc
         }
         let study = text_of(row, "StudyInstanceUID");
         let url = match query.level {
-            Level::Study => format!("{base}/dicom-web/studies/{study}"),
+            Level::Study => format!("{root}/studies/{study}"),
             Level::Series => format!(
-                "{base}/dicom-web/studies/{study}/series/{}",
+                "{root}/studies/{study}/series/{}",
                 text_of(row, "SeriesInstanceUID")
             ),
             Level::Instance => format!(
-                "{base}/dicom-web/studies/{study}/series/{}/instances/{}",
+                "{root}/studies/{study}/series/{}/instances/{}",
                 text_of(row, "SeriesInstanceUID"),
                 text_of(row, "SOPInstanceUID")
             ),
@@ -140,7 +141,7 @@ pub fn shape(query: &SearchQuery, mut rows: Vec<SearchRow>, base: &str) -> Searc
 /// Attributes from stored metadata: everything of the level for `includefield=all`, else the
 /// included tags that have no column. Bulk data is never returned.
 fn metadata_members(query: &SearchQuery, metadata: &str) -> Vec<(String, Value)> {
-    let Ok(Value::Object(stored)) = serde_json::from_str::<Value>(metadata) else {
+    let Ok(Value::Object(stored)) = tessera_dicom::json::read_stored(metadata) else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -16,17 +16,18 @@ pub struct SearchService {
 }
 
 impl SearchService {
-    /// Answer one QIDO-RS request: `pairs` are its decoded query parameters.
+    /// Answer one QIDO-RS request: `pairs` are its decoded query parameters; RetrieveURLs
+    /// start with `root`, the DICOMweb root (`{base}/dicom-web[/partitions/{name}]`).
     pub async fn search(
         &self,
         level: Level,
         study: Option<StudyUid>,
         series: Option<SeriesUid>,
         pairs: &[(String, String)],
-        base: &str,
+        root: &str,
     ) -> Result<SearchResults, ServiceError> {
         let query = parse::parse(level, study, series, pairs, &self.extras, self.limits)?;
         let rows = self.index.search(&query).await?;
-        Ok(response::shape(&query, rows, base))
+        Ok(response::shape(&query, rows, root))
     }
 }

@@ -11,6 +11,16 @@ use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
 /// Prefix under which every instance blob lives (the sweeper lists only this).
 pub const INSTANCE_PREFIX: &str = "instances";
 
+/// Prefix under which each partition's blobs live, `partitions/{name}/instances/...`:
+/// beside the default partition's `instances/`, so that nothing listing the default's
+/// instances (the sweeper, `tessera check`, `reindex`) ever sees a partition's.
+pub const PARTITION_PREFIX: &str = "partitions";
+
+/// Where partition `name`'s keys live in the store (no trailing slash).
+pub fn partition_prefix(name: &crate::partition::PartitionName) -> String {
+    format!("{PARTITION_PREFIX}/{name}")
+}
+
 /// A key in the blob store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlobKey(String);

@@ -12,16 +12,19 @@ mod upload;
 mod url;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
+
+use crate::metrics::{BlobOp, Metrics};
 
 pub use error::StorageError;
 pub use keys::BlobKey;
@@ -51,6 +54,11 @@ pub struct BlobStore {
     fsync: bool,
     description: String,
     remote: bool,
+    /// Where the latency of each call is recorded, when the server's metrics are on.
+    metrics: Option<Arc<Metrics>>,
+    /// The partition prefix every key is under (`partitions/{name}/`), empty for the
+    /// default partition: see [`BlobStore::within_partition`].
+    prefix: String,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -69,7 +77,68 @@ impl BlobStore {
             fsync,
             description: built.description,
             remote: built.remote,
+            metrics: None,
+            prefix: String::new(),
         })
+    }
+
+    /// The same store for partition `name`: every key under `partitions/{name}/` (an
+    /// object-store prefix, or that folder of a local store), so that its instance keys
+    /// never meet the default partition's or another partition's. Shares the connection
+    /// (and the metrics) of this store.
+    pub fn within_partition(
+        &self,
+        name: &crate::partition::PartitionName,
+    ) -> Result<BlobStore, StorageError> {
+        let prefix = keys::partition_prefix(name);
+        let local_root = match &self.local_root {
+            Some(root) => {
+                let folder = root.join(&prefix);
+                create_folder_synced(&folder).map_err(|source| StorageError::Io {
+                    operation: "create",
+                    path: folder.clone(),
+                    source,
+                })?;
+                Some(folder)
+            }
+            None => None,
+        };
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::prefix::PrefixStore::new(
+            Arc::clone(&self.store),
+            prefix.as_str(),
+        ));
+        Ok(BlobStore {
+            store,
+            local_root,
+            fsync: self.fsync,
+            description: format!("{} (partition {name})", self.description),
+            remote: self.remote,
+            metrics: self.metrics.clone(),
+            prefix: format!("{prefix}/"),
+        })
+    }
+
+    /// A key as it is named in the whole store, its partition's prefix included: what a
+    /// cache shared by every partition keys entries by, so that a frame of instance X in one
+    /// partition is never served for X in another.
+    pub fn full_key(&self, key: &BlobKey) -> String {
+        format!("{}{}", self.prefix, key.as_str())
+    }
+
+    /// This store, recording the latency of its reads, writes and deletes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Run `work`, recording how long it took as `op` (failed calls too).
+    async fn timed<T>(&self, op: BlobOp, work: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = work.await;
+        if let Some(metrics) = &self.metrics {
+            metrics.blob(op, started.elapsed());
+        }
+        out
     }
 
     fn path(key: &BlobKey) -> StorePath {
@@ -98,19 +167,22 @@ impl BlobStore {
     /// fsynced and renamed here (so the flush overlaps with the next parts of a request);
     /// `make_durable` then syncs only the folders that gained entries.
     pub async fn put(&self, key: &BlobKey, data: Bytes) -> Result<PendingSync, StorageError> {
-        if let (Some(root), true) = (&self.local_root, self.fsync) {
-            let (root, path) = (root.clone(), root.join(key.as_str()));
-            let folders = local::blocking("write", Path::new(key.as_str()), move || {
-                local::write_synced(&root, &path, &data)
-            })
-            .await?;
-            return Ok(PendingSync { folders });
-        }
-        self.store
-            .put(&Self::path(key), PutPayload::from_bytes(data))
-            .await
-            .map_err(Self::backend("write", key))?;
-        Ok(PendingSync::default())
+        self.timed(BlobOp::Put, async {
+            if let (Some(root), true) = (&self.local_root, self.fsync) {
+                let (root, path) = (root.clone(), root.join(key.as_str()));
+                let folders = local::blocking("write", Path::new(key.as_str()), move || {
+                    local::write_synced(&root, &path, &data)
+                })
+                .await?;
+                return Ok(PendingSync { folders });
+            }
+            self.store
+                .put(&Self::path(key), PutPayload::from_bytes(data))
+                .await
+                .map_err(Self::backend("write", key))?;
+            Ok(PendingSync::default())
+        })
+        .await
     }
 
     /// Store a complete staging file under `key` (see `ingest::spool`). Local stores move the
@@ -121,23 +193,26 @@ impl BlobStore {
         key: &BlobKey,
         staged: StagedFile,
     ) -> Result<PendingSync, StorageError> {
-        if let Some(root) = &self.local_root {
-            let (root, path) = (root.clone(), root.join(key.as_str()));
-            let fsync = self.fsync;
-            let folders = local::blocking("rename", Path::new(key.as_str()), move || {
-                let folders = local::move_into_place(staged.path(), &root, &path, fsync)?;
-                staged.into_path();
-                Ok(folders)
-            })
-            .await?;
-            return Ok(PendingSync {
-                folders: if fsync { folders } else { Vec::new() },
-            });
-        }
-        upload::from_file(self.store.as_ref(), &Self::path(key), staged.path())
-            .await
-            .map_err(Self::backend("write", key))?;
-        Ok(PendingSync::default())
+        self.timed(BlobOp::PutStaged, async {
+            if let Some(root) = &self.local_root {
+                let (root, path) = (root.clone(), root.join(key.as_str()));
+                let fsync = self.fsync;
+                let folders = local::blocking("rename", Path::new(key.as_str()), move || {
+                    let folders = local::move_into_place(staged.path(), &root, &path, fsync)?;
+                    staged.into_path();
+                    Ok(folders)
+                })
+                .await?;
+                return Ok(PendingSync {
+                    folders: if fsync { folders } else { Vec::new() },
+                });
+            }
+            upload::from_file(self.store.as_ref(), &Self::path(key), staged.path())
+                .await
+                .map_err(Self::backend("write", key))?;
+            Ok(PendingSync::default())
+        })
+        .await
     }
 
     /// Where STOW parts too large to hold in memory are staged: inside the root for a local
@@ -157,34 +232,43 @@ impl BlobStore {
         if folders.is_empty() {
             return Ok(());
         }
-        local::blocking("fsync", Path::new("<batch>"), move || {
-            local::sync_folders(folders)
-        })
+        self.timed(
+            BlobOp::Sync,
+            local::blocking("fsync", Path::new("<batch>"), move || {
+                local::sync_folders(folders)
+            }),
+        )
         .await
     }
 
     /// Read a whole object.
     pub async fn get(&self, key: &BlobKey) -> Result<Bytes, StorageError> {
-        let result = self
-            .store
-            .get(&Self::path(key))
-            .await
-            .map_err(Self::backend("read", key))?;
-        result.bytes().await.map_err(Self::backend("read", key))
+        self.timed(BlobOp::Get, async {
+            let result = self
+                .store
+                .get(&Self::path(key))
+                .await
+                .map_err(Self::backend("read", key))?;
+            result.bytes().await.map_err(Self::backend("read", key))
+        })
+        .await
     }
 
     /// Read a byte range of an object.
     pub async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes, StorageError> {
-        self.store
-            .get_range(&Self::path(key), range)
-            .await
-            .map_err(Self::backend("read range of", key))
+        self.timed(
+            BlobOp::GetRange,
+            self.store.get_range(&Self::path(key), range),
+        )
+        .await
+        .map_err(Self::backend("read range of", key))
     }
 
     /// Stream a whole object (WADO-RS retrieve). The object is opened before this returns,
     /// so a missing blob is an error here rather than in the middle of an answer.
     pub async fn get_stream(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
-        self.open_stream(key, None).await
+        self.timed(BlobOp::OpenStream, self.open_stream(key, None))
+            .await
     }
 
     /// Stream a byte range of an object (bulk data, HTTP Range requests).
@@ -193,7 +277,8 @@ impl BlobStore {
         key: &BlobKey,
         range: Range<u64>,
     ) -> Result<ByteStream, StorageError> {
-        self.open_stream(key, Some(range)).await
+        self.timed(BlobOp::OpenStream, self.open_stream(key, Some(range)))
+            .await
     }
 
     async fn open_stream(
@@ -222,7 +307,8 @@ impl BlobStore {
 
     /// Delete an object; deleting what is not there is not an error.
     pub async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
-        match self.store.delete(&Self::path(key)).await {
+        let path = Self::path(key);
+        match self.timed(BlobOp::Delete, self.store.delete(&path)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(source) => Err(StorageError::Backend {
                 operation: "delete",
@@ -234,7 +320,8 @@ impl BlobStore {
 
     /// The size of an object, `None` when there is none.
     pub async fn size_of(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
-        match self.store.head(&Self::path(key)).await {
+        let path = Self::path(key);
+        match self.timed(BlobOp::Head, self.store.head(&path)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(StorageError::Backend {

@@ -1,7 +1,8 @@
 //! Keeping an external FHIR server current: after every change, the study's ImagingStudy is
-//! sent there (conditional update on its `urn:dicom:uid` identifier), with its Endpoint and a
-//! reference to the Patient found (or created) by identifier; a study that is gone is deleted
-//! there.
+//! sent there (conditional update on its `urn:dicom:uid` identifier and its Endpoint), with
+//! its Endpoint and a reference to the Patient found (or created) by identifier; a study that
+//! is gone is deleted there. Each partition pushes its own studies with its own Endpoint (its
+//! DICOMweb root), so the same study UID in two partitions is two resources there.
 //!
 //! Driven by the change feed with a cursor stored in the index: the cursor moves only after
 //! every study of a batch was sent (at least once), so nothing is lost across a restart of
@@ -146,6 +147,10 @@ impl FhirPush {
         self.metrics
             .fhir_push_lag
             .store((latest - cursor).max(0) as u64, Ordering::Relaxed);
+        let oldest = changes.first().map_or(0, |c| c.changed_at.max(1));
+        self.metrics
+            .fhir_push_oldest_unsent_micros
+            .store(u64::try_from(oldest).unwrap_or(0), Ordering::Relaxed);
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(Step::Idle);
         };
@@ -210,13 +215,27 @@ impl FhirPush {
         self.metrics
             .fhir_push_lag
             .store((latest - last).max(0) as u64, Ordering::Relaxed);
+        if latest <= last {
+            // Caught up; otherwise the next step (at once) reads the next oldest entry.
+            self.metrics
+                .fhir_push_oldest_unsent_micros
+                .store(0, Ordering::Relaxed);
+        }
         tracing::debug!(cursor = last, "FHIR push caught up to");
         Ok(Step::Worked)
     }
 
     /// Send one study as it is now (or delete it there when it is gone).
     async fn push_study(&self, study: &StudyUid) -> Result<(), PushError> {
-        let identifier = query("identifier", &format!("urn:dicom:uid|urn:oid:{study}"));
+        // Which resource is this study's: its UID, and our Endpoint (the DICOMweb root of
+        // the partition pushed), so that the same study UID in two partitions of one archive
+        // is two resources there, each pointing at its partition.
+        let endpoint = self.endpoint_id().await?;
+        let identifier = format!(
+            "{}&{}",
+            query("identifier", &format!("urn:dicom:uid|urn:oid:{study}")),
+            query("endpoint", &format!("Endpoint/{endpoint}"))
+        );
         let resource = self
             .resources
             .imaging_study(study)
@@ -240,7 +259,6 @@ impl FhirPush {
         // The FHIR server owns its ids; the identifier says which resource this is.
         object.remove("id");
         object.remove("meta");
-        let endpoint = self.endpoint_id().await?;
         object.insert(
             "endpoint".into(),
             json!([{ "reference": format!("Endpoint/{endpoint}") }]),

@@ -11,8 +11,9 @@ use tessera_dicom::uid::StudyUid;
 
 pub struct ServedStudies {
     pub fhir: Arc<FhirService>,
-    /// Where this archive is reached (scheme, host, port), for the Endpoint's address.
-    pub base: String,
+    /// The DICOMweb root of the partition pushed (`{base}/dicom-web`, or
+    /// `{base}/dicom-web/partitions/{name}`): the Endpoint's address.
+    pub root: String,
 }
 
 #[async_trait]
@@ -25,6 +26,6 @@ impl StudyResources for ServedStudies {
     }
 
     fn endpoint(&self) -> Value {
-        endpoint::endpoint(&self.base)
+        endpoint::endpoint_at(&self.root)
     }
 }

@@ -18,7 +18,7 @@ fn tricky() -> impl Strategy<Value = String> {
     prop_oneof![any::<String>(), "[a-z/;=,\" \\\\*+.qQ0-9]{0,40}",]
 }
 
-/// A parameter value: a token, or a quoted string (RFC 9110 5.6.4) without backslashes.
+/// A parameter value: a token, or a quoted string (RFC 9110 5.6.4), with quoted-pairs.
 fn value() -> impl Strategy<Value = (String, String)> {
     prop_oneof![
         token().prop_map(|t| (t.clone(), t)),
@@ -26,6 +26,9 @@ fn value() -> impl Strategy<Value = (String, String)> {
         // A quote inside, escaped.
         ("[a-z]{0,4}", "[a-z]{0,4}")
             .prop_map(|(a, b)| (format!("\"{a}\\\"{b}\""), format!("{a}\"{b}"))),
+        // Any visible character or space escaped (RFC 9110 5.6.4 quoted-pair).
+        ("[a-z]{0,4}", "[ -~]", "[a-z]{0,4}")
+            .prop_map(|(a, c, b)| (format!("\"{a}\\{c}{b}\""), format!("{a}{c}{b}"))),
     ]
 }
 

@@ -52,6 +52,9 @@ pub struct CheckOptions {
     /// Write every finding as a JSON object per line to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Work on this partition (its index and blob prefix) instead of the default one.
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
 }
 
 /// What one check saw and found.
@@ -77,7 +80,7 @@ impl CheckReport {
 
 /// `tessera check`: check, repair when asked, print, record in the audit trail.
 pub async fn run(settings: &Settings, options: &CheckOptions) -> Result<Finished, OpsError> {
-    let archive = Archive::open(settings).await?;
+    let archive = Archive::open_for(settings, options.partition.as_deref()).await?;
     let mut report = check(&archive, options).await?;
     if options.repair {
         repair(&archive, options, &mut report).await?;

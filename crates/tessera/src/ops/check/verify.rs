@@ -9,6 +9,7 @@ use crate::index::BlobRow;
 use crate::ops::OpsError;
 use crate::storage::{BlobStore, StorageError};
 use tessera_dicom::extract;
+use tessera_dicom::limits::ParseLimits;
 
 /// Largest blob read whole to be parsed as well as hashed; larger ones are hashed as a
 /// stream (memory stays a few chunks) and only their size and frame ranges are checked.
@@ -80,7 +81,9 @@ async fn hash_stream(store: &BlobStore, row: &BlobRow) -> Result<String, Storage
 
 /// Why the blob is not the instance its row describes, if it is not.
 fn compare(bytes: &[u8], row: &BlobRow) -> Option<String> {
-    let extracted = match extract::parse(bytes).and_then(|parsed| parsed.extract()) {
+    let extracted = match extract::parse_with(bytes, &ParseLimits::STORED)
+        .and_then(|parsed| parsed.extract())
+    {
         Ok(extracted) => extracted,
         Err(err) => return Some(format!("does not parse: {err}")),
     };

@@ -1,10 +1,9 @@
 //! Exports run by the server as jobs (`POST /jobs/export`): the request checked before the
-//! job is accepted, and the worker every node runs, which takes a queued job (or one whose
-//! node stopped), exports under a lease it renews while it reports progress, stops when the
-//! job is cancelled, and records what failed and what left.
+//! job is accepted, and the export of a job the worker took ([`crate::ops::worker`]), under a
+//! lease it renews while it reports progress, stopped when the job is cancelled, recording
+//! what failed and what left.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,19 +13,13 @@ use super::stow;
 use super::{copy, Exported};
 use crate::audit::{Action, Agent, AuditLog, AuditRecord, EventType, Outcome};
 use crate::index::{Index, InstanceRow};
-use crate::jobs::{Job, JobControl, JobError, JobProgress, JobState, JobStore};
+use crate::jobs::{Job, JobError, JobProgress, JobState};
 use crate::ops::import::stow::StowClient;
 use crate::ops::progress::Progress;
+use crate::ops::worker::lease::{counts, Ended, Runner};
 use crate::ops::OpsError;
 use crate::storage::BlobStore;
-use crate::time::now_micros;
 
-/// How long a node holds a job without reporting before another node may take it.
-const LEASE: Duration = Duration::from_secs(30);
-/// How often a running job reports its progress (and learns of a cancel).
-const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// How often an idle node looks for a job.
-const POLL_EVERY: Duration = Duration::from_secs(2);
 /// Instances read at once by a job.
 const JOB_READS: usize = 4;
 
@@ -67,22 +60,7 @@ pub async fn check_request(index: &dyn Index, request: &ExportRequest) -> Result
             "say what to export: \"studies\", \"series\" or \"query\"".into(),
         ));
     }
-    let scheme = request.to.split_once("://").map(|(s, _)| s);
-    match scheme {
-        Some("s3" | "az" | "gs" | "file") => {
-            BlobStore::from_url(&request.to, true)?;
-        }
-        Some("http" | "https") => {
-            StowClient::new(&request.to, None)?;
-        }
-        _ => {
-            return Err(OpsError::Invalid(format!(
-                "\"to\": {:?} is not a destination a job can write: an object-store prefix \
-                 (s3://, az://, gs://, file://) or an http(s):// DICOMweb service",
-                request.to.split('?').next().unwrap_or_default()
-            )))
-        }
-    }
+    check_job_destination(&request.to)?;
     let rows = select::instances(index, &request.selection()).await?;
     if rows.is_empty() {
         return Err(OpsError::Invalid(
@@ -92,40 +70,32 @@ pub async fn check_request(index: &dyn Index, request: &ExportRequest) -> Result
     Ok(rows.len() as u64)
 }
 
-/// Take and run export jobs until the task is dropped.
-pub async fn run_worker(store: BlobStore, index: Arc<dyn Index>) {
-    let jobs = Arc::clone(&index).job_store();
-    let audit = Arc::clone(&index).audit_log();
-    let holder = format!("node-{}", crate::jobs::new_id());
-    loop {
-        let now = now_micros();
-        match jobs
-            .claim_job(&holder, now, now + LEASE.as_micros() as i64)
-            .await
-        {
-            Ok(Some(job)) => {
-                tracing::info!(job = %job.id, "export job started");
-                run_one(&store, index.as_ref(), &jobs, &audit, &holder, job).await;
-            }
-            Ok(None) => tokio::time::sleep(POLL_EVERY).await,
-            Err(err) => {
-                tracing::warn!(%err, "could not look for export jobs");
-                tokio::time::sleep(POLL_EVERY).await;
-            }
+/// Whether a job can write to `to` from any node: an object-store prefix (credentials from the
+/// server's environment) or a STOW-RS service that needs no token (a token would have to be
+/// kept in the index to survive a restart). A folder or a zip on one node's disk is refused.
+pub(in crate::ops) fn check_job_destination(to: &str) -> Result<(), OpsError> {
+    match to.split_once("://").map(|(s, _)| s) {
+        Some("s3" | "az" | "gs" | "file") => {
+            BlobStore::from_url(to, true)?;
+        }
+        Some("http" | "https") => {
+            StowClient::new(to, None)?;
+        }
+        _ => {
+            return Err(OpsError::Invalid(format!(
+                "\"to\": {:?} is not a destination a job can write: an object-store prefix \
+                 (s3://, az://, gs://, file://) or an http(s):// DICOMweb service",
+                to.split('?').next().unwrap_or_default()
+            )))
         }
     }
+    Ok(())
 }
 
-async fn run_one(
-    store: &BlobStore,
-    index: &dyn Index,
-    jobs: &Arc<dyn JobStore>,
-    audit: &Arc<dyn AuditLog>,
-    holder: &str,
-    job: Job,
-) {
+/// Run one export job the worker took.
+pub async fn run(runner: &Runner, job: Job) {
     let selected = match serde_json::from_str::<ExportRequest>(&job.request) {
-        Ok(request) => select::instances(index, &request.selection())
+        Ok(request) => select::instances(runner.index.as_ref(), &request.selection())
             .await
             .map(|rows| (request, rows))
             .map_err(|err| err.to_string()),
@@ -135,40 +105,26 @@ async fn run_one(
         Ok(selected) => selected,
         Err(message) => {
             let failed = JobState::Failed;
-            finish(jobs, &job, holder, failed, JobProgress::default(), &message).await;
+            runner
+                .finish(&job, failed, JobProgress::default(), &message)
+                .await;
             return;
         }
     };
-    let progress = Arc::new(Progress::quiet("export job", rows.len() as u64));
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let reporter = tokio::spawn(report_until_done(
-        Arc::clone(jobs),
-        job.id.clone(),
-        holder.to_string(),
-        Arc::clone(&progress),
-        rows.len() as u64,
-        Arc::clone(&stop),
-    ));
-    // A cancel stops the export at once, even in the middle of a request: what it had
-    // written is whole (files are renamed into place, objects appear whole).
-    let outcome = tokio::select! {
-        outcome = export(store, &request, &rows, &progress) => outcome,
-        () = stop.notified() => Err(OpsError::Cancelled),
+    let total = rows.len() as u64;
+    let progress = Arc::new(Progress::quiet("export job", total));
+    let work = export(&runner.store, &request, &rows, &progress);
+    let outcome = match runner.supervise(&job, &progress, total, work).await {
+        Ended::Lost => return,
+        Ended::Done(outcome) => outcome,
     };
-    reporter.abort();
-    let counts = counts(&progress, rows.len() as u64);
+    let counts = counts(&progress, total);
     let (state, message) = match &outcome {
-        Err(OpsError::Cancelled) if lost(jobs, &job.id, holder).await => {
-            tracing::info!(job = %job.id, "export job taken over by another node");
-            return;
-        }
         Err(OpsError::Cancelled) => (JobState::Cancelled, "cancelled".to_string()),
         Err(err) => (JobState::Failed, err.to_string()),
         Ok(results) => {
             let errors = errors_of(&rows, results);
-            if let Err(err) = jobs.set_job_errors(&job.id, &errors).await {
-                tracing::warn!(job = %job.id, %err, "could not record the job's errors");
-            }
+            runner.record_errors(&job, &errors).await;
             if errors.is_empty() {
                 (
                     JobState::Completed,
@@ -186,9 +142,9 @@ async fn run_one(
         }
     };
     if let Ok(results) = &outcome {
-        record_export(audit, &job, &request, &rows, results).await;
+        record_export(&runner.audit, &job, &request, &rows, results).await;
     }
-    finish(jobs, &job, holder, state, counts, &message).await;
+    runner.finish(&job, state, counts, &message).await;
 }
 
 async fn export(
@@ -203,82 +159,6 @@ async fn export(
     } else {
         let mut destination = Destination::open(&request.to)?;
         copy(store, rows, &mut destination, JOB_READS, progress).await
-    }
-}
-
-fn counts(progress: &Progress, total: u64) -> JobProgress {
-    let (files, bytes, _) = progress.done();
-    let failed = progress.failed();
-    JobProgress {
-        total,
-        done: files.saturating_sub(failed),
-        failed,
-        bytes,
-    }
-}
-
-/// Report every [`REPORT_EVERY`] until aborted; a cancel or a lost lease stops the export.
-async fn report_until_done(
-    jobs: Arc<dyn JobStore>,
-    id: String,
-    holder: String,
-    progress: Arc<Progress>,
-    total: u64,
-    stop: Arc<tokio::sync::Notify>,
-) {
-    loop {
-        tokio::time::sleep(REPORT_EVERY).await;
-        let now = now_micros();
-        let lease = now + LEASE.as_micros() as i64;
-        match jobs
-            .report_job(&id, &holder, counts(&progress, total), now, lease)
-            .await
-        {
-            Ok(JobControl::Continue) => {}
-            Ok(JobControl::Cancel | JobControl::Lost) => {
-                progress.cancel();
-                stop.notify_one();
-                return;
-            }
-            Err(err) => tracing::warn!(job = %id, %err, "could not report the job's progress"),
-        }
-    }
-}
-
-/// Whether another node holds the job now.
-async fn lost(jobs: &Arc<dyn JobStore>, id: &str, holder: &str) -> bool {
-    let now = now_micros();
-    matches!(
-        jobs.report_job(id, holder, JobProgress::default(), now, now)
-            .await,
-        Ok(JobControl::Lost)
-    ) && !matches!(jobs.job(id).await, Ok(Some(job)) if job.cancel_requested)
-}
-
-async fn finish(
-    jobs: &Arc<dyn JobStore>,
-    job: &Job,
-    holder: &str,
-    state: JobState,
-    progress: JobProgress,
-    message: &str,
-) {
-    match jobs
-        .finish_job(
-            &job.id,
-            holder,
-            state,
-            progress,
-            Some(message),
-            now_micros(),
-        )
-        .await
-    {
-        Ok(true) => {
-            tracing::info!(job = %job.id, state = state.name(), message, "export job ended")
-        }
-        Ok(false) => tracing::info!(job = %job.id, "export job no longer held by this node"),
-        Err(err) => tracing::warn!(job = %job.id, %err, "could not record the end of the job"),
     }
 }
 

@@ -3,10 +3,10 @@
 //! another archive over STOW-RS. Reads the index and store directly (no server needed), with
 //! progress, a per-instance report, and a record in the audit trail of what left.
 
-mod dest;
+pub(in crate::ops) mod dest;
 pub mod job;
-mod select;
-mod stow;
+pub(in crate::ops) mod select;
+pub(in crate::ops) mod stow;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -55,6 +55,9 @@ pub struct ExportOptions {
     /// Write one JSON object per instance to this file (name, UIDs, status, reason).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Work on this partition (its index and blob prefix) instead of the default one.
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
 }
 
 /// What happened to one instance.
@@ -78,7 +81,7 @@ pub async fn run(settings: &Settings, options: &ExportOptions) -> Result<Finishe
             "say what to export: --study UID, --series UID or --query 'PARAMS'".into(),
         ));
     }
-    let archive = Archive::open(settings).await?;
+    let archive = Archive::open_for(settings, options.partition.as_deref()).await?;
     let rows = select::instances(archive.index.as_ref(), &selection).await?;
     if rows.is_empty() {
         return Err(OpsError::Invalid(

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::{name_of, Exported};
 use crate::index::InstanceRow;
 use crate::ops::import::load::{Data, Item};
-use crate::ops::import::report::Status;
+use crate::ops::import::report::{FileResult, Status};
 use crate::ops::import::stow::StowClient;
 use crate::ops::progress::Progress;
 use crate::ops::OpsError;
@@ -100,20 +100,26 @@ async fn flush(
         if matches!(answer.status, Status::Failed | Status::NotDicom) {
             progress.fail();
         }
-        results[place] = Some(match answer.status {
-            Status::Stored => Exported::Written,
-            Status::AlreadyStored => Exported::AlreadyThere,
-            Status::Failed | Status::NotDicom => Exported::Failed(
-                [
-                    answer.reason.map(|r| format!("failure reason {r}")),
-                    answer.message,
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(": "),
-            ),
-        });
+        results[place] = Some(exported(answer));
         progress.advance(size);
+    }
+}
+
+/// What a store's answer for one file (a STOW-RS service's, or the ingest path's) means for
+/// the instance sent: 0111 and B000 (already stored) count as already there.
+pub(in crate::ops) fn exported(answer: FileResult) -> Exported {
+    match answer.status {
+        Status::Stored => Exported::Written,
+        Status::AlreadyStored => Exported::AlreadyThere,
+        Status::Failed | Status::NotDicom => Exported::Failed(
+            [
+                answer.reason.map(|r| format!("failure reason {r}")),
+                answer.message,
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": "),
+        ),
     }
 }

@@ -10,7 +10,7 @@
 
 mod candidate;
 mod dicomdir;
-mod direct;
+pub(in crate::ops) mod direct;
 pub(in crate::ops) mod load;
 mod pull;
 pub(in crate::ops) mod report;

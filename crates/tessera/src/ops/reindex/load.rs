@@ -11,6 +11,7 @@ use crate::index::NewInstance;
 use crate::ops::OpsError;
 use crate::storage::{BlobListing, BlobStore};
 use tessera_dicom::extract;
+use tessera_dicom::limits::ParseLimits;
 
 /// Blobs up to this size are read into memory.
 const IN_MEMORY: u64 = 64 << 20;
@@ -48,7 +49,7 @@ pub async fn load(
 }
 
 fn row_of(bytes: &[u8], key: crate::storage::BlobKey, size: u64) -> Result<NewInstance, String> {
-    let extracted = extract::parse(bytes)
+    let extracted = extract::parse_with(bytes, &ParseLimits::STORED)
         .and_then(|parsed| parsed.extract())
         .map_err(|err| err.to_string())?;
     Ok(NewInstance {

@@ -33,6 +33,10 @@ pub struct ReindexOptions {
     /// Blobs read and parsed at once.
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    /// Rebuild this partition's index from its blob prefix (`partitions/NAME/`) instead of
+    /// the default's; the partition is registered if the registry lost it.
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
 }
 
 /// What one rebuild did.
@@ -53,6 +57,18 @@ pub struct ReindexReport {
 /// `tessera reindex`: rebuild, print a summary, record it in the audit trail.
 pub async fn run(settings: &Settings, options: &ReindexOptions) -> Result<Finished, OpsError> {
     let archive = Archive::open(settings).await?;
+    let archive = match &options.partition {
+        Some(name) => {
+            let name = crate::partition::PartitionName::parse(name)
+                .map_err(|e| OpsError::Invalid(e.to_string()))?;
+            if name.is_default() {
+                archive
+            } else {
+                archive.within(name).await?
+            }
+        }
+        None => archive,
+    };
     let report = reindex(&archive, options).await?;
     let mut out = std::io::stdout().lock();
     for (key, reason) in report.failed.iter().take(PRINTED) {

@@ -1,0 +1,102 @@
+//! `POST /jobs/deidentify` (a de-identification run by the server as a job; its progress,
+//! errors and cancel are those of every job, [`super::jobs`]) and `GET /jobs/{job}/mapping`,
+//! the mapping table of a job or of a `tessera deidentify` run: original UIDs and Patient
+//! IDs beside their replacements, for admins only (the route table says so).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::jobs::{check_id, job_json, page_params};
+use super::AppState;
+use crate::auth::Principal;
+use crate::jobs::{new_id, Job, JobProgress, JobState};
+use crate::ops::deidentify::job::{check_request, DeidentifyRequest};
+use crate::time::{now_micros, rfc3339_millis};
+
+/// Mapping rows per page, by default and at most.
+const MAPPING_PAGE: u32 = 1000;
+const MAPPING_MAX: u32 = 10000;
+
+/// `POST /jobs/deidentify`: a JSON body `{"source": {"studies": [...], "series": [...],
+/// "query": "..."}, "target": {"to": "s3://..."} or {"partition": "NAME"}, "project": "NAME",
+/// "options": ["retain-uids", ...], "allowBurnedIn": false}`.
+pub async fn create_deidentify(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: DeidentifyRequest = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::BadRequest(format!("the de-identification request: {err}")))?;
+    let total = check_request(state.index.as_ref(), &state.deidentify, &request).await?;
+    let now = now_micros();
+    let job = Job {
+        id: new_id(),
+        kind: "deidentify".into(),
+        state: JobState::Queued,
+        request: serde_json::to_string(&request)
+            .map_err(|err| ApiError::Internal(err.to_string()))?,
+        created_by: principal.and_then(|Extension(p)| p.subject),
+        created_at: now,
+        updated_at: now,
+        progress: JobProgress {
+            total,
+            ..JobProgress::default()
+        },
+        cancel_requested: false,
+        message: None,
+    };
+    let jobs = std::sync::Arc::clone(&state.index).job_store();
+    jobs.create_job(&job).await?;
+    let location = format!("/jobs/{}", job.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job_json(&job)),
+    )
+        .into_response())
+}
+
+/// `GET /jobs/{job}/mapping?limit=N&offset=M`: a page of the run's mapping, by kind and
+/// original.
+pub async fn get_mapping(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    check_id(&id)?;
+    let (limit, offset) = page_params(raw.as_deref(), MAPPING_PAGE, MAPPING_MAX)?;
+    let jobs = std::sync::Arc::clone(&state.index).job_store();
+    let run = jobs.deid_run(&id).await?;
+    // A job that has not run yet (or an export job) has no run: an empty mapping.
+    if run.is_none() && jobs.job(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no job or de-identification run {id}"
+        )));
+    }
+    let rows = jobs.mapping(&id, limit, offset).await?;
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            json!({
+                "kind": row.kind.name(),
+                "original": row.original,
+                "replacement": row.replacement,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "run": id,
+        "project": run.as_ref().map(|r| r.project.clone()),
+        "source": run.as_ref().map(|r| r.source.clone()),
+        "options": run.as_ref().map(|r| r.options.clone()),
+        "created": run.as_ref().map(|r| rfc3339_millis(r.created_at)),
+        "limit": limit,
+        "offset": offset,
+        "rows": rows,
+    }))
+    .into_response())
+}

@@ -1,0 +1,3 @@
+#![no_main]
+// See tessera_fuzz::charset for what the input is and what is checked.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tessera_fuzz::charset(data));
