@@ -979,11 +979,26 @@ async fn each_partition_pushes_its_own_imaging_study() {
     )
     .await;
     for resource in remote_studies(&study).await {
-        let expected = match modality(&resource).as_str() {
-            "CT" => format!("{}/dicom-web", app.base),
-            _ => format!("{}/dicom-web/partitions/a", app.base),
+        let (expected, partition) = match modality(&resource).as_str() {
+            "CT" => (format!("{}/dicom-web", app.base), "default"),
+            _ => (format!("{}/dicom-web/partitions/a", app.base), "a"),
         };
         assert_eq!(address(&resource).await, expected);
+        // The partition is an identifier of the resource, beside the study's UID.
+        let identifiers = resource["identifier"].as_array().unwrap();
+        let named: Vec<&Value> = identifiers
+            .iter()
+            .filter(|i| i["system"] == "urn:tessera:partition")
+            .collect();
+        assert_eq!(
+            named,
+            [&json!({"system": "urn:tessera:partition", "value": partition})]
+        );
+        assert!(
+            identifiers
+                .contains(&json!({"system": "urn:dicom:uid", "value": format!("urn:oid:{study}")})),
+            "{resource}"
+        );
     }
 
     let deleted = app

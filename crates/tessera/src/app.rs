@@ -239,6 +239,7 @@ impl Application {
                 let resources = Arc::new(ServedStudies {
                     fhir: Arc::clone(&self.state.fhir),
                     root: format!("{base}/dicom-web"),
+                    partition: crate::partition::PartitionName::default_partition().to_string(),
                 });
                 let worker = FhirPush::new(
                     push,

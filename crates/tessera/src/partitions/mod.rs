@@ -110,6 +110,7 @@ impl PartitionSet {
         let resources = Arc::new(ServedStudies {
             fhir: Arc::clone(&state.fhir),
             root: format!("{base}/dicom-web/partitions/{name}"),
+            partition: name.to_string(),
         });
         match FhirPush::new(
             &push,

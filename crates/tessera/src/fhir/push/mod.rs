@@ -52,7 +52,12 @@ pub trait StudyResources: Send + Sync + 'static {
     async fn imaging_study(&self, study: &StudyUid) -> Result<Option<Value>, String>;
     /// This archive's Endpoint resource (its DICOMweb root).
     fn endpoint(&self) -> Value;
+    /// The partition pushed (`default` for the plain routes).
+    fn partition(&self) -> &str;
 }
+
+/// The identifier system under which a pushed ImagingStudy names its partition.
+pub const PARTITION_SYSTEM: &str = "urn:tessera:partition";
 
 pub struct FhirPush {
     index: Arc<dyn Index>,
@@ -227,14 +232,15 @@ impl FhirPush {
 
     /// Send one study as it is now (or delete it there when it is gone).
     async fn push_study(&self, study: &StudyUid) -> Result<(), PushError> {
-        // Which resource is this study's: its UID, and our Endpoint (the DICOMweb root of
-        // the partition pushed), so that the same study UID in two partitions of one archive
-        // is two resources there, each pointing at its partition.
-        let endpoint = self.endpoint_id().await?;
+        // Which resource is this study's: its UID and its partition, each an identifier of
+        // the resource, so that the same study UID in two partitions of one archive is two
+        // resources there. Not its Endpoint: that is found by the address of the node
+        // pushing, which changes when a node restarts elsewhere or another node pushes.
+        let partition = self.resources.partition();
         let identifier = format!(
             "{}&{}",
             query("identifier", &format!("urn:dicom:uid|urn:oid:{study}")),
-            query("endpoint", &format!("Endpoint/{endpoint}"))
+            query("identifier", &format!("{PARTITION_SYSTEM}|{partition}"))
         );
         let resource = self
             .resources
@@ -259,6 +265,15 @@ impl FhirPush {
         // The FHIR server owns its ids; the identifier says which resource this is.
         object.remove("id");
         object.remove("meta");
+        if let Some(identifiers) = object.get_mut("identifier").and_then(Value::as_array_mut) {
+            identifiers.push(json!({ "system": PARTITION_SYSTEM, "value": partition }));
+        } else {
+            object.insert(
+                "identifier".into(),
+                json!([{ "system": PARTITION_SYSTEM, "value": partition }]),
+            );
+        }
+        let endpoint = self.endpoint_id().await?;
         object.insert(
             "endpoint".into(),
             json!([{ "reference": format!("Endpoint/{endpoint}") }]),

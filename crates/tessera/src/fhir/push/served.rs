@@ -14,6 +14,8 @@ pub struct ServedStudies {
     /// The DICOMweb root of the partition pushed (`{base}/dicom-web`, or
     /// `{base}/dicom-web/partitions/{name}`): the Endpoint's address.
     pub root: String,
+    /// The partition's name (`default` for the plain routes).
+    pub partition: String,
 }
 
 #[async_trait]
@@ -27,5 +29,9 @@ impl StudyResources for ServedStudies {
 
     fn endpoint(&self) -> Value {
         endpoint::endpoint_at(&self.root)
+    }
+
+    fn partition(&self) -> &str {
+        &self.partition
     }
 }
