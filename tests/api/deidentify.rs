@@ -15,7 +15,8 @@ use tessera_dicom::layout::PixelDataLayout;
 
 use crate::auth_support::{api_key, require_auth};
 use crate::helpers::*;
-use crate::operations::{command_records, tessera};
+use crate::operations::{command_records, index_connection, tessera};
+use crate::wado_support::get_parts;
 
 /// A CT, an MR and a secondary capture (refused unless burned-in text is allowed).
 const FILES: [&str; 3] = ["CT_small.dcm", "MR_small.dcm", "SC_rgb_rle_2frame.dcm"];
@@ -348,6 +349,76 @@ async fn the_command_deidentifies_to_a_folder_and_s3_with_the_same_uids_per_proj
     let sc_bytes = sc.values().next().unwrap();
     assert!(pixel_data(sc_bytes) == pixel_data(&stored[SC].bytes));
 
+    // With a mask for its size instead (it names no manufacturer): RLE pixels decoded to
+    // Explicit VR Little Endian, the top 10 rows black in both frames, the rest the
+    // original's decoded pixels (as the server transcodes them), Burned In Annotation NO.
+    let masks = out.path().join("masks.json");
+    std::fs::write(
+        &masks,
+        json!([{"manufacturer": "", "rows": 100, "columns": 100,
+                "rectangles": [{"x": 0, "y": 0, "width": 100, "height": 10}]}])
+        .to_string(),
+    )
+    .unwrap();
+    let masked = out.path().join("masked");
+    let ran = run(with(&[
+        "deidentify",
+        "--study",
+        &stored[SC].study,
+        "--project",
+        "trial-a",
+        "--masks",
+        masks.to_str().unwrap(),
+        "--to",
+        masked.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let sc = files_under(&masked);
+    assert_eq!(sc.len(), 1);
+    let sc_bytes = sc.values().next().unwrap();
+    assert_eq!(
+        tessera_dicom::layout::walk(sc_bytes)
+            .unwrap()
+            .transfer_syntax,
+        "1.2.840.10008.1.2.1"
+    );
+    assert_eq!(text(sc_bytes, tags::BURNED_IN_ANNOTATION), "NO");
+    let decoded = get_parts(
+        &app,
+        &format!(
+            "/dicom-web/studies/{}/series/{}/instances/{}",
+            stored[SC].study, stored[SC].series, stored[SC].sop
+        ),
+        &[(
+            "accept",
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1",
+        )],
+        "application/dicom",
+        "the capture decoded",
+    )
+    .await;
+    assert_eq!(decoded.len(), 1);
+    let original = pixel_data(&decoded[0].body);
+    let got = pixel_data(sc_bytes);
+    let frame = 100 * 100 * 3;
+    assert_eq!((original.len(), got.len()), (2 * frame, 2 * frame));
+    for f in 0..2 {
+        let (o, g) = (&original[f * frame..][..frame], &got[f * frame..][..frame]);
+        assert!(
+            g[..10 * 300].iter().all(|&b| b == 0),
+            "frame {f} not masked"
+        );
+        assert!(
+            o[..10 * 300].iter().any(|&b| b != 0),
+            "frame {f}: nothing to mask"
+        );
+        assert!(
+            g[10 * 300..] == o[10 * 300..],
+            "frame {f} changed outside the mask"
+        );
+    }
+
     // Into a partition of this archive, through its ingest path: served under its root, not
     // under the plain routes (which hold the originals).
     let created = app
@@ -388,6 +459,36 @@ async fn the_command_deidentifies_to_a_folder_and_s3_with_the_same_uids_per_proj
     .await;
     assert_eq!(plain, json!([]));
 
+    // From a partition (research's copy, de-identified again under project b) to a folder:
+    // the originals read from research's index and blob prefix, the mapping kept with the
+    // default partition's jobs.
+    let again = out.path().join("from-research");
+    let ran = run(with(&[
+        "deidentify",
+        "--study",
+        parts[0],
+        "--partition",
+        "research",
+        "--project",
+        "trial-b",
+        "--to",
+        again.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let run_id = run_of(&ran.stdout);
+    let files = files_under(&again);
+    assert_eq!(files.len(), 1, "{:?}", files.keys());
+    let (name, from_research) = files.iter().next().unwrap();
+    assert!(!name.starts_with(parts[0]), "{name}");
+    assert!(pixel_data(from_research) == pixel_data(&stored[CT].bytes));
+    let rows = mapping_rows(&app, &run_id, None).await;
+    assert_eq!(
+        name.split('/').next().unwrap(),
+        replacement(&rows, "uid", parts[0]),
+        "{rows:?}"
+    );
+
     // What cannot run: exit status 2, with why.
     for (args, words) in [
         (
@@ -412,7 +513,21 @@ async fn the_command_deidentifies_to_a_folder_and_s3_with_the_same_uids_per_proj
                 "--to-partition",
                 "default",
             ]),
-            "where the originals are",
+            "holds the clinical originals",
+        ),
+        (
+            with(&[
+                "deidentify",
+                "--study",
+                &stored[CT].study,
+                "--project",
+                "trial-a",
+                "--partition",
+                "research",
+                "--to-partition",
+                "research",
+            ]),
+            "where the originals are read from",
         ),
         (
             with(&[
@@ -462,7 +577,7 @@ async fn the_command_deidentifies_to_a_folder_and_s3_with_the_same_uids_per_proj
 
     // The audit trail: an Export (110106, read) per run, naming the project and the studies.
     let records = command_records(&settings, "deidentify").await;
-    assert_eq!(records.len(), 5, "{records:?}");
+    assert_eq!(records.len(), 7, "{records:?}");
     assert!(records.iter().all(|r| r.0 == "110106" && r.1 == "R"));
     assert!(records[0].2.contains("project trial-a"), "{records:?}");
     assert!(records[0].2.contains(&stored[CT].study), "{records:?}");
@@ -668,6 +783,114 @@ async fn a_job_refuses_a_secondary_capture_and_only_admins_read_its_mapping(back
         "{studies}"
     );
 
+    // The capture with a mask for its size (it names no manufacturer): masked, not refused.
+    let (status, location, job) = post_job(
+        &app,
+        &admin,
+        json!({
+            "source": {"studies": [stored[SC].study]},
+            "target": {"to": format!("{to}/masked")},
+            "project": "trial",
+            "masks": [{"manufacturer": "", "rows": 100, "columns": 100,
+                       "rectangles": [{"x": 90, "y": 90, "width": 10, "height": 10}]}],
+        }),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let ended = wait_for_end(&app, &location.unwrap(), &admin).await;
+    assert_eq!(ended["state"], "completed", "{ended}");
+    assert_eq!(ended["done"], 1, "{ended}");
+    let masked = files_under(&out.path().join("masked"));
+    assert_eq!(masked.len(), 1, "{:?}", masked.keys());
+    let frame = pixel_data(masked.values().next().unwrap());
+    // The last row's last 10 pixels of the first frame: black.
+    assert!(frame[99 * 300 + 270..100 * 300].iter().all(|&b| b == 0));
+
+    // From a partition into another: the originals read from its index and blob prefix
+    // alone, the copies under the same new UIDs (same project, same originals).
+    for name in ["clinical-b", "research-b"] {
+        let created = app
+            .client
+            .post(app.url("/dicom-web/partitions"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(json!({ "name": name }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    }
+    let into_b = app
+        .client
+        .post(app.url("/dicom-web/partitions/clinical-b/studies"))
+        .bearer_auth(&writer)
+        .header("content-type", "application/dicom")
+        .body(stored[CT].bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(into_b.status(), 200, "{}", into_b.text().await.unwrap());
+    let from_b = json!({
+        "source": {"studies": [stored[CT].study], "partition": "clinical-b"},
+        "target": {"partition": "research-b"},
+        "project": "trial",
+        "options": ["retain-longitudinal-modified-dates"],
+    });
+    // An admin limited to the default partition may not read clinical-b's originals.
+    let (limited, _) = tessera::keys::create_limited(
+        &app.settings,
+        "default-admin",
+        &["admin".into()],
+        Some(&["default".to_string()]),
+    )
+    .await
+    .unwrap();
+    let (status, _, answer) = post_job(&app, &limited, from_b.clone()).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"clinical-b\""),
+        "{answer}"
+    );
+    let (status, location, job) = post_job(&app, &admin, from_b).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["total"], 1, "{job}");
+    let ended = wait_for_end(&app, &location.unwrap(), &admin).await;
+    assert_eq!(ended["state"], "completed", "{ended}");
+    let (status, studies) = get_json(
+        &app,
+        "/dicom-web/partitions/research-b/studies",
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 200, "{studies}");
+    assert_eq!(studies.as_array().unwrap().len(), 1, "{studies}");
+    assert_eq!(
+        studies[0]["0020000D"]["Value"][0],
+        study.as_str(),
+        "{studies}"
+    );
+    // The original is not in research-b, nor the copy in clinical-b.
+    let (status, _) = get_json(
+        &app,
+        &format!(
+            "/dicom-web/partitions/research-b/studies/{}/metadata",
+            stored[CT].study
+        ),
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get_json(
+        &app,
+        &format!("/dicom-web/partitions/clinical-b/studies/{study}/metadata"),
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 404);
+
     // Refusals, with their reasons.
     let ct = stored[CT].study.clone();
     for (body, words) in [
@@ -703,6 +926,23 @@ async fn a_job_refuses_a_secondary_capture_and_only_admins_read_its_mapping(back
             json!({"source": {"studies": [ct]}, "target": {"to": to}, "project": "trial", "secret": "x"}),
             "unknown field",
         ),
+        (
+            json!({"source": {"studies": [ct]}, "target": {"to": to}, "project": "trial",
+                   "masks": [{"manufacturer": "X", "rows": 4, "columns": 4, "rectangles": []}]}),
+            "pixel mask 1: it needs 1 to 100 rectangles",
+        ),
+        (
+            json!({"source": {"studies": [ct], "partition": "clinical-b"}, "target": {"partition": "clinical-b"}, "project": "trial"}),
+            "where the originals are read from",
+        ),
+        (
+            json!({"source": {"studies": [ct], "partition": "elsewhere"}, "target": {"to": to}, "project": "trial"}),
+            "no partition is named",
+        ),
+        (
+            json!({"source": {"studies": ["1.2.3.4.5.6.7.8"], "partition": "clinical-b"}, "target": {"to": to}, "project": "trial"}),
+            "no such study",
+        ),
     ] {
         let (status, _, answer) = post_job(&app, &admin, body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");
@@ -721,9 +961,23 @@ async fn a_job_refuses_a_secondary_capture_and_only_admins_read_its_mapping(back
 
     // The audit trail: what left, by whom, de-identified with which project.
     let records = command_records(&app.settings, "deidentify job").await;
-    assert_eq!(records.len(), 4, "{records:?}");
+    assert_eq!(records.len(), 6, "{records:?}");
     assert!(records.iter().all(|r| r.0 == "110106" && r.1 == "R"));
     assert!(records[0].2.contains("project trial"), "{records:?}");
     assert!(records[0].2.contains(&stored[SC].study), "{records:?}");
+    // The job that read clinical-b's originals names that partition; the others none.
+    let mut conn = index_connection(&app.settings).await;
+    let partitions: Vec<(Option<String>,)> = sqlx::query_as(
+        "SELECT partition_name FROM audit_events WHERE method = 'deidentify job' ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let named: Vec<Option<&str>> = partitions.iter().map(|(p,)| p.as_deref()).collect();
+    assert_eq!(
+        named,
+        [None, None, None, None, None, Some("clinical-b")],
+        "{named:?}"
+    );
     app.stop().await;
 }

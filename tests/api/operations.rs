@@ -150,7 +150,7 @@ async fn answers(app: &TestApp) -> Vec<(String, Bytes)> {
 }
 
 /// A connection to the index the settings name.
-async fn index_connection(settings: &Settings) -> AnyConnection {
+pub(crate) async fn index_connection(settings: &Settings) -> AnyConnection {
     sqlx::any::install_default_drivers();
     AnyConnection::connect(&settings.database_url())
         .await

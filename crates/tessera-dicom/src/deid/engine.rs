@@ -96,12 +96,7 @@ impl Deidentifier {
         let secret = &self.profile.secret;
         let mask = self.profile.pixels.check(&object, has_pixels)?;
         let geometry = match mask {
-            Some(_) if deflated => {
-                return Err(DeidError::MaskUnsupported(
-                    "the data set is deflated".to_string(),
-                ))
-            }
-            Some(_) if raw.as_ref().is_some_and(|r| r.native_value.is_none()) => {
+            Some(_) if deflated || raw.as_ref().is_some_and(|r| r.native_value.is_none()) => {
                 return Err(DeidError::MaskNeedsNativePixels { transfer_syntax });
             }
             Some(_) => Some(Geometry::of(&object, big_endian)?),

@@ -13,7 +13,9 @@ pub enum DeidError {
     BurnedInText { reason: String },
     #[error("the instance declares Recognizable Visual Features (0028,0302) YES; refused unless allowed")]
     RecognizableFeatures,
-    #[error("a pixel mask applies to this instance but its pixel data is encapsulated ({transfer_syntax}); masks are applied to native pixel data only")]
+    /// Encapsulated pixel data, or a deflated data set: the caller may decode it to a native
+    /// transfer syntax and try again.
+    #[error("a pixel mask applies to this instance but its pixel data is not native ({transfer_syntax}); masks are applied to native pixel data only")]
     MaskNeedsNativePixels { transfer_syntax: String },
     #[error("a pixel mask applies to this instance but its pixels cannot be masked: {0}")]
     MaskUnsupported(String),

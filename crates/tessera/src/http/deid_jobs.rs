@@ -15,6 +15,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::jobs::{new_id, Job, JobProgress, JobState};
 use crate::ops::deidentify::job::{check_request, DeidentifyRequest};
+use crate::partition::PartitionName;
 use crate::time::{now_micros, rfc3339_millis};
 
 /// Mapping rows per page, by default and at most.
@@ -31,7 +32,20 @@ pub async fn create_deidentify(
 ) -> Result<Response, ApiError> {
     let request: DeidentifyRequest = serde_json::from_slice(&body)
         .map_err(|err| ApiError::BadRequest(format!("the de-identification request: {err}")))?;
-    let total = check_request(state.index.as_ref(), &state.deidentify, &request).await?;
+    // Partitions the caller is not allowed are refused before anything about them is said.
+    if let Some(Extension(principal)) = &principal {
+        for name in request.partitions() {
+            let allowed = PartitionName::parse(name)
+                .map(|name| principal.partitions.allows(&name))
+                .unwrap_or(true);
+            if !allowed {
+                return Err(ApiError::Forbidden(format!(
+                    "this credential may not use partition {name:?}"
+                )));
+            }
+        }
+    }
+    let total = check_request(&state.index, &state.store, &state.deidentify, &request).await?;
     let now = now_micros();
     let job = Job {
         id: new_id(),

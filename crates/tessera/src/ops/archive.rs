@@ -107,6 +107,12 @@ impl Archive {
         ))
     }
 
+    /// The default partition's index, where the jobs, their mappings and the audit trail
+    /// are kept, whichever partition this archive is.
+    pub fn default_index(&self) -> Arc<dyn Index> {
+        Arc::clone(&self.trail)
+    }
+
     /// Write one record to the audit trail (naming the partition, when not the default).
     pub async fn audit(&self, mut record: AuditRecord) -> Result<(), OpsError> {
         record.partition = self.partition.as_ref().map(PartitionName::to_string);

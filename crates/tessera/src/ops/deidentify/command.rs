@@ -12,8 +12,8 @@ use super::audit::{self, tally};
 use super::context::DeidentifyContext;
 use super::mapping::MappingLog;
 use super::pipeline::{self, Deidentified};
-use super::target::{Place, Target};
-use super::{options, report, DeidentifyOptions};
+use super::target::{same_partition, Place, Target};
+use super::{masks, options, report, DeidentifyOptions};
 use crate::config::Settings;
 use crate::jobs::DeidRun;
 use crate::ops::export::select::{self, Selection};
@@ -36,6 +36,10 @@ pub async fn run(settings: &Settings, request: &DeidentifyOptions) -> Result<Fin
     let context = DeidentifyContext::from_settings(settings)?;
     let chosen = options::parse(&request.options)?;
     let secret = context.projects.secret(&request.project)?;
+    let masks = match &request.masks {
+        Some(path) => masks::read_file(path)?,
+        None => Vec::new(),
+    };
     let place = match (&request.to, &request.to_partition) {
         (Some(to), None) => Place::Destination(to.clone()),
         (None, Some(name)) => Place::Partition(name.clone()),
@@ -45,7 +49,10 @@ pub async fn run(settings: &Settings, request: &DeidentifyOptions) -> Result<Fin
             ))
         }
     };
-    let archive = Archive::open(settings).await?;
+    if let (Some(from), Place::Partition(to)) = (&request.partition, &place) {
+        same_partition(from, to)?;
+    }
+    let archive = Archive::open_for(settings, request.partition.as_deref()).await?;
     let rows = select::instances(archive.index.as_ref(), &selection).await?;
     if rows.is_empty() {
         return Err(OpsError::Invalid(
@@ -58,6 +65,7 @@ pub async fn run(settings: &Settings, request: &DeidentifyOptions) -> Result<Fin
         chosen,
         secret,
         request.allow_burned_in,
+        masks,
     )));
     let option_names = options::names(&chosen);
     let run = DeidRun {
@@ -71,7 +79,9 @@ pub async fn run(settings: &Settings, request: &DeidentifyOptions) -> Result<Fin
             .map(|u| format!("os-user:{u}")),
         created_at: now_micros(),
     };
-    let jobs = Arc::clone(&archive.index).job_store();
+    // The mapping is kept with the jobs, in the default partition's index, whichever
+    // partition the originals are read from.
+    let jobs = archive.default_index().job_store();
     let mut mapping = MappingLog::start(jobs, &run, request.mapping.as_deref()).await?;
     let progress = Progress::new("deidentify", rows.len() as u64);
     let results = pipeline::run(

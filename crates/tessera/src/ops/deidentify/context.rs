@@ -1,5 +1,6 @@
 //! What a node or a command needs to de-identify: the projects' secrets (from
-//! `--deid-project`), and the partitions de-identified copies can be stored into.
+//! `--deid-project`), the partitions originals can be read from, and those de-identified
+//! copies can be stored into.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::config::{ConfigError, Settings};
 use crate::index::Index;
 use crate::ingest::IngestService;
 use crate::ops::{Archive, OpsError};
+use crate::storage::BlobStore;
 
 /// The de-identification projects, by name; their secrets are never shown.
 #[derive(Debug, Clone, Default)]
@@ -46,27 +48,44 @@ pub struct PartitionIngest {
     pub index: Arc<dyn Index>,
 }
 
-/// The partitions of this archive that de-identified copies can be stored into, by name.
-/// Chosen once at start; the partition registry implements it (opening a partition may
-/// connect to its index, hence async).
+/// A partition the originals are read from: its index and blob prefix.
+pub struct PartitionSource {
+    pub index: Arc<dyn Index>,
+    pub store: BlobStore,
+}
+
+/// The partitions of this archive, by name: those originals can be read from, and those
+/// de-identified copies can be stored into. Opening a partition may connect to its index,
+/// hence async.
 #[async_trait]
 pub trait Partitions: Send + Sync {
+    /// A partition to read originals from (`default` is the default partition).
+    async fn source(&self, name: &str) -> Result<PartitionSource, OpsError>;
+    /// A partition to store de-identified copies into; never the default partition.
     async fn ingest(&self, name: &str) -> Result<PartitionIngest, OpsError>;
 }
 
 /// The partitions of the archive the settings name, each opened as `tessera export
 /// --partition` opens it (its own index and blob prefix; it must have been created), with the
-/// ingest path of STOW-RS over them. The originals are read from the default partition, so
+/// ingest path of STOW-RS over them. The default partition holds the clinical originals, so
 /// it is refused as a target: de-identified copies never land among them.
 pub struct ArchivePartitions(pub Settings);
 
 #[async_trait]
 impl Partitions for ArchivePartitions {
+    async fn source(&self, name: &str) -> Result<PartitionSource, OpsError> {
+        let archive = Archive::open_partition(&self.0, name).await?;
+        Ok(PartitionSource {
+            index: archive.index,
+            store: archive.store,
+        })
+    }
+
     async fn ingest(&self, name: &str) -> Result<PartitionIngest, OpsError> {
         let archive = Archive::open_partition(&self.0, name).await?;
         if archive.partition.is_none() {
             return Err(OpsError::Invalid(format!(
-                "partition {name:?} is the default partition, where the originals are: \
+                "partition {name:?} is the default partition, which holds the clinical originals: \
                  de-identified copies go to another partition"
             )));
         }

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use tessera_dicom::deid::Deidentifier;
 
 use super::audit::{self, tally};
-use super::context::DeidentifyContext;
+use super::context::{DeidentifyContext, PartitionSource};
 use super::mapping::MappingLog;
+use super::masks::{self, MaskSpec};
 use super::options;
 use super::pipeline::{self, Deidentified};
-use super::target::{Place, Target};
+use super::target::{same_partition, Place, Target};
 use crate::audit::Agent;
 use crate::index::{Index, InstanceRow};
 use crate::jobs::{DeidRun, Job, JobError, JobProgress, JobState};
@@ -22,11 +23,14 @@ use crate::ops::export::select::{self, Selection};
 use crate::ops::progress::Progress;
 use crate::ops::worker::lease::{counts, Ended, Runner};
 use crate::ops::OpsError;
+use crate::partition::PartitionName;
+use crate::storage::BlobStore;
 
 /// Instances read and de-identified at once by a job.
 const JOB_WORK: usize = 4;
 
-/// What to de-identify: the selection of `tessera export`.
+/// What to de-identify: the selection of `tessera export`, in the default partition or the
+/// one named.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -36,6 +40,8 @@ pub struct Source {
     pub series: Vec<String>,
     #[serde(default)]
     pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
 }
 
 /// Where to: a destination a job can write (as `POST /jobs/export` takes it), or a partition.
@@ -61,6 +67,9 @@ pub struct DeidentifyRequest {
     pub options: Vec<String>,
     #[serde(default)]
     pub allow_burned_in: bool,
+    /// Clean Pixel Data masks ([`masks::MaskSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masks: Vec<MaskSpec>,
 }
 
 impl DeidentifyRequest {
@@ -69,6 +78,31 @@ impl DeidentifyRequest {
             studies: self.source.studies.clone(),
             series: self.source.series.clone(),
             query: self.source.query.clone(),
+        }
+    }
+
+    /// The partitions the request names, source first: the caller must be allowed each.
+    pub fn partitions(&self) -> Vec<&str> {
+        [&self.source.partition, &self.target.partition]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The index and blob store the originals are read from.
+    async fn originals(
+        &self,
+        index: &Arc<dyn Index>,
+        store: &BlobStore,
+        context: &DeidentifyContext,
+    ) -> Result<PartitionSource, OpsError> {
+        match &self.source.partition {
+            Some(name) => context.partitions.source(name).await,
+            None => Ok(PartitionSource {
+                index: Arc::clone(index),
+                store: store.clone(),
+            }),
         }
     }
 
@@ -87,7 +121,8 @@ impl DeidentifyRequest {
 /// options known, the project configured, a target a job can write, and every UID stored.
 /// Returns how many instances it selects.
 pub async fn check_request(
-    index: &dyn Index,
+    index: &Arc<dyn Index>,
+    store: &BlobStore,
     context: &DeidentifyContext,
     request: &DeidentifyRequest,
 ) -> Result<u64, OpsError> {
@@ -98,14 +133,19 @@ pub async fn check_request(
         ));
     }
     options::parse(&request.options)?;
+    masks::to_engine(&request.masks)?;
     context.projects.secret(&request.project)?;
     match request.place()? {
         Place::Destination(to) => check_job_destination(&to)?,
         Place::Partition(name) => {
+            if let Some(from) = &source.partition {
+                same_partition(from, &name)?;
+            }
             context.partitions.ingest(&name).await?;
         }
     }
-    let rows = select::instances(index, &request.selection()).await?;
+    let originals = request.originals(index, store, context).await?;
+    let rows = select::instances(originals.index.as_ref(), &request.selection()).await?;
     if rows.is_empty() {
         return Err(OpsError::Invalid(
             "the query matches no stored study".into(),
@@ -129,6 +169,7 @@ pub async fn run(runner: &Runner, context: &DeidentifyContext, job: Job) {
     };
     let Prepared {
         request,
+        store,
         rows,
         deid,
         mut target,
@@ -137,7 +178,7 @@ pub async fn run(runner: &Runner, context: &DeidentifyContext, job: Job) {
     let total = rows.len() as u64;
     let progress = Arc::new(Progress::quiet("deidentify job", total));
     let work = pipeline::run(
-        &runner.store,
+        &store,
         &rows,
         &deid,
         &mut target,
@@ -183,6 +224,14 @@ pub async fn run(runner: &Runner, context: &DeidentifyContext, job: Job) {
         };
         let place = request.place().map(|p| p.redacted()).unwrap_or_default();
         let mut record = audit::record("deidentify job", &place, &described, &rows, results);
+        // The partition the originals were read from (None: the default).
+        record.partition = request
+            .source
+            .partition
+            .as_deref()
+            .and_then(|name| PartitionName::parse(name).ok())
+            .filter(|name| !name.is_default())
+            .map(|name| name.to_string());
         record.agent = Agent {
             subject: job.created_by.clone(),
             ..Agent::default()
@@ -197,6 +246,8 @@ pub async fn run(runner: &Runner, context: &DeidentifyContext, job: Job) {
 /// A job ready to run.
 struct Prepared {
     request: DeidentifyRequest,
+    /// Where the originals are read from.
+    store: BlobStore,
     rows: Vec<InstanceRow>,
     deid: Arc<Deidentifier>,
     target: Target,
@@ -213,7 +264,10 @@ async fn prepare(
     let chosen = options::parse(&request.options)?;
     // A project removed from the settings since the job was accepted fails the job here.
     let secret = context.projects.secret(&request.project)?;
-    let rows = select::instances(runner.index.as_ref(), &request.selection()).await?;
+    let originals = request
+        .originals(&runner.index, &runner.store, context)
+        .await?;
+    let rows = select::instances(originals.index.as_ref(), &request.selection()).await?;
     let target = Target::open(&request.place()?, None, context.partitions.as_ref()).await?;
     let run = DeidRun {
         id: job.id.clone(),
@@ -228,9 +282,11 @@ async fn prepare(
         chosen,
         secret,
         request.allow_burned_in,
+        masks::to_engine(&request.masks)?,
     )));
     Ok(Prepared {
         request,
+        store: originals.store,
         rows,
         deid,
         target,

@@ -5,7 +5,7 @@
 //! an object-store prefix, a STOW-RS service) or to a partition of this archive.
 //!
 //! - [`context`]: the projects (`--deid-project NAME=PATH`) and the partitions;
-//! - [`options`]: the option names and the engine's profile;
+//! - [`options`]: the option names and the engine's profile; [`masks`]: the pixel masks;
 //! - [`pipeline`]: read, de-identify, record the mapping, write, per instance;
 //! - [`target`]: where the instances go; [`mapping`]: the mapping table of a run;
 //! - [`command`]: the command; [`job`]: the job; [`report`] and [`audit`]: what is recorded.
@@ -17,6 +17,7 @@ pub mod command;
 pub mod context;
 pub mod job;
 pub mod mapping;
+pub mod masks;
 pub mod options;
 pub mod pipeline;
 pub mod report;
@@ -27,7 +28,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 pub use command::run;
-pub use context::{ArchivePartitions, DeidentifyContext, PartitionIngest, Partitions, Projects};
+pub use context::{
+    ArchivePartitions, DeidentifyContext, PartitionIngest, PartitionSource, Partitions, Projects,
+};
 
 /// What to de-identify, how, and where to.
 #[derive(Debug, Clone, Args)]
@@ -42,6 +45,10 @@ pub struct DeidentifyOptions {
     /// 'PatientID=123&StudyDate=20240101-20241231'.
     #[arg(long)]
     pub query: Option<String>,
+    /// Read the originals from this partition (its index and blob prefix) instead of the
+    /// default one.
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
     /// The project (a --deid-project NAME) whose secret makes the replacement UIDs,
     /// pseudonyms and date shifts.
     #[arg(long)]
@@ -57,6 +64,12 @@ pub struct DeidentifyOptions {
     /// secondary captures, ultrasound) through with their pixels unchanged.
     #[arg(long)]
     pub allow_burned_in: bool,
+    /// A JSON file of Clean Pixel Data masks: a list of {"manufacturer", "model" (optional),
+    /// "rows", "columns", "rectangles": [{"x", "y", "width", "height"}]}. An instance of
+    /// that device and size passes with those rectangles blacked out in every frame
+    /// (compressed pixel data is decoded to Explicit VR Little Endian for it).
+    #[arg(long, value_name = "FILE")]
+    pub masks: Option<PathBuf>,
     /// Where to: a folder, a file ending in .zip, an object-store prefix (s3://, az://,
     /// gs://, file://), or an http(s):// DICOMweb service (STOW-RS), as `tessera export --to`.
     #[arg(

@@ -1,8 +1,8 @@
 //! The profile a run applies: the Basic Application Level Confidentiality Profile (PS3.15
 //! E.2) with the options named on the command line or in the job's request, the project's
-//! secret, and whether burned-in text may pass.
+//! secret, whether burned-in text may pass, and the pixel masks.
 
-use tessera_dicom::deid::{Dates, Options, PixelPolicy, Profile, Secret};
+use tessera_dicom::deid::{Dates, Options, PixelMask, PixelPolicy, Profile, Secret};
 
 use crate::ops::OpsError;
 
@@ -84,12 +84,18 @@ fn covers(options: &Options, one: &Options) -> bool {
 }
 
 /// The engine's profile.
-pub fn profile(options: Options, secret: Secret, allow_burned_in: bool) -> Profile {
+pub fn profile(
+    options: Options,
+    secret: Secret,
+    allow_burned_in: bool,
+    masks: Vec<PixelMask>,
+) -> Profile {
     Profile {
         options,
         secret,
         pixels: PixelPolicy {
             allow_burned_in_text: allow_burned_in,
+            masks,
             ..PixelPolicy::default()
         },
     }

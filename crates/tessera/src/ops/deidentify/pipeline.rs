@@ -1,11 +1,13 @@
 //! The work of a run, instance by instance and in order: read the blob, de-identify it (a few
-//! at once, on the blocking threads: the engine is CPU work), record the batch's new mapping
-//! rows, write the batch. An instance the engine refuses, or whose blob is missing, is
-//! reported and the run goes on; a store, index or destination that fails stops it.
+//! at once, on the blocking threads: the engine is CPU work; compressed pixels a mask must
+//! clean decoded first), record the batch's new mapping rows, write the batch. An instance
+//! the engine refuses, or whose blob is missing, is reported and the run goes on; a store,
+//! index or destination that fails stops it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use dicom_dictionary_std::uids;
 use futures::StreamExt;
 use tessera_dicom::deid::{DeidError, Deidentifier, Outcome};
 
@@ -15,6 +17,7 @@ use crate::index::InstanceRow;
 use crate::ops::export::Exported;
 use crate::ops::progress::Progress;
 use crate::ops::OpsError;
+use crate::retrieve::transcode::transcode;
 use crate::storage::{BlobStore, StorageError};
 
 /// Instances written together (one STOW-RS request, one ingest session, one mapping
@@ -143,7 +146,7 @@ async fn step(
         Err(StorageError::NotFound { .. }) => return Ok(Step::Missing),
         Err(err) => return Err(err.into()),
     };
-    let done = tokio::task::spawn_blocking(move || deid.deidentify(&bytes))
+    let done = tokio::task::spawn_blocking(move || deidentify(&deid, &bytes))
         .await
         .map_err(|e| OpsError::Task(e.to_string()))?;
     Ok(match done {
@@ -153,6 +156,24 @@ async fn step(
         }
         Err(err) => Step::Refused(err.to_string()),
     })
+}
+
+/// De-identify one instance. One whose pixels a mask must clean but are compressed (or in a
+/// deflated data set) is decoded to Explicit VR Little Endian first, and de-identified as
+/// that: its pixels are then the decoded ones with the mask applied (for a lossy codec, the
+/// values it decodes to), in a native transfer syntax.
+fn deidentify(deid: &Deidentifier, bytes: &[u8]) -> Result<Outcome, DeidError> {
+    match deid.deidentify(bytes) {
+        Err(DeidError::MaskNeedsNativePixels { transfer_syntax }) => {
+            let native = transcode(bytes, uids::EXPLICIT_VR_LITTLE_ENDIAN).map_err(|why| {
+                DeidError::MaskUnsupported(format!(
+                    "its pixel data ({transfer_syntax}) could not be decoded: {why}"
+                ))
+            })?;
+            deid.deidentify(&native)
+        }
+        other => other,
+    }
 }
 
 /// The instance as it is written: named by its new UIDs (the originals where the options

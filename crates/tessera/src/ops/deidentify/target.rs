@@ -15,6 +15,7 @@ use crate::ops::import::direct::Direct;
 use crate::ops::import::load::{Data, Item};
 use crate::ops::import::stow::StowClient;
 use crate::ops::OpsError;
+use crate::partition::PartitionName;
 use crate::storage::{BlobKey, PendingSync};
 
 /// Files written at once into a folder or an object-store prefix.
@@ -156,4 +157,17 @@ fn items(outputs: Vec<Output>) -> Vec<Item> {
             wrapped: false,
         })
         .collect()
+}
+
+/// Refuse to write de-identified copies into the partition their originals are read from.
+pub fn same_partition(from: &str, to: &str) -> Result<(), OpsError> {
+    let parse =
+        |name: &str| PartitionName::parse(name).map_err(|e| OpsError::Invalid(e.to_string()));
+    if parse(from)? == parse(to)? {
+        return Err(OpsError::Invalid(format!(
+            "partition {to:?} is where the originals are read from: de-identified copies go \
+             to another partition"
+        )));
+    }
+    Ok(())
 }
