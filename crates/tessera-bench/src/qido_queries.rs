@@ -22,10 +22,12 @@ pub enum Kind {
     InstancesOfSeries,
     Paging,
     Fuzzy,
+    SeriesByModalityDate,
+    InstancePage,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::PatientId,
         Kind::NamePrefix,
         Kind::DateRange,
@@ -35,6 +37,8 @@ impl Kind {
         Kind::InstancesOfSeries,
         Kind::Paging,
         Kind::Fuzzy,
+        Kind::SeriesByModalityDate,
+        Kind::InstancePage,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,6 +52,8 @@ impl Kind {
             Kind::InstancesOfSeries => "inst. of series",
             Kind::Paging => "limit+offset",
             Kind::Fuzzy => "fuzzy PatientName",
+            Kind::SeriesByModalityDate => "series Modality+month",
+            Kind::InstancePage => "instances limit=100",
         }
     }
 }
@@ -131,6 +137,20 @@ pub fn build(kind: Kind, keys: &Keys, rng: &mut StdRng) -> Option<Query> {
                 enc(&prefix)
             ))
         }
+        // Series across studies: a modality of the study and its month (a relational query,
+        // series filtered on a study attribute).
+        Kind::SeriesByModalityDate if study.date.len() == 8 && !study.modalities.is_empty() => {
+            let (year, month) = (&study.date[..4], &study.date[4..6]);
+            let last = days_in_month(year.parse().ok()?, month.parse().ok()?);
+            let modality = &study.modalities[rng.random_range(0..study.modalities.len())];
+            plain(format!(
+                "/series?Modality={}&StudyDate={year}{month}01-{year}{month}{last}",
+                enc(modality)
+            ))
+        }
+        // The archive's first 100 instances (the whole archive matches: a list no filter
+        // narrows).
+        Kind::InstancePage => plain("/instances?limit=100".to_string()),
         // The drawn study lacks the attribute (discovered archives): skip this draw.
         _ => None,
     }
@@ -156,7 +176,12 @@ mod tests {
         for kind in Kind::ALL {
             for _ in 0..50 {
                 let q = build(kind, &keys, &mut rng).expect("a query");
-                assert!(q.path.starts_with("/studies"), "{}", q.path);
+                let root = match kind {
+                    Kind::SeriesByModalityDate => "/series?",
+                    Kind::InstancePage => "/instances?",
+                    _ => "/studies",
+                };
+                assert!(q.path.starts_with(root), "{}", q.path);
                 let exact = matches!(
                     kind,
                     Kind::PatientId

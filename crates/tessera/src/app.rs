@@ -253,6 +253,10 @@ impl Application {
             }
             None => None,
         };
+        let statistics = tokio::spawn(crate::index::statistics::keep_fresh(
+            Arc::clone(&self.state.index),
+            crate::index::statistics::EVERY,
+        ));
         let sweeper = (self.settings.sweep_interval > 0).then(|| {
             tokio::spawn(sweep::run_periodically(
                 self.state.store.clone(),
@@ -310,6 +314,7 @@ impl Application {
             task.abort();
         }
         exporter.abort();
+        statistics.abort();
         self.partitions.close().await;
         if let Some((worker, task)) = pusher {
             task.abort();

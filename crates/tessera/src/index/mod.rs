@@ -25,6 +25,7 @@ mod search;
 pub mod sql;
 pub mod sqlite;
 mod statements;
+pub mod statistics;
 mod timed;
 mod upkeep;
 mod workers;

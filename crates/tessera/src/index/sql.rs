@@ -531,10 +531,37 @@ impl Index for SqlIndex {
     }
 
     async fn analyze(&self) -> Result<(), IndexError> {
-        sqlx::query("ANALYZE")
-            .execute(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
             .await
             .map_err(IndexError::db("analyze"))?;
+        if self.dialect == Dialect::Sqlite {
+            // A sample of each index, not all of it: milliseconds at a million instances.
+            sqlx::query("PRAGMA analysis_limit = 1000")
+                .execute(&mut *conn)
+                .await
+                .map_err(IndexError::db("analyze"))?;
+        }
+        sqlx::query("ANALYZE")
+            .execute(&mut *conn)
+            .await
+            .map_err(IndexError::db("analyze"))?;
+        if self.dialect == Dialect::Sqlite {
+            // A SQLite connection reads the statistics when it loads the schema, and ANALYZE
+            // elsewhere does not make it load them again: every idle connection of the pool
+            // reloads them now; one busy at this moment does when the pool replaces it.
+            let mut idle = Vec::new();
+            while let Some(other) = self.pool.try_acquire() {
+                idle.push(other);
+            }
+            for other in &mut idle {
+                sqlx::query("ANALYZE sqlite_schema")
+                    .execute(&mut **other)
+                    .await
+                    .map_err(IndexError::db("analyze"))?;
+            }
+        }
         Ok(())
     }
 

@@ -177,6 +177,10 @@ impl PartitionSet {
         let state = self
             .shared
             .partition_state(&self.default, name, index, store);
+        self.keep_task(tokio::spawn(crate::index::statistics::keep_fresh(
+            Arc::clone(&state.index),
+            crate::index::statistics::EVERY,
+        )));
         if settings.sweep_interval > 0 {
             let task = tokio::spawn(sweep::run_periodically(
                 state.store.clone(),
