@@ -4,19 +4,17 @@
 //! IDs beside their replacements, for admins only (the route table says so).
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::jobs::{check_id, job_json, page_params};
+use super::jobs::{accept, check_id, page_params};
 use super::AppState;
 use crate::auth::Principal;
-use crate::jobs::{new_id, Job, JobProgress, JobState};
 use crate::ops::deidentify::job::{check_request, DeidentifyRequest};
 use crate::partition::PartitionName;
-use crate::time::{now_micros, rfc3339_millis};
+use crate::time::rfc3339_millis;
 
 /// Mapping rows per page, by default and at most.
 const MAPPING_PAGE: u32 = 1000;
@@ -46,32 +44,8 @@ pub async fn create_deidentify(
         }
     }
     let total = check_request(&state.index, &state.store, &state.deidentify, &request).await?;
-    let now = now_micros();
-    let job = Job {
-        id: new_id(),
-        kind: "deidentify".into(),
-        state: JobState::Queued,
-        request: serde_json::to_string(&request)
-            .map_err(|err| ApiError::Internal(err.to_string()))?,
-        created_by: principal.and_then(|Extension(p)| p.subject),
-        created_at: now,
-        updated_at: now,
-        progress: JobProgress {
-            total,
-            ..JobProgress::default()
-        },
-        cancel_requested: false,
-        message: None,
-    };
-    let jobs = std::sync::Arc::clone(&state.index).job_store();
-    jobs.create_job(&job).await?;
-    let location = format!("/jobs/{}", job.id);
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(job_json(&job)),
-    )
-        .into_response())
+    let subject = principal.and_then(|Extension(p)| p.subject);
+    accept(&state, "deidentify", &request, total, subject).await
 }
 
 /// `GET /jobs/{job}/mapping?limit=N&offset=M`: a page of the run's mapping, by kind and

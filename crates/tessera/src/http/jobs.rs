@@ -76,14 +76,27 @@ pub async fn create_export(
     let request: ExportRequest = serde_json::from_slice(&body)
         .map_err(|err| ApiError::BadRequest(format!("the export request: {err}")))?;
     let total = check_request(state.index.as_ref(), &request).await?;
+    let subject = principal.and_then(|Extension(p)| p.subject);
+    accept(&state, "export", &request, total, subject).await
+}
+
+/// Queue a checked request as a job of `kind` for `total` instances: 202 with its Location
+/// and the job as JSON.
+pub(super) async fn accept(
+    state: &AppState,
+    kind: &str,
+    request: &impl serde::Serialize,
+    total: u64,
+    created_by: Option<String>,
+) -> Result<Response, ApiError> {
     let now = now_micros();
     let job = Job {
         id: new_id(),
-        kind: "export".into(),
+        kind: kind.into(),
         state: JobState::Queued,
-        request: serde_json::to_string(&request)
+        request: serde_json::to_string(request)
             .map_err(|err| ApiError::Internal(err.to_string()))?,
-        created_by: principal.and_then(|Extension(p)| p.subject),
+        created_by,
         created_at: now,
         updated_at: now,
         progress: JobProgress {
