@@ -5,7 +5,7 @@
 //! and index) says what was replaced and only admins read it; the same project gives the same
 //! UIDs run after run, another project others; the audit trail names the project and studies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use tessera::storage::{BlobKey, BlobStore};
 use tessera_dicom::layout::PixelDataLayout;
 
 use crate::auth_support::{api_key, require_auth};
+use crate::export::files_under;
 use crate::helpers::*;
 use crate::operations::{command_records, index_connection, tessera};
 use crate::wado_support::get_parts;
@@ -82,24 +83,6 @@ fn text(bytes: &[u8], tag: dicom_core::Tag) -> String {
         .unwrap()
         .trim()
         .to_string()
-}
-
-/// Every file under a folder, by its path relative to the folder.
-fn files_under(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(root).unwrap().to_string_lossy();
-                out.insert(relative.into_owned(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// The rows of a mapping CSV file (after its header), as (kind, original, replacement).

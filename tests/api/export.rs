@@ -56,7 +56,7 @@ fn name(s: &Stored) -> String {
 }
 
 /// Every file under a folder, by its path relative to the folder.
-fn files_under(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn files_under(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {

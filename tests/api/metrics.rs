@@ -271,3 +271,27 @@ async fn the_open_connections_gauge_follows_a_held_connection() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn metadata_cache_hits_and_misses_are_counted() {
+    let app = TestApp::spawn(Backend::SQLITE_MEMORY).await;
+    let instance = MultiFrame::new(7, 16, 1);
+    assert_eq!(app.stow_one(&instance.file).await.status, 200);
+    let before = Scrape::of(&app).await;
+    let path = format!(
+        "/dicom-web/studies/{}/series/{}/metadata",
+        instance.study_uid, instance.series_uid
+    );
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        bodies.push(response.bytes().await.unwrap());
+    }
+    // The second answer comes from the cache, byte for byte the first.
+    assert_eq!(bodies[0], bodies[1]);
+    let after = Scrape::of(&app).await;
+    let delta = |name: &str| after.get(name) - before.get(name);
+    assert_eq!(delta("tessera_metadata_cache_misses_total"), 1.0);
+    assert_eq!(delta("tessera_metadata_cache_hits_total"), 1.0);
+}

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub cache_bytes: AtomicU64,
     pub cache_entries: AtomicU64,
     pub cache_capacity_bytes: AtomicU64,
+    pub metadata_cache_hits: AtomicU64,
+    pub metadata_cache_misses: AtomicU64,
     pub fhir_pushed: AtomicU64,
     pub fhir_push_retries: AtomicU64,
     pub fhir_push_rejected: AtomicU64,

@@ -34,7 +34,7 @@ impl Metrics {
         }
         self.render_http(&mut out);
         self.render_operations(&mut out);
-        let scalars: [(&str, &str, &str, &AtomicU64); 18] = [
+        let scalars: [(&str, &str, &str, &AtomicU64); 20] = [
             (
                 "tessera_http_requests_shed_total",
                 "counter",
@@ -88,6 +88,18 @@ impl Metrics {
                 "counter",
                 "Frame cache lookups that had to read the blob store or decode.",
                 &self.cache_misses,
+            ),
+            (
+                "tessera_metadata_cache_hits_total",
+                "counter",
+                "WADO-RS metadata documents answered from the metadata cache.",
+                &self.metadata_cache_hits,
+            ),
+            (
+                "tessera_metadata_cache_misses_total",
+                "counter",
+                "WADO-RS metadata documents assembled because the cache did not hold them.",
+                &self.metadata_cache_misses,
             ),
             (
                 "tessera_frame_cache_evictions_total",

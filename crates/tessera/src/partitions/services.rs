@@ -47,7 +47,8 @@ impl Shared {
             self.settings.frame_cache_size.bytes(),
             Arc::clone(&self.metrics),
         );
-        let retrieve = RetrieveService::new(Arc::clone(&index), store.clone());
+        let retrieve =
+            RetrieveService::new(Arc::clone(&index), store.clone(), Arc::clone(&self.metrics));
         self.state(index, store, frames, retrieve, None)
     }
 

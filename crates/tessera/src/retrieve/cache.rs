@@ -6,9 +6,11 @@
 //! entry is never served stale; old entries simply age out (first in, first out).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+
+use crate::metrics::Metrics;
 
 /// Total size of the cached documents.
 pub const DEFAULT_CAPACITY_BYTES: usize = 64 * 1024 * 1024;
@@ -16,6 +18,8 @@ pub const DEFAULT_CAPACITY_BYTES: usize = 64 * 1024 * 1024;
 pub struct MetadataCache {
     capacity: usize,
     inner: Mutex<Inner>,
+    /// Where its hits and misses are counted.
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -26,16 +30,25 @@ struct Inner {
 }
 
 impl MetadataCache {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, metrics: Arc<Metrics>) -> Self {
         MetadataCache {
             capacity,
             inner: Mutex::new(Inner::default()),
+            metrics,
         }
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.entries.get(key).cloned()
+        let found = {
+            let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            inner.entries.get(key).cloned()
+        };
+        self.metrics.inc(if found.is_some() {
+            &self.metrics.metadata_cache_hits
+        } else {
+            &self.metrics.metadata_cache_misses
+        });
+        found
     }
 
     /// Keep a document; one larger than a quarter of the capacity is not kept (it would
@@ -68,7 +81,8 @@ mod tests {
 
     #[test]
     fn bounded_first_in_first_out() {
-        let cache = MetadataCache::new(40);
+        let metrics = Arc::new(Metrics::new());
+        let cache = MetadataCache::new(40, Arc::clone(&metrics));
         cache.put("a".into(), Bytes::from(vec![0; 10]));
         cache.put("b".into(), Bytes::from(vec![0; 10]));
         cache.put("c".into(), Bytes::from(vec![0; 10]));
@@ -79,5 +93,9 @@ mod tests {
         assert!(cache.get("e").is_some());
         cache.put("huge".into(), Bytes::from(vec![0; 11]));
         assert!(cache.get("huge").is_none());
+        // Every lookup counted: a and e found, then a and huge not.
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(metrics.metadata_cache_hits.load(Relaxed), 2);
+        assert_eq!(metrics.metadata_cache_misses.load(Relaxed), 2);
     }
 }

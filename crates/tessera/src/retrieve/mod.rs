@@ -23,6 +23,7 @@ pub mod values;
 use std::sync::Arc;
 
 use crate::index::{Index, InstanceRow};
+use crate::metrics::Metrics;
 use crate::storage::BlobStore;
 pub use error::RetrieveError;
 use tessera_dicom::uid::{SeriesUid, SopInstanceUid, StudyUid};
@@ -88,11 +89,14 @@ pub struct RetrieveService {
 }
 
 impl RetrieveService {
-    pub fn new(index: Arc<dyn Index>, store: BlobStore) -> Self {
+    pub fn new(index: Arc<dyn Index>, store: BlobStore, metrics: Arc<Metrics>) -> Self {
         RetrieveService {
             index,
             store,
-            metadata_cache: Arc::new(cache::MetadataCache::new(cache::DEFAULT_CAPACITY_BYTES)),
+            metadata_cache: Arc::new(cache::MetadataCache::new(
+                cache::DEFAULT_CAPACITY_BYTES,
+                metrics,
+            )),
         }
     }
 
