@@ -31,17 +31,33 @@ pub const FRAME_BYTES: usize = 512 * 512 * 2;
 /// Frame-sized GETs in flight, as in the OHIF replay at its lower concurrency.
 pub const FRAME_CONCURRENCY: usize = 25;
 
+/// The boundary of the ceiling server's `/frames` answer.
+const BOUNDARY: &str = "ceiling-boundary";
+
 /// The trivial HTTP server the loopback ceiling is measured against: `GET /ok` answers
-/// "ok", `GET /mib` 1 MiB and `GET /frame` 512 KiB of constant bytes (shared, never
-/// copied). Runs until killed.
+/// "ok", `GET /mib` 1 MiB and `GET /frame` 512 KiB of constant bytes, and `GET /frames`
+/// those 512 KiB as the one part of a `multipart/related` answer, framed as a WADO-RS
+/// frames answer (all prebuilt, shared, never copied). Runs until killed.
 pub async fn serve(addr: std::net::SocketAddr) -> Result<(), String> {
     use axum::routing::get;
     let mib = bytes::Bytes::from(vec![0x5au8; 1 << 20]);
     let frame = mib.slice(..FRAME_BYTES);
+    let multipart = bytes::Bytes::from(multipart_frame(&frame));
+    let content_type =
+        format!("multipart/related; type=\"application/octet-stream\"; boundary={BOUNDARY}");
     let app = axum::Router::new()
         .route("/ok", get(|| async { "ok" }))
         .route("/mib", get(move || async move { mib.clone() }))
-        .route("/frame", get(move || async move { frame.clone() }));
+        .route("/frame", get(move || async move { frame.clone() }))
+        .route(
+            "/frames",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, content_type.clone())],
+                    multipart.clone(),
+                )
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
@@ -49,6 +65,18 @@ pub async fn serve(addr: std::net::SocketAddr) -> Result<(), String> {
     axum::serve(tessera::http::listener::no_delay(listener), app)
         .await
         .map_err(|e| format!("ceiling server: {e}"))
+}
+
+/// `frame` as the one part of a multipart/related body.
+fn multipart_frame(frame: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        frame.len()
+    )
+    .into_bytes();
+    body.extend_from_slice(frame);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
 }
 
 /// Loopback HTTP through a trivial handler, with this bench as the client.
@@ -64,6 +92,11 @@ pub struct HttpCeiling {
     /// deliver to this client (0 when the ceiling server has no `/frame`).
     #[serde(default)]
     pub frame_per_s: f64,
+    /// `GET /frames`, 25 in flight: the same 512 KiB as a one-part multipart answer, read
+    /// and compared byte for byte by the same code as Tessera's frames (0 when the ceiling
+    /// server has no `/frames`). The like-for-like ceiling of the frames items.
+    #[serde(default)]
+    pub frame_part_per_s: f64,
     pub errors: usize,
 }
 
@@ -84,6 +117,7 @@ pub async fn http(
         FRAME_CONCURRENCY,
     )
     .await;
+    let frame_part_per_s = checked_frames(client, url, mib_requests).await;
     small.sort_by(f64::total_cmp);
     HttpCeiling {
         url: url.to_string(),
@@ -91,7 +125,36 @@ pub async fn http(
         small_p50_ms: super::stats::percentile(&small, 50.0),
         mib_mb_per_s: mib_requests as f64 / mib_s.max(1e-9),
         frame_per_s: mib_requests as f64 / frame_s.max(1e-9),
+        frame_part_per_s,
         errors: e1 + e2 + e3,
+    }
+}
+
+/// `count` GETs of `/frames`, 25 in flight, each answer's part compared with the frame the
+/// server holds: frames/s, or 0 when any answer failed (an older ceiling server).
+async fn checked_frames(client: &reqwest::Client, url: &str, count: usize) -> f64 {
+    use super::wado_get::{load, Check, Job, FRAMES};
+    let frame = bytes::Bytes::from(vec![0x5au8; FRAME_BYTES]);
+    let job = Job {
+        url: format!("{url}/frames"),
+        accept: FRAMES,
+        check: Check::Parts(vec![frame]),
+    };
+    let jobs = std::sync::Arc::new(vec![job; count]);
+    let timeout = std::time::Duration::from_secs(60);
+    let (row, _) = load(
+        client,
+        "ceiling frames",
+        jobs,
+        FRAME_CONCURRENCY,
+        None,
+        timeout,
+    )
+    .await;
+    if row.errors > 0 {
+        0.0
+    } else {
+        row.requests_per_s
     }
 }
 

@@ -37,6 +37,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         let (mut report, failed) = run_one(&client, &plan).await?;
         if let Some(url) = &ceiling_url {
             let ceiling = http_ceiling(&client, &plan, url).await;
+            frame_fractions(&report, &ceiling);
             report.insert("ceilings".into(), ceiling);
         }
         return finish(&plan, serde_json::Value::Object(report), failed);
@@ -127,13 +128,15 @@ async fn http_ceiling(client: &reqwest::Client, plan: &Plan, url: &str) -> serde
     println!(
         "ceiling: loopback HTTP, trivial handler: {:.0} req/s (8 in flight, p50 {:.2} ms), \
          {:.0} MB/s of 1 MiB answers (4 in flight), {:.0} frames/s of 512 KiB answers \
-         ({} in flight: 300 frames in {:.3} s){}",
+         ({} in flight: 300 frames in {:.3} s), {:.0} frames/s as checked one-part \
+         multipart answers{}",
         c.small_req_per_s,
         c.small_p50_ms,
         c.mib_mb_per_s,
         c.frame_per_s,
         ceiling::FRAME_CONCURRENCY,
         300.0 / c.frame_per_s.max(1e-9),
+        c.frame_part_per_s,
         if c.errors > 0 {
             format!(", {} error(s)", c.errors)
         } else {
@@ -141,6 +144,46 @@ async fn http_ceiling(client: &reqwest::Client, plan: &Plan, url: &str) -> serde
         }
     );
     serde_json::to_value(&c).unwrap_or_default()
+}
+
+/// Without a compared server: each frames item of a WADO run as a fraction of the trivial
+/// handler's one-part frame answers of 512 KiB (frames/s scaled by the item's answer size).
+fn frame_fractions(
+    report: &serde_json::Map<String, serde_json::Value>,
+    ceiling: &serde_json::Value,
+) {
+    let Some(per_s) = ceiling
+        .get("frame_part_per_s")
+        .and_then(|v| v.as_f64())
+        .filter(|f| *f > 0.0)
+    else {
+        return;
+    };
+    let rows = report
+        .get("wado")
+        .and_then(|w| w.get("rows"))
+        .and_then(|r| r.as_array());
+    let ceiling_mb_per_s = per_s * ceiling::FRAME_BYTES as f64 / stats::MIB;
+    let mut printed = false;
+    for row in rows.into_iter().flatten() {
+        let item = row.get("item").and_then(|v| v.as_str()).unwrap_or("");
+        let mb_per_s = row.get("mb_per_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let errors = row.get("errors").and_then(|v| v.as_u64()).unwrap_or(1);
+        if !item.contains("frames") || errors > 0 || mb_per_s <= 0.0 {
+            continue;
+        }
+        if !printed {
+            println!(
+                "\nframes as a fraction of the trivial handler's checked 512 KiB frame answers \
+                 ({per_s:.0}/s = {ceiling_mb_per_s:.0} MB/s):"
+            );
+            printed = true;
+        }
+        println!(
+            "  {item:<32} {mb_per_s:>8.1} MB/s = {:.1}%",
+            100.0 * mb_per_s / ceiling_mb_per_s
+        );
+    }
 }
 
 /// Each target figure as a fraction of the ceiling that bounds it: request rates of the
@@ -154,6 +197,7 @@ fn ceiling_fractions(
     let get = |key: &str| http.and_then(|h| h.get(key)).and_then(|v| v.as_f64());
     let (small, mib) = (get("small_req_per_s"), get("mib_mb_per_s"));
     let frames = get("frame_per_s").filter(|f| *f > 0.0);
+    let frame_parts = get("frame_part_per_s").filter(|f| *f > 0.0);
     if small.is_none() && disk_mb_per_s.is_none() {
         return;
     }
@@ -180,6 +224,14 @@ fn ceiling_fractions(
             let ceiling_mb_per_s = frames * ceiling::FRAME_BYTES as f64 / stats::MIB;
             parts.push(format!(
                 "{:.1}% of loopback frame-sized MB/s",
+                100.0 * t.mb_per_s / ceiling_mb_per_s
+            ));
+        }
+        // Frames against the trivial handler's one-part answers, read the same way.
+        if let (Some(per_s), true) = (frame_parts, r.name.contains("frames") && t.mb_per_s > 0.0) {
+            let ceiling_mb_per_s = per_s * ceiling::FRAME_BYTES as f64 / stats::MIB;
+            parts.push(format!(
+                "{:.1}% of the trivial handler's checked frame answers",
                 100.0 * t.mb_per_s / ceiling_mb_per_s
             ));
         }
