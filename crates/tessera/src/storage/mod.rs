@@ -1,6 +1,7 @@
 //! The blob store: DICOM instances as objects, over `object_store` (local disk, memory, S3).
 //! Only this module knows how keys look ([`keys`]) and how a URL becomes a store.
 
+mod cached_read;
 mod error;
 pub mod keys;
 mod local;
@@ -256,6 +257,10 @@ impl BlobStore {
 
     /// Read a byte range of an object.
     pub async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes, StorageError> {
+        if let Some(root) = &self.local_root {
+            let read = stream::local_range(root.join(key.as_str()), key.to_string(), range);
+            return self.timed(BlobOp::GetRange, read).await;
+        }
         self.timed(
             BlobOp::GetRange,
             self.store.get_range(&Self::path(key), range),

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
+use super::cached_read::{self, Cached};
 use super::local;
 use crate::storage::StorageError;
 
@@ -32,6 +33,42 @@ fn io_error(
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Read `range` of `path` at once (a frame): from the kernel's caches without leaving this
+/// thread when it can ([`cached_read`]), else one blocking task that opens, seeks and reads
+/// into a buffer of the range's size, left unzeroed until the read fills it. A file
+/// shorter than the range gives the bytes it has; the caller checks the length.
+pub(super) async fn local_range(
+    path: PathBuf,
+    key: String,
+    range: Range<u64>,
+) -> Result<Bytes, StorageError> {
+    match cached_read::try_read(&path, range.clone()) {
+        Some(Cached::Bytes(bytes)) => return Ok(Bytes::from(bytes)),
+        Some(Cached::Missing) => return Err(StorageError::NotFound { key }),
+        Some(Cached::Failed(err)) => return Err(io_error("read", &path, err)),
+        None => {}
+    }
+    let opened = path.clone();
+    local::blocking("read", &path, move || {
+        let mut file = match std::fs::File::open(&opened) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound { key })
+            }
+            Err(err) => return Err(io_error("open", &opened, err)),
+        };
+        let length = range.end.saturating_sub(range.start);
+        file.seek(SeekFrom::Start(range.start))
+            .map_err(|err| io_error("seek", &opened, err))?;
+        let mut buffer = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+        file.take(length)
+            .read_to_end(&mut buffer)
+            .map_err(|err| io_error("read", &opened, err))?;
+        Ok(Bytes::from(buffer))
+    })
+    .await
 }
 
 /// Open `path` and stream `range` of it (the whole file when `None`). Opening happens here,
