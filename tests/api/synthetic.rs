@@ -19,8 +19,13 @@ impl MultiFrame {
     /// `size` x `size` pixels, `frames` frames, each pixel a function of its place and frame
     /// (so every frame differs); the UIDs end in `n`.
     pub fn new(n: u32, size: u16, frames: u32) -> MultiFrame {
+        MultiFrame::in_series(n, size, frames, &format!("2.25.7070.2.{n}"))
+    }
+
+    /// The same instance as [`MultiFrame::new`] filed in series `series_uid`.
+    pub fn in_series(n: u32, size: u16, frames: u32, series_uid: &str) -> MultiFrame {
         let study_uid = format!("2.25.7070.1.{n}");
-        let series_uid = format!("2.25.7070.2.{n}");
+        let series_uid = series_uid.to_string();
         let sop_uid = format!("2.25.7070.3.{n}");
         let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
         let text = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));

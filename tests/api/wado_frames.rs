@@ -3,6 +3,7 @@
 //! against pydicom's hashes (testdata/expected.json), decoded frames against what pydicom
 //! decodes (tests/support/pydicom_frames.py), negotiation, errors, the cache in /metrics.
 
+use bytes::Bytes;
 use dicom_dictionary_std::uids;
 use sha2::Digest;
 
@@ -621,5 +622,65 @@ async fn a_frame_of_an_instance_overwritten_meanwhile_comes_from_the_new_copy() 
         .await
         .unwrap();
     assert_eq!(got, vec![mf.frame(2), mf.frame(3)]);
+    app.stop().await;
+}
+
+/// One frame as stored, single part: (status, body).
+async fn one_frame(app: &TestApp, study: &str, series: &str, sop: &str, n: u32) -> (u16, Bytes) {
+    let path = format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/{n}");
+    let response = app
+        .client
+        .get(app.url(&path))
+        .header("accept", "application/octet-stream; transfer-syntax=*")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap())
+}
+
+/// The frames service keeps where an instance's frames are after the first lookup
+/// (frames::locators): a delete is seen at once, and an instance filed again in another
+/// series is found there and no longer in the old one.
+#[tokio::test]
+async fn kept_frame_locations_follow_deletes_and_refiled_instances() {
+    let app = TestApp::spawn_with(Backend::SQLITE_LOCAL, |s| {
+        s.duplicate_policy = tessera::index::DuplicatePolicy::Overwrite;
+    })
+    .await;
+    let mf = crate::synthetic::MultiFrame::new(93, 16, 3);
+    let (study, series, sop) = (&mf.study_uid, &mf.series_uid, &mf.sop_uid);
+    assert_eq!(app.stow_one(&mf.file).await.status, 200);
+    for _ in 0..2 {
+        assert_eq!(
+            one_frame(&app, study, series, sop, 2).await,
+            (200, mf.frame(2))
+        );
+    }
+
+    // Filed again, with a fourth frame, in another series of the study.
+    let moved = crate::synthetic::MultiFrame::in_series(93, 16, 4, "2.25.7070.9.93");
+    assert_eq!(app.stow_one(&moved.file).await.status, 200);
+    assert_eq!(
+        one_frame(&app, study, &moved.series_uid, sop, 4).await,
+        (200, moved.frame(4))
+    );
+    let (status, _) = one_frame(&app, study, series, sop, 2).await;
+    assert_eq!(status, 404, "not in its old series any more");
+    assert_eq!(
+        one_frame(&app, study, &moved.series_uid, sop, 2).await,
+        (200, moved.frame(2))
+    );
+
+    // Deleted: 404 on the next request, though the location was kept a moment ago.
+    let response = app
+        .client
+        .delete(app.url(&format!("/dicom-web/studies/{study}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (status, body) = one_frame(&app, study, &moved.series_uid, sop, 2).await;
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
     app.stop().await;
 }

@@ -133,10 +133,11 @@ impl Application {
         };
         // The default partition's services, and the other partitions built the same way
         // when first used.
-        let mut state = shared.default_state(index, store);
-        let partitions = PartitionSet::new(shared, state.clone());
-        state.partitions =
-            Some(Arc::clone(&partitions) as Arc<dyn crate::http::partitions::Partitions>);
+        let default = shared.default_state(index, store);
+        let partitions = PartitionSet::new(shared, default.clone());
+        let state = default.with_partitions(
+            Arc::clone(&partitions) as Arc<dyn crate::http::partitions::Partitions>
+        );
         if let Some(viewer) = &state.viewer {
             if viewer.looks_built() {
                 tracing::info!(dir = %viewer.dir().display(), "viewer served at /viewer/");

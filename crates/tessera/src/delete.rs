@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
+use crate::frames::locators::Locators;
+use crate::frames::Instance;
 use crate::index::{DeleteTarget, Index};
 use crate::service::ServiceError;
 use crate::storage::BlobStore;
@@ -16,6 +18,8 @@ const PARALLEL_DELETES: usize = 16;
 pub struct DeleteService {
     pub index: Arc<dyn Index>,
     pub store: BlobStore,
+    /// The frames service's instances looked up lately, forgotten at every delete.
+    pub locators: Arc<Locators<Instance>>,
 }
 
 /// What a delete did.
@@ -32,6 +36,7 @@ impl DeleteService {
         let Some(deleted) = self.index.delete(target).await? else {
             return Ok(None);
         };
+        self.locators.clear();
         let failures = stream::iter(deleted.blobs)
             .map(|key| async move {
                 match self.store.delete(&key).await {
@@ -45,6 +50,9 @@ impl DeleteService {
             .buffer_unordered(PARALLEL_DELETES)
             .fold(0u64, |sum, n| async move { sum + n })
             .await;
+        // Again: a frame request that read the index before the delete committed may have
+        // kept what it found since.
+        self.locators.clear();
         Ok(Some(DeleteReport {
             instances: deleted.instances,
             blobs_left: failures,

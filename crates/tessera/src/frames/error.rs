@@ -23,6 +23,10 @@ pub enum FrameError {
     Index(#[from] IndexError),
     #[error("background task failed: {0}")]
     Task(String),
+    /// The instance was stored again, in another transfer syntax, after the answer was
+    /// negotiated: ask again (the handler does, once, with the instance as it is now).
+    #[error("instance {0} was replaced by a copy in another transfer syntax while it was read")]
+    Replaced(String),
 }
 
 /// An error with its chain of causes, for messages that say what the codec refused.

@@ -13,6 +13,7 @@ mod error;
 pub mod info;
 pub mod jpeg;
 pub mod list;
+pub mod locators;
 pub mod params;
 pub mod read;
 pub mod render;
@@ -35,6 +36,7 @@ use crate::storage::{BlobStore, StorageError};
 use cache::{CacheKey, Cached, FrameCache, Kind};
 pub use error::FrameError;
 use info::PixelInfo;
+use locators::Locators;
 use params::RenderParams;
 use render::ImageFormat;
 use syntax::{is_native, Source, Stored};
@@ -101,6 +103,16 @@ impl Instance {
     }
 }
 
+fn within(instance: &Instance, study: &StudyUid, series: &SeriesUid) -> bool {
+    instance.row.study_uid == study.as_str() && instance.row.series_uid == series.as_str()
+}
+
+fn not_found(study: &StudyUid, series: &SeriesUid, sop: &SopInstanceUid) -> FrameError {
+    FrameError::NotFound(format!(
+        "no instance {sop} in series {series} of study {study}"
+    ))
+}
+
 pub struct FrameService {
     index: Arc<dyn Index>,
     store: BlobStore,
@@ -109,6 +121,8 @@ pub struct FrameService {
     metrics: Arc<Metrics>,
     /// Decoding jobs at once, for the whole process.
     cpu: Arc<Semaphore>,
+    /// Instances looked up lately, this partition's own.
+    locators: Arc<Locators<Instance>>,
 }
 
 impl FrameService {
@@ -125,6 +139,7 @@ impl FrameService {
             cache: Arc::new(FrameCache::new(cache_bytes, Arc::clone(&metrics))),
             metrics,
             cpu: Arc::new(Semaphore::new(cores)),
+            locators: Arc::default(),
         }
     }
 
@@ -138,7 +153,13 @@ impl FrameService {
             cache: Arc::clone(&self.cache),
             metrics: Arc::clone(&self.metrics),
             cpu: Arc::clone(&self.cpu),
+            locators: Arc::default(),
         }
+    }
+
+    /// The instances this service keeps, for the delete service to clear.
+    pub fn locators(&self) -> Arc<Locators<Instance>> {
+        Arc::clone(&self.locators)
     }
 
     fn instance_of(&self, row: InstanceRow) -> Instance {
@@ -151,23 +172,39 @@ impl FrameService {
     }
 
     /// One instance by its UIDs (one primary-key lookup); 404 unless it lies in that study
-    /// and series.
+    /// and series. What it finds is kept for [`FrameService::kept_instance`].
     pub async fn instance(
         &self,
         study: &StudyUid,
         series: &SeriesUid,
         sop: &SopInstanceUid,
-    ) -> Result<Instance, FrameError> {
-        self.index
-            .instance(sop)
-            .await?
-            .filter(|r| r.study_uid == study.as_str() && r.series_uid == series.as_str())
-            .map(|row| self.instance_of(row))
-            .ok_or_else(|| {
-                FrameError::NotFound(format!(
-                    "no instance {sop} in series {series} of study {study}"
-                ))
-            })
+    ) -> Result<Arc<Instance>, FrameError> {
+        self.locators.remove(sop.as_str());
+        let found = self.index.instance(sop).await?.map(|row| {
+            let instance = Arc::new(self.instance_of(row));
+            self.locators.insert(sop.as_str(), Arc::clone(&instance));
+            instance
+        });
+        found
+            .filter(|i| within(i, study, series))
+            .ok_or_else(|| not_found(study, series, sop))
+    }
+
+    /// The instance as [`FrameService::instance`] finds it, or as it was found lately
+    /// ([`locators`]): `true` with an instance kept from before. A kept instance can be
+    /// out of date after an overwrite on this node or a change on another one; a caller
+    /// whose answer fails with it (a frame past its last, a blob gone) asks
+    /// [`FrameService::instance`] again before answering an error.
+    pub async fn kept_instance(
+        &self,
+        study: &StudyUid,
+        series: &SeriesUid,
+        sop: &SopInstanceUid,
+    ) -> Result<(Arc<Instance>, bool), FrameError> {
+        match self.locators.get(sop.as_str()) {
+            Some(kept) if within(&kept, study, series) => Ok((kept, true)),
+            _ => Ok((self.instance(study, series, sop).await?, false)),
+        }
     }
 
     /// The image instances (with Rows and Columns) of a study or series, in series and
@@ -176,14 +213,14 @@ impl FrameService {
         &self,
         study: &StudyUid,
         series: Option<&SeriesUid>,
-    ) -> Result<Vec<Instance>, FrameError> {
-        let images: Vec<Instance> = self
+    ) -> Result<Vec<Arc<Instance>>, FrameError> {
+        let images: Vec<Arc<Instance>> = self
             .index
             .instances_of(study, series, None)
             .await?
             .into_iter()
             .filter(|r| r.rows.is_some() && r.columns.is_some())
-            .map(|row| self.instance_of(row))
+            .map(|row| Arc::new(self.instance_of(row)))
             .collect();
         if images.is_empty() {
             return Err(FrameError::NotFound(match series {
@@ -210,6 +247,20 @@ impl FrameService {
         }
     }
 
+    /// Whether [`FrameService::frames`] reads `instance`'s frames in `source` from its blob
+    /// every time: as stored (or native stored as native little endian) from a local store,
+    /// which keeps no copies. Frames served from the frame cache (decoded ones; any from a
+    /// remote store) are keyed by the blob, and would be served for an out-of-date kept
+    /// instance; a read of a blob an overwrite or a delete removed fails instead.
+    pub fn reads_blob(&self, instance: &Instance, source: Source) -> bool {
+        let ts = instance.row.transfer_syntax_uid.as_str();
+        let stored_as_is = match source {
+            Source::Stored => true,
+            Source::Native => is_native(ts) && ts != tessera_dicom::uid::EXPLICIT_VR_BIG_ENDIAN,
+        };
+        stored_as_is && instance.row.frames.is_some() && !self.store.is_remote()
+    }
+
     /// The frames asked for, in that order, as stored or decoded to native; counted as
     /// served.
     pub async fn frames(
@@ -221,7 +272,12 @@ impl FrameService {
         let out = match self.load(instance, frames, source).await {
             Err(FrameError::Storage(StorageError::NotFound { key })) => {
                 match self.replacement(instance).await? {
-                    Some(now) => self.load(&now, frames, source).await?,
+                    Some(now)
+                        if now.row.transfer_syntax_uid == instance.row.transfer_syntax_uid =>
+                    {
+                        self.load(&now, frames, source).await?
+                    }
+                    Some(_) => return Err(FrameError::Replaced(instance.row.sop_uid.clone())),
                     None => return Err(StorageError::NotFound { key }.into()),
                 }
             }
@@ -233,22 +289,24 @@ impl FrameService {
     }
 
     /// The instance as stored now when its blob was not found: an overwrite replaced it (and
-    /// deleted the old blob) between the index read and the blob read. Only a copy in the same
-    /// transfer syntax stands in, as the answer was negotiated for that syntax; the soak run
-    /// (scripts/bench/soak.py) met this race as a 404 once every few minutes.
-    async fn replacement(&self, instance: &Instance) -> Result<Option<Instance>, FrameError> {
+    /// deleted the old blob) between the index read, or the kept location (`locators`), and
+    /// the blob read. The soak run (scripts/bench/soak.py) met this race as a 404 once every
+    /// few minutes before locations were kept; with them it is every overwrite's next read.
+    async fn replacement(&self, instance: &Instance) -> Result<Option<Arc<Instance>>, FrameError> {
         let Ok(sop) = SopInstanceUid::parse(&instance.row.sop_uid) else {
             return Ok(None);
         };
-        Ok(self
-            .index
-            .instance(&sop)
-            .await?
-            .filter(|now| {
-                now.blob_key != instance.row.blob_key
-                    && now.transfer_syntax_uid == instance.row.transfer_syntax_uid
-            })
-            .map(|row| self.instance_of(row)))
+        self.locators.remove(sop.as_str());
+        let Some(now) = self.index.instance(&sop).await? else {
+            return Ok(None);
+        };
+        let now = self.instance_of(now);
+        if now.row.blob_key == instance.row.blob_key {
+            return Ok(None);
+        }
+        let now = Arc::new(now);
+        self.locators.insert(sop.as_str(), Arc::clone(&now));
+        Ok(Some(now))
     }
 
     async fn load(
@@ -463,7 +521,7 @@ impl FrameService {
                     .replacement(instance)
                     .await?
                     .ok_or(StorageError::NotFound { key })?;
-                (&replaced, self.pixel_info(&replaced).await?)
+                (&*replaced, self.pixel_info(&replaced).await?)
             }
             other => (instance, other?),
         };

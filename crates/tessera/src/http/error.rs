@@ -211,6 +211,7 @@ impl From<FrameError> for ApiError {
     fn from(err: FrameError) -> Self {
         match err {
             FrameError::NotFound(message) => ApiError::NotFound(message),
+            FrameError::Replaced(_) => ApiError::NotFound(err.to_string()),
             FrameError::BadRequest(message) => ApiError::BadRequest(message),
             FrameError::Undecodable(_) => ApiError::NotAcceptable(err.to_string()),
             FrameError::Storage(err) => ApiError::Storage(err),

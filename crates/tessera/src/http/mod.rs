@@ -63,9 +63,36 @@ use crate::storage::BlobStore;
 use crate::viewer::sign_in::SignIn;
 use crate::viewer::Viewer;
 
-/// What every handler can reach.
+/// What every handler can reach: shared, so that handing it to a handler (axum clones the
+/// state for every extractor of every request) is one reference count, not a copy of its
+/// strings and lists.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        AppState(Arc::new(services))
+    }
+
+    /// This state with the archive's partitions (the whole application's router).
+    pub fn with_partitions(&self, partitions: Arc<dyn partitions::Partitions>) -> Self {
+        let mut services = (*self.0).clone();
+        services.partitions = Some(partitions);
+        AppState::new(services)
+    }
+}
+
+/// The services and settings behind [`AppState`].
+#[derive(Clone)]
+pub struct AppServices {
     pub ingest: Arc<IngestService>,
     pub search: Arc<SearchService>,
     pub retrieve: Arc<RetrieveService>,
@@ -110,7 +137,7 @@ pub struct AppState {
     pub partition_auto_create: bool,
 }
 
-impl AppState {
+impl AppServices {
     /// Where this server is reachable, for RetrieveURLs: the configured base URL, else the
     /// request's Host.
     pub fn base_url(&self, headers: &HeaderMap) -> String {

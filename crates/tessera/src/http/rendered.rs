@@ -15,6 +15,8 @@
 //! middle frame of an instance, the first listed frame, the middle image instance of a
 //! series or study.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -68,7 +70,7 @@ fn parse_request(headers: &HeaderMap, raw: Option<&str>) -> Result<Request, ApiE
 async fn answer(
     state: &AppState,
     request: &Request,
-    images: Vec<(Instance, u32)>,
+    images: Vec<(Arc<Instance>, u32)>,
     skip_undecodable: bool,
 ) -> Result<Response, ApiError> {
     let media = request.format.media_type();
@@ -110,7 +112,7 @@ async fn answer(
 async fn thumbnail(
     state: &AppState,
     mut request: Request,
-    instance: Instance,
+    instance: Arc<Instance>,
     frame: u32,
 ) -> Result<Response, ApiError> {
     request.params.viewport = request.params.viewport.or(Some(THUMBNAIL_VIEWPORT));

@@ -13,7 +13,7 @@ use crate::delete::DeleteService;
 use crate::feed::FeedService;
 use crate::fhir::{FhirService, MappingOptions};
 use crate::frames::FrameService;
-use crate::http::AppState;
+use crate::http::{AppServices, AppState};
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::ops::deidentify::DeidentifyContext;
@@ -92,6 +92,7 @@ impl Shared {
         let delete = DeleteService {
             index: Arc::clone(&index),
             store: store.clone(),
+            locators: frames.locators(),
         };
         let feed = FeedService {
             index: Arc::clone(&index),
@@ -102,7 +103,7 @@ impl Shared {
                 patient_id_system: settings.fhir_patient_id_system.clone(),
             },
         );
-        AppState {
+        AppState::new(AppServices {
             ingest: Arc::new(ingest),
             search: Arc::new(search),
             retrieve: Arc::new(retrieve),
@@ -129,6 +130,6 @@ impl Shared {
             partition,
             partitions: None,
             partition_auto_create: settings.partition_auto_create,
-        }
+        })
     }
 }
