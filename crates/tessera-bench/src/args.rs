@@ -154,4 +154,10 @@ pub struct BenchArgs {
     /// should be on the server's data disk, and print each STOW figure as a fraction of it.
     #[arg(long)]
     pub disk_ceiling_dir: Option<PathBuf>,
+    /// WADO: also measure the series' frames cold: drop the kernel's page cache (needs root:
+    /// /proc/sys/vm/drop_caches), fetch every frame once, and beside it the disk's random
+    /// reads of frame-sized blocks from a file written in this folder (put it on the
+    /// server's data disk).
+    #[arg(long)]
+    pub cold_frames_dir: Option<PathBuf>,
 }

@@ -38,6 +38,7 @@ mod stats;
 mod stow;
 mod synth;
 mod wado;
+mod wado_cold;
 mod wado_frames;
 mod wado_get;
 mod wado_mr;

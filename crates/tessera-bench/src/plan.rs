@@ -32,6 +32,8 @@ pub(crate) struct Plan {
     pub seed: u64,
     pub smoke: bool,
     pub disk_ceiling_dir: Option<PathBuf>,
+    /// Where the cold frames' disk ceiling is measured (`--cold-frames-dir`).
+    pub cold_frames_dir: Option<PathBuf>,
     /// A fixed UID root (`--uid-root`) instead of a fresh random one.
     pub uid_root: Option<String>,
     /// The data is already stored (`--stored`).
@@ -78,6 +80,7 @@ impl Plan {
             seed: args.seed,
             smoke,
             disk_ceiling_dir: args.disk_ceiling_dir,
+            cold_frames_dir: args.cold_frames_dir,
             uid_root: args.uid_root,
             stored: args.stored,
         };

@@ -57,6 +57,8 @@ pub struct WadoReport {
     pub rows: Vec<Row>,
     pub replays: Vec<Replay>,
     pub big_study: Option<BigStudy>,
+    /// The disk's random frame-sized reads beside the cold frames item (`--cold-frames-dir`).
+    pub cold_disk_mb_per_s: Option<f64>,
 }
 
 impl WadoReport {
@@ -252,6 +254,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Be
             check: Check::Parts(vec![synth.pixel_values()]),
         })
         .collect();
+    let cold_jobs: Vec<Job> = jobs.iter().take(slices as usize).cloned().collect();
     let item = "series frames sustained";
     let (row, _) = wado_get::load(
         client,
@@ -263,6 +266,28 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Be
     )
     .await;
     rows.push(row);
+
+    // b2. The same frames cold, beside the disk's random reads (root only).
+    let mut cold_disk_mb_per_s = None;
+    if let Some(dir) = &plan.cold_frames_dir {
+        eprintln!("bench: series frames cold (page cache dropped) ...");
+        let block = (u64::from(size) * u64::from(size) * 2) as usize;
+        let concurrency = REPLAY_CONCURRENCY[0];
+        let cold = super::wado_cold::run(client, dir, cold_jobs, block, concurrency, pid, TIMEOUT)
+            .await
+            .map_err(BenchError::Failed)?;
+        println!(
+            "frames cold: {:.1} MB/s = {:.1}% of the disk's random {} KiB reads with the page \
+             cache dropped ({:.1} MB/s, {} in flight)",
+            cold.row.mb_per_s,
+            100.0 * cold.row.mb_per_s / cold.disk_mb_per_s.max(1e-9),
+            block / 1024,
+            cold.disk_mb_per_s,
+            concurrency
+        );
+        cold_disk_mb_per_s = Some(cold.disk_mb_per_s);
+        rows.push(cold.row);
+    }
 
     // c. Random frames of the multi-frame instance (seeded).
     eprintln!("bench: random frames of the multi-frame instance ...");
@@ -315,6 +340,7 @@ pub async fn run(client: &reqwest::Client, plan: &Plan) -> Result<WadoReport, Be
         rows,
         replays,
         big_study,
+        cold_disk_mb_per_s,
     })
 }
 
