@@ -87,8 +87,7 @@ pub fn parse_with<'a>(bytes: &'a [u8], limits: &ParseLimits) -> Result<ParsedFil
                 .unwrap_or_else(|| "OW".to_string()),
         ),
         None => object
-            .element(tags::PIXEL_DATA)
-            .ok()
+            .get(tags::PIXEL_DATA)
             .map(|e| e.vr().to_string().to_string()),
     };
     object.remove_element(tags::PIXEL_DATA);
@@ -163,7 +162,7 @@ impl ParsedFile<'_> {
         let decoded = match raw_value(&self.layout, self.bytes, tag) {
             Some(raw) => self.charsets.decode(raw, vr),
             // Deflated data sets have no byte layout: use dicom-rs's decoding.
-            None => self.object.element(tag).ok()?.to_str().ok()?.into_owned(),
+            None => self.object.get(tag)?.to_str().ok()?.into_owned(),
         };
         let trimmed = decoded.trim_matches(|c: char| c == ' ' || c == '\0');
         (!trimmed.is_empty()).then(|| trimmed.to_string())
@@ -175,11 +174,11 @@ impl ParsedFile<'_> {
     }
 
     pub(crate) fn int(&self, tag: Tag) -> Option<i64> {
-        self.object.element(tag).ok()?.to_int::<i64>().ok()
+        self.object.get(tag)?.to_int::<i64>().ok()
     }
 
     pub(crate) fn uid(&self, tag: Tag) -> Option<String> {
-        let value = self.object.element(tag).ok()?.to_str().ok()?;
+        let value = self.object.get(tag)?.to_str().ok()?;
         Some(value.into_owned())
     }
 }

@@ -105,8 +105,7 @@ impl Deidentifier {
 
         let text = |tag| {
             object
-                .element(tag)
-                .ok()
+                .get(tag)
                 .and_then(|e| e.to_str().ok().map(|s| s.trim().to_string()))
         };
         let original_id = text(tags::PATIENT_ID).unwrap_or_default();
@@ -134,8 +133,7 @@ impl Deidentifier {
         let mut uids = walker.uids;
         let uid_of = |object: &InMemDicomObject, tag| {
             object
-                .element(tag)
-                .ok()
+                .get(tag)
                 .and_then(|e| e.to_str().ok())
                 .map(|s| crate::uid::trim_uid(&s).to_string())
                 .filter(|s| !s.is_empty())

@@ -65,7 +65,7 @@ pub struct PixelPolicy {
 }
 
 fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let value = object.element(tag).ok()?.to_str().ok()?;
+    let value = object.get(tag)?.to_str().ok()?;
     let trimmed = value.trim_matches(|c: char| c == ' ' || c == '\0');
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
@@ -84,13 +84,9 @@ impl PixelPolicy {
         if !has_pixels {
             return Ok(None);
         }
-        let rows = object
-            .element(tags::ROWS)
-            .ok()
-            .and_then(|e| e.to_int::<u16>().ok());
+        let rows = object.get(tags::ROWS).and_then(|e| e.to_int::<u16>().ok());
         let columns = object
-            .element(tags::COLUMNS)
-            .ok()
+            .get(tags::COLUMNS)
             .and_then(|e| e.to_int::<u16>().ok());
         let manufacturer = text(object, tags::MANUFACTURER).unwrap_or_default();
         let model = text(object, tags::MANUFACTURER_MODEL_NAME).unwrap_or_default();
@@ -138,12 +134,7 @@ pub struct Geometry {
 
 impl Geometry {
     pub fn of(object: &InMemDicomObject, big_endian: bool) -> Result<Geometry, DeidError> {
-        let int = |tag: Tag| {
-            object
-                .element(tag)
-                .ok()
-                .and_then(|e| e.to_int::<i64>().ok())
-        };
+        let int = |tag: Tag| object.get(tag).and_then(|e| e.to_int::<i64>().ok());
         let unsupported = |what: String| DeidError::MaskUnsupported(what);
         let rows = int(tags::ROWS).ok_or_else(|| unsupported("no Rows".into()))?;
         let columns = int(tags::COLUMNS).ok_or_else(|| unsupported("no Columns".into()))?;

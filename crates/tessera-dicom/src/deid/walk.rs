@@ -363,8 +363,7 @@ fn strings(values: Vec<String>) -> PrimitiveValue {
 fn item_patient(object: &InMemDicomObject) -> Option<PatientKey> {
     let text = |tag| {
         object
-            .element(tag)
-            .ok()
+            .get(tag)
             .and_then(|e| e.to_str().ok().map(|s| s.into_owned()))
     };
     let id = text(tags::PATIENT_ID);

@@ -25,7 +25,7 @@ pub fn open(bytes: &[u8]) -> DefaultDicomObject {
 
 /// A text value, trimmed; `None` when absent or not text.
 pub fn element_text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let value = object.element(tag).ok()?.to_str().ok()?;
+    let value = object.get(tag)?.to_str().ok()?;
     Some(
         value
             .trim_matches(|c: char| c == ' ' || c == '\0')

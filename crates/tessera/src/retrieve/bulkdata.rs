@@ -417,8 +417,7 @@ impl RetrieveService {
             let mut current: &InMemDicomObject = &parsed.object;
             for (tag, index) in &path.steps {
                 current = current
-                    .element(*tag)
-                    .ok()
+                    .get(*tag)
                     .and_then(|e| e.items())
                     .and_then(|items| items.get(*index))
                     .ok_or_else(|| unreadable(&row_for_err, format!("no item {index} in {tag}")))?;
@@ -481,7 +480,7 @@ fn locate(bytes: &[u8], tag: Tag) -> Result<Option<Located>, String> {
 
 /// The value of a binary element of a parsed data set, in the byte order asked for.
 fn element_bytes(object: &InMemDicomObject, tag: Tag, big_endian: bool) -> Option<Vec<u8>> {
-    let element = object.element(tag).ok()?;
+    let element = object.get(tag)?;
     primitive_bytes(element.value().primitive()?, big_endian)
 }
 

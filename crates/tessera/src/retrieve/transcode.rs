@@ -179,8 +179,7 @@ fn fix_wide_big_endian_pixels(object: &mut DefaultDicomObject) {
         return;
     }
     let bits = object
-        .element(tags::BITS_ALLOCATED)
-        .ok()
+        .get(tags::BITS_ALLOCATED)
         .and_then(|e| e.to_int::<u16>().ok())
         .unwrap_or(0);
     if bits <= 16 || bits % 8 != 0 {
