@@ -31,7 +31,7 @@ pub enum Workload {
 )]
 pub struct BenchArgs {
     /// DICOMweb root to measure, e.g. http://127.0.0.1:8080/dicom-web (also `--target`).
-    #[arg(long, visible_alias = "target", required_unless_present_any = ["summarize", "ceiling_serve", "callgrind_op"])]
+    #[arg(long, visible_alias = "target", required_unless_present_any = ["summarize", "ceiling_serve", "callgrind_op", "write_corpus"])]
     pub url: Option<String>,
     /// A second DICOMweb root to run the same workload against (e.g. Orthanc's
     /// http://127.0.0.1:8042/dicom-web); the report then gives target/compare ratios.
@@ -160,4 +160,8 @@ pub struct BenchArgs {
     /// server's data disk).
     #[arg(long)]
     pub cold_frames_dir: Option<PathBuf>,
+    /// QIDO: write the `--populate N` corpus (with `--seed`, `--uid-root`) as Part-10 files
+    /// under this folder, for `tessera import`, and exit; then query with `--stored`.
+    #[arg(long, requires = "uid_root")]
+    pub write_corpus: Option<PathBuf>,
 }

@@ -32,6 +32,7 @@ mod qido_populate;
 mod qido_queries;
 mod qido_run;
 mod qido_synth;
+mod qido_write;
 mod rss;
 mod run;
 mod stats;

@@ -9,8 +9,8 @@ use crate::args::{BenchArgs, Workload};
 use crate::error::BenchError;
 use crate::plan::Plan;
 use crate::{
-    big, callgrind, ceiling, compare, compare_summary, qido, rss, stats, stow, synth, wado,
-    wado_frames,
+    big, callgrind, ceiling, compare, compare_summary, qido, qido_synth, qido_write, rss, stats,
+    stow, synth, wado, wado_frames,
 };
 
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
@@ -19,6 +19,12 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     }
     if let Some(op) = args.callgrind_op {
         return callgrind::run(op, args.callgrind_repeat).await;
+    }
+    if let Some(dir) = args.write_corpus.clone() {
+        let mut corpus = qido_synth::Corpus::new(args.populate.unwrap_or(100_000), args.seed);
+        corpus.uid_root = args.uid_root.clone().unwrap_or_default();
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        return qido_write::write(std::sync::Arc::new(corpus), &dir, threads);
     }
     if !args.summarize.is_empty() {
         return compare_summary::run(&args.summarize, args.json.as_deref());
