@@ -15,7 +15,7 @@ use super::accept::{wanted_from, Wanted};
 use super::path::{accept_parameter, instance_uids, query_pairs};
 use super::{related, AppState};
 use crate::frames::list::parse_frame_list;
-use crate::frames::syntax::{choose, Stored};
+use crate::frames::syntax::{choose, Choice, Stored};
 use crate::frames::{FrameError, Instance};
 use crate::http::error::ApiError;
 use crate::storage::StorageError;
@@ -30,55 +30,55 @@ pub async fn frames(
     let numbers = parse_frame_list(&list)?;
     let pairs = query_pairs(raw.as_deref());
     let wanted = wanted_from(&headers, accept_parameter(&pairs));
-    let (instance, kept) = state.frames.kept_instance(&study, &series, &sop).await?;
-    let first = answer(&state, &instance, kept, &numbers, &wanted).await;
-    let retry = match &first {
-        Ok(None) => true,
-        // The instance was stored again since it was looked up (another syntax, other
-        // frames, its old blob gone): answer from the index as it is now.
-        Err(err) => (kept && stale(err)) || matches!(err, FrameError::Replaced(_)),
-        Ok(Some(_)) => false,
-    };
-    if !retry {
-        return first?.ok_or_else(|| ApiError::Internal("no answer".into()));
+    let (mut instance, mut kept) = state.frames.kept_instance(&study, &series, &sop).await?;
+    // A kept instance answers only what it can be trusted for (see `trusted`); otherwise
+    // the index is asked now, before any work.
+    if kept && !trusted(&state, &instance, &numbers, &wanted) {
+        instance = state.frames.instance(&study, &series, &sop).await?;
+        kept = false;
     }
-    let instance = state.frames.instance(&study, &series, &sop).await?;
-    answer(&state, &instance, false, &numbers, &wanted)
-        .await?
-        .ok_or_else(|| ApiError::Internal("no answer".into()))
+    match answer(&state, &instance, &numbers, &wanted).await {
+        // Stored again since it was looked up (its old blob gone, or a copy in another
+        // syntax): answer from the index as it is now.
+        Err(
+            err @ (FrameError::Replaced(_) | FrameError::Storage(StorageError::NotFound { .. })),
+        ) if kept || matches!(err, FrameError::Replaced(_)) => {
+            let instance = state.frames.instance(&study, &series, &sop).await?;
+            Ok(answer(&state, &instance, &numbers, &wanted).await?)
+        }
+        other => Ok(other?),
+    }
 }
 
-/// Errors an out-of-date kept instance can cause.
-fn stale(err: &FrameError) -> bool {
-    matches!(
-        err,
-        FrameError::NotFound(_)
-            | FrameError::Replaced(_)
-            | FrameError::Storage(StorageError::NotFound { .. })
-    )
+/// The representation to answer with: the first acceptable range the stored syntax can
+/// give, and whether that range asked for a multipart wrapper.
+fn negotiate(instance: &Instance, wanted: &[Wanted]) -> Option<(Choice, Option<bool>)> {
+    let stored = instance.stored();
+    wanted.iter().find_map(|w| {
+        choose(&w.media, w.transfer_syntax.as_deref(), stored).map(|c| (c, w.multipart))
+    })
 }
 
-/// The answer for `instance`; `None` when `kept` (an instance kept from an earlier lookup)
-/// cannot be trusted for it: the answer would not read the instance's blob, which is what
-/// shows a kept instance out of date (see `FrameService::reads_blob`), or negotiation
-/// refused what its transfer syntax offers.
+/// Whether an instance kept from an earlier lookup can answer this request: its frames
+/// exist, negotiation succeeds, and the answer reads the instance's blob, which is what
+/// shows a kept instance out of date (`FrameService::reads_blob`). An error or a refusal
+/// is only ever answered from the index as it is now.
+fn trusted(state: &AppState, instance: &Instance, numbers: &[u32], wanted: &[Wanted]) -> bool {
+    state.frames.check_frames(instance, numbers).is_ok()
+        && negotiate(instance, wanted)
+            .is_some_and(|(choice, _)| state.frames.reads_blob(instance, choice.source))
+}
+
 async fn answer(
     state: &AppState,
     instance: &Instance,
-    kept: bool,
     numbers: &[u32],
     wanted: &[Wanted],
-) -> Result<Option<Response>, FrameError> {
+) -> Result<Response, FrameError> {
     state.frames.check_frames(instance, numbers)?;
-    let stored = instance.stored();
-    let Some((choice, multipart)) = wanted.iter().find_map(|w| {
-        choose(&w.media, w.transfer_syntax.as_deref(), stored).map(|c| (c, w.multipart))
-    }) else {
-        return Ok((!kept).then(|| not_acceptable(stored).into_response()));
+    let Some((choice, multipart)) = negotiate(instance, wanted) else {
+        return Ok(not_acceptable(instance.stored()).into_response());
     };
-    if kept && !state.frames.reads_blob(instance, choice.source) {
-        return Ok(None);
-    }
     let payloads = state
         .frames
         .frames(instance, numbers, choice.source)
@@ -86,13 +86,13 @@ async fn answer(
     let content_type = choice.content_type();
     if multipart == Some(false) && payloads.len() == 1 {
         let payload = payloads.into_iter().next().unwrap_or_default();
-        return Ok(Some(related::single(&content_type, payload)));
+        return Ok(related::single(&content_type, payload));
     }
     let parts = payloads
         .into_iter()
         .map(|p| (content_type.clone(), p))
         .collect();
-    Ok(Some(related::response(choice.media, parts)))
+    Ok(related::response(choice.media, parts))
 }
 
 fn not_acceptable(stored: Stored<'_>) -> ApiError {
